@@ -1,0 +1,170 @@
+//! Rules for what clients describe: campaigns, assets, organizations, spend.
+
+use chrono::{DateTime, Utc};
+
+use crate::kinds::AssetKind;
+
+/// Why a description was refused; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Longest display name or title kept.
+pub const MAX_NAME_LEN: usize = 200;
+/// Longest URL kept.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// A display name: trimmed, not empty, not too long.
+pub fn name(field: &'static str, raw: &str) -> Result<String, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > MAX_NAME_LEN {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_NAME_LEN} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An ISO 4217 currency code such as `EUR`.
+pub fn currency(raw: &str) -> Result<String, FieldError> {
+    if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(raw.to_ascii_uppercase())
+    } else {
+        Err(FieldError::new(
+            "currency",
+            format!("'{raw}' is not an ISO 4217 code such as EUR or USD"),
+        ))
+    }
+}
+
+/// A money amount: finite and not negative.
+pub fn amount(field: &'static str, value: f64) -> Result<f64, FieldError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("must be a finite amount of at least 0; got {value}"),
+        ))
+    }
+}
+
+/// A campaign's date range: the start comes before the end.
+pub fn period(
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+) -> Result<(), FieldError> {
+    match (starts_at, ends_at) {
+        (Some(start), Some(end)) if start >= end => Err(FieldError::new(
+            "endsAt",
+            format!("must be after startsAt ({start})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An organization's web domain, lower case without scheme, path or `www.`.
+pub fn domain(raw: &str) -> Result<String, FieldError> {
+    let mut d = raw.trim().to_ascii_lowercase();
+    for prefix in ["https://", "http://"] {
+        if let Some(rest) = d.strip_prefix(prefix) {
+            d = rest.to_owned();
+        }
+    }
+    let d = d.split('/').next().unwrap_or_default();
+    let d = d.strip_prefix("www.").unwrap_or(d);
+    let valid = d.contains('.')
+        && d.len() <= 253
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if valid {
+        Ok(d.to_owned())
+    } else {
+        Err(FieldError::new(
+            "domain",
+            format!("'{raw}' is not a domain such as example.com"),
+        ))
+    }
+}
+
+/// A URL: http(s) and not too long.
+pub fn url(raw: &str) -> Result<String, FieldError> {
+    let raw = raw.trim();
+    if !(raw.starts_with("https://") || raw.starts_with("http://")) || raw.len() > MAX_URL_LEN {
+        return Err(FieldError::new(
+            "url",
+            format!("must be an http(s) URL of at most {MAX_URL_LEN} characters"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A running time: only webinars and videos have one, and it is positive.
+pub fn duration(kind: Option<AssetKind>, seconds: Option<i32>) -> Result<(), FieldError> {
+    match (kind, seconds) {
+        (_, None) => Ok(()),
+        (_, Some(s)) if s <= 0 => Err(FieldError::new(
+            "durationSeconds",
+            "must be a positive number of seconds",
+        )),
+        (Some(kind), Some(_)) if kind.has_duration() => Ok(()),
+        (kind, Some(_)) => Err(FieldError::new(
+            "durationSeconds",
+            format!(
+                "only webinars and videos have a duration; this asset is {}",
+                kind.map_or("of unknown kind", AssetKind::as_str)
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_normalised() {
+        assert_eq!(domain("https://www.Acme.com/about").unwrap(), "acme.com");
+        assert_eq!(domain("sub.acme.co.uk").unwrap(), "sub.acme.co.uk");
+        assert!(domain("acme").is_err());
+        assert!(domain("acme..com").is_err());
+        assert!(domain("ac me.com").is_err());
+    }
+
+    #[test]
+    fn only_webinars_and_videos_have_durations() {
+        assert!(duration(Some(AssetKind::Webinar), Some(3600)).is_ok());
+        assert!(duration(Some(AssetKind::Article), Some(3600)).is_err());
+        assert!(duration(Some(AssetKind::Video), Some(0)).is_err());
+        assert!(duration(None, None).is_ok());
+    }
+
+    #[test]
+    fn currencies_and_amounts() {
+        assert_eq!(currency("eur").unwrap(), "EUR");
+        assert!(currency("EURO").is_err());
+        assert!(amount("budget", -1.0).is_err());
+        assert!(amount("budget", f64::INFINITY).is_err());
+    }
+}

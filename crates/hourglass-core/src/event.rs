@@ -1,0 +1,443 @@
+//! Engagement events as clients send them, and the rules that make one acceptable.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::ids::ExternalId;
+use crate::kinds::{EventKind, Stage, vocabulary};
+
+vocabulary! {
+    /// Why one event of a batch was refused. The rest of the batch is unaffected.
+    RejectionCode, "rejection code" {
+        /// The line is not a JSON object of event fields (NDJSON only).
+        MalformedEvent = "MALFORMED_EVENT",
+        /// A required field is absent.
+        MissingField = "MISSING_FIELD",
+        /// `kind` is not one of the event kinds.
+        UnknownKind = "UNKNOWN_KIND",
+        /// `occurredAt` is not an RFC 3339 time, or is too far in the future.
+        InvalidTimestamp = "INVALID_TIMESTAMP",
+        /// An id is empty, too long or holds control characters.
+        InvalidId = "INVALID_ID",
+        /// `value` is missing where the kind needs it, or out of its range.
+        InvalidValue = "INVALID_VALUE",
+        /// `properties` is not an object, or a property the kind reads is wrong.
+        InvalidProperties = "INVALID_PROPERTIES",
+        /// The event is larger than the per-event limit.
+        EventTooLarge = "EVENT_TOO_LARGE",
+    }
+}
+
+/// One refused event: a machine-readable code and a sentence for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub code: RejectionCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: RejectionCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Limits that keep one event, and one batch, within reason. Configurable by operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLimits {
+    /// Largest event accepted, measured as its JSON encoding.
+    pub max_event_bytes: usize,
+    /// Most events accepted in one request.
+    pub max_batch_events: usize,
+    /// How far `occurredAt` may lie ahead of the server's clock (tracker clock skew).
+    pub max_future_skew: Duration,
+}
+
+impl Default for EventLimits {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: 32 * 1024,
+            max_batch_events: 500,
+            max_future_skew: Duration::hours(24),
+        }
+    }
+}
+
+/// An event exactly as a client sent it, before any check.
+///
+/// Every field is optional here so that a missing one is reported as
+/// `MISSING_FIELD` for that event instead of failing the whole batch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventDraft {
+    pub message_id: Option<String>,
+    pub kind: Option<String>,
+    pub occurred_at: Option<String>,
+    pub contact_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub campaign_id: Option<String>,
+    pub asset_id: Option<String>,
+    pub channel: Option<String>,
+    pub value: Option<f64>,
+    pub properties: Option<Value>,
+}
+
+/// An event that passed every check, ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub message_id: ExternalId,
+    pub kind: EventKind,
+    pub occurred_at: DateTime<Utc>,
+    pub contact_id: Option<ExternalId>,
+    pub anonymous_id: Option<ExternalId>,
+    pub organization_id: Option<ExternalId>,
+    pub campaign_id: Option<ExternalId>,
+    pub asset_id: Option<ExternalId>,
+    pub channel: Option<String>,
+    pub value: Option<f64>,
+    pub properties: Map<String, Value>,
+}
+
+impl NewEvent {
+    /// The stage a `STAGE_CHANGE` event moves its contact to.
+    pub fn stage_to(&self) -> Option<Stage> {
+        if self.kind != EventKind::StageChange {
+            return None;
+        }
+        self.properties
+            .get("to")
+            .and_then(Value::as_str)
+            .and_then(|s| Stage::parse(s).ok())
+    }
+}
+
+/// Longest channel name kept; channels are short words like `paid_search`.
+const MAX_CHANNEL_LEN: usize = 64;
+
+/// Normalises a channel name: trimmed, lower case, inner white space as `_`.
+pub fn normalize_channel(raw: &str) -> String {
+    raw.split_whitespace()
+        .collect::<Vec<_>>()
+        .join("_")
+        .to_lowercase()
+}
+
+impl EventDraft {
+    /// Checks every rule of domain.md for one event. `received_at` is the server's
+    /// clock, passed in because this crate never reads one.
+    pub fn validate(
+        self,
+        limits: &EventLimits,
+        received_at: DateTime<Utc>,
+    ) -> Result<NewEvent, Rejection> {
+        let size = serde_json::to_vec(&self).map_or(usize::MAX, |bytes| bytes.len());
+        if size > limits.max_event_bytes {
+            return Err(Rejection::new(
+                RejectionCode::EventTooLarge,
+                format!(
+                    "the event is {size} bytes; the limit is {} bytes",
+                    limits.max_event_bytes
+                ),
+            ));
+        }
+
+        let message_id = required_id(self.message_id, "messageId")?;
+        let kind = match self.kind {
+            None => return Err(missing("kind")),
+            Some(raw) => raw
+                .parse::<EventKind>()
+                .map_err(|e| Rejection::new(RejectionCode::UnknownKind, e.to_string()))?,
+        };
+        let occurred_at = parse_occurred_at(self.occurred_at, limits, received_at)?;
+
+        let contact_id = optional_id(self.contact_id, "contactId")?;
+        let anonymous_id = optional_id(self.anonymous_id, "anonymousId")?;
+        let organization_id = optional_id(self.organization_id, "organizationId")?;
+        if contact_id.is_none() && anonymous_id.is_none() && organization_id.is_none() {
+            return Err(Rejection::new(
+                RejectionCode::MissingField,
+                "an event needs someone: give contactId, anonymousId or organizationId",
+            ));
+        }
+        let campaign_id = optional_id(self.campaign_id, "campaignId")?;
+        let asset_id = optional_id(self.asset_id, "assetId")?;
+
+        let channel = match self.channel.as_deref().map(normalize_channel) {
+            None => None,
+            Some(c) if c.is_empty() => None,
+            Some(c) if c.chars().count() > MAX_CHANNEL_LEN || c.chars().any(char::is_control) => {
+                return Err(Rejection::new(
+                    RejectionCode::InvalidId,
+                    format!("channel must be a short name of at most {MAX_CHANNEL_LEN} characters"),
+                ));
+            }
+            Some(c) => Some(c),
+        };
+
+        let properties = match self.properties {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(_) => {
+                return Err(Rejection::new(
+                    RejectionCode::InvalidProperties,
+                    "properties must be a JSON object",
+                ));
+            }
+        };
+
+        check_value(kind, self.value)?;
+        check_properties(kind, &properties)?;
+
+        Ok(NewEvent {
+            message_id,
+            kind,
+            occurred_at,
+            contact_id,
+            anonymous_id,
+            organization_id,
+            campaign_id,
+            asset_id,
+            channel,
+            value: self.value,
+            properties,
+        })
+    }
+}
+
+fn missing(field: &str) -> Rejection {
+    Rejection::new(RejectionCode::MissingField, format!("{field} is required"))
+}
+
+fn required_id(raw: Option<String>, what: &'static str) -> Result<ExternalId, Rejection> {
+    optional_id(raw, what)?.ok_or_else(|| missing(what))
+}
+
+fn optional_id(raw: Option<String>, what: &'static str) -> Result<Option<ExternalId>, Rejection> {
+    raw.map(|raw| ExternalId::parse(&raw, what))
+        .transpose()
+        .map_err(|e| Rejection::new(RejectionCode::InvalidId, e.to_string()))
+}
+
+fn parse_occurred_at(
+    raw: Option<String>,
+    limits: &EventLimits,
+    received_at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, Rejection> {
+    let raw = raw.ok_or_else(|| missing("occurredAt"))?;
+    let at = DateTime::parse_from_rfc3339(&raw)
+        .map_err(|e| {
+            Rejection::new(
+                RejectionCode::InvalidTimestamp,
+                format!(
+                    "occurredAt '{raw}' is not an RFC 3339 time such as 2026-03-01T09:30:00Z ({e})"
+                ),
+            )
+        })?
+        .with_timezone(&Utc);
+    if at > received_at + limits.max_future_skew {
+        return Err(Rejection::new(
+            RejectionCode::InvalidTimestamp,
+            format!(
+                "occurredAt {at} is more than {} hours ahead of the server's clock",
+                limits.max_future_skew.num_hours()
+            ),
+        ));
+    }
+    if at.timestamp() < 0 {
+        return Err(Rejection::new(
+            RejectionCode::InvalidTimestamp,
+            "occurredAt is before 1970",
+        ));
+    }
+    Ok(at)
+}
+
+/// Longest attendance we believe for one event: a week of seconds.
+const MAX_ATTENDED_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+fn check_value(kind: EventKind, value: Option<f64>) -> Result<(), Rejection> {
+    let invalid = |msg: String| Err(Rejection::new(RejectionCode::InvalidValue, msg));
+    if let Some(v) = value
+        && !v.is_finite()
+    {
+        return invalid("value must be a finite number".into());
+    }
+    match (kind, value) {
+        (EventKind::Attendance, None) => invalid("ATTENDANCE needs value: the seconds attended".into()),
+        (EventKind::Attendance, Some(v)) if !(0.0..=MAX_ATTENDED_SECONDS).contains(&v) => {
+            invalid(format!("ATTENDANCE value is seconds attended, 0 to {MAX_ATTENDED_SECONDS}; got {v}"))
+        }
+        (EventKind::SurveyResponse, None) => {
+            invalid("SURVEY_RESPONSE needs value: the score from 0 to 10".into())
+        }
+        (EventKind::SurveyResponse, Some(v)) if !(0.0..=10.0).contains(&v) || v.fract() != 0.0 => {
+            invalid(format!("SURVEY_RESPONSE value is a whole score from 0 to 10; got {v}"))
+        }
+        (EventKind::Revenue, None) => invalid("REVENUE needs value: the amount won".into()),
+        _ => Ok(()),
+    }
+}
+
+fn check_properties(kind: EventKind, properties: &Map<String, Value>) -> Result<(), Rejection> {
+    let invalid = |msg: String| Err(Rejection::new(RejectionCode::InvalidProperties, msg));
+    let string_prop = |name: &str| -> Result<Option<&str>, Rejection> {
+        match properties.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Rejection::new(
+                RejectionCode::InvalidProperties,
+                format!("properties.{name} must be a string"),
+            )),
+        }
+    };
+    match kind {
+        EventKind::StageChange => {
+            match string_prop("to")? {
+                None => return invalid("STAGE_CHANGE needs properties.to, the new lifecycle stage".into()),
+                Some(to) => {
+                    Stage::parse(to).map_err(|e| Rejection::new(RejectionCode::InvalidProperties, e.to_string()))?;
+                }
+            }
+            if let Some(from) = string_prop("from")? {
+                Stage::parse(from).map_err(|e| Rejection::new(RejectionCode::InvalidProperties, e.to_string()))?;
+            }
+        }
+        EventKind::Revenue => {
+            if let Some(currency) = string_prop("currency")?
+                && !(currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()))
+            {
+                return invalid(format!(
+                    "properties.currency is an ISO 4217 code such as EUR or USD; got '{currency}'"
+                ));
+            }
+            string_prop("deal")?;
+        }
+        EventKind::Share => {
+            string_prop("recipient")?;
+        }
+        EventKind::Referral => {
+            string_prop("referred")?;
+        }
+        EventKind::SurveyResponse => {
+            string_prop("survey")?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        "2026-03-02T00:00:00Z".parse().unwrap()
+    }
+
+    fn draft(kind: &str) -> EventDraft {
+        EventDraft {
+            message_id: Some("m-1".into()),
+            kind: Some(kind.into()),
+            occurred_at: Some("2026-03-01T09:30:00+01:00".into()),
+            contact_id: Some("c-1".into()),
+            ..EventDraft::default()
+        }
+    }
+
+    fn code(draft: EventDraft) -> RejectionCode {
+        draft.validate(&EventLimits::default(), now()).unwrap_err().code
+    }
+
+    #[test]
+    fn a_plain_page_view_is_accepted_and_normalised() {
+        let mut d = draft("PAGE_VIEW");
+        d.channel = Some("  Paid   Search ".into());
+        let event = d.validate(&EventLimits::default(), now()).unwrap();
+        assert_eq!(event.kind, EventKind::PageView);
+        assert_eq!(event.occurred_at.to_rfc3339(), "2026-03-01T08:30:00+00:00");
+        assert_eq!(event.channel.as_deref(), Some("paid_search"));
+    }
+
+    #[test]
+    fn each_broken_field_has_its_own_code() {
+        assert_eq!(code(draft("PAGEVIEW")), RejectionCode::UnknownKind);
+        let mut d = draft("CLICK");
+        d.occurred_at = Some("yesterday".into());
+        assert_eq!(code(d), RejectionCode::InvalidTimestamp);
+        let mut d = draft("CLICK");
+        d.occurred_at = Some("2026-03-04T00:00:01Z".into());
+        assert_eq!(code(d), RejectionCode::InvalidTimestamp, "too far ahead");
+        let mut d = draft("CLICK");
+        d.message_id = None;
+        assert_eq!(code(d), RejectionCode::MissingField);
+        let mut d = draft("CLICK");
+        d.contact_id = None;
+        assert_eq!(code(d), RejectionCode::MissingField, "nobody did it");
+        let mut d = draft("CLICK");
+        d.contact_id = Some(String::new());
+        assert_eq!(code(d), RejectionCode::InvalidId);
+        let mut d = draft("CLICK");
+        d.properties = Some(json!([1, 2]));
+        assert_eq!(code(d), RejectionCode::InvalidProperties);
+    }
+
+    #[test]
+    fn kinds_that_carry_a_number_insist_on_a_sensible_one() {
+        assert_eq!(code(draft("ATTENDANCE")), RejectionCode::InvalidValue);
+        let mut d = draft("ATTENDANCE");
+        d.value = Some(-5.0);
+        assert_eq!(code(d), RejectionCode::InvalidValue);
+        let mut d = draft("SURVEY_RESPONSE");
+        d.value = Some(11.0);
+        assert_eq!(code(d), RejectionCode::InvalidValue);
+        let mut d = draft("SURVEY_RESPONSE");
+        d.value = Some(7.5);
+        assert_eq!(code(d), RejectionCode::InvalidValue);
+        let mut d = draft("SURVEY_RESPONSE");
+        d.value = Some(9.0);
+        assert!(d.validate(&EventLimits::default(), now()).is_ok());
+        let mut d = draft("CLICK");
+        d.value = Some(f64::NAN);
+        assert_eq!(code(d), RejectionCode::InvalidValue);
+    }
+
+    #[test]
+    fn stage_changes_need_a_valid_target_stage() {
+        assert_eq!(code(draft("STAGE_CHANGE")), RejectionCode::InvalidProperties);
+        let mut d = draft("STAGE_CHANGE");
+        d.properties = Some(json!({"to": "hot"}));
+        assert_eq!(code(d), RejectionCode::InvalidProperties);
+        let mut d = draft("STAGE_CHANGE");
+        d.properties = Some(json!({"to": "OQL", "from": "MQL"}));
+        let event = d.validate(&EventLimits::default(), now()).unwrap();
+        assert_eq!(event.stage_to().unwrap().as_str(), "OQL");
+    }
+
+    #[test]
+    fn revenue_currency_is_an_iso_code() {
+        let mut d = draft("REVENUE");
+        d.value = Some(1200.0);
+        d.properties = Some(json!({"currency": "euro"}));
+        assert_eq!(code(d), RejectionCode::InvalidProperties);
+    }
+
+    #[test]
+    fn oversize_events_are_refused_not_truncated() {
+        let mut d = draft("COMMENT");
+        d.properties = Some(json!({"text": "x".repeat(40 * 1024)}));
+        assert_eq!(code(d), RejectionCode::EventTooLarge);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_when_parsing_a_draft() {
+        let err = serde_json::from_str::<EventDraft>(r#"{"messageId":"a","occured_at":"x"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("occured_at"), "{err}");
+    }
+}

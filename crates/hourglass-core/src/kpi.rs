@@ -1,0 +1,204 @@
+//! Top-of-hourglass KPIs: volume counts and the rates built from them.
+//!
+//! Storage counts; this module turns counts into the KPIs of domain.md, so the
+//! definitions live in one place and are tested without a database.
+
+use std::collections::BTreeMap;
+
+use crate::kinds::{EventKind, Goal};
+use crate::stats::Rate;
+
+/// What storage counts for one filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopCounts {
+    /// Events of each kind. Kinds with no events may be absent.
+    pub events: BTreeMap<EventKind, u64>,
+    /// Distinct people (contact, else anonymous id) with an impression or page view.
+    pub unique_visitors: u64,
+    /// Distinct people who viewed a landing page of the asset (or any, unfiltered).
+    pub landing_viewers: u64,
+    /// Distinct people who registered.
+    pub registrants: u64,
+    /// Distinct people who attended.
+    pub attendees: u64,
+}
+
+impl TopCounts {
+    pub fn count(&self, kind: EventKind) -> u64 {
+        self.events.get(&kind).copied().unwrap_or(0)
+    }
+}
+
+/// The top of the hourglass for one filter: counts and honest rates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopReport {
+    pub counts: TopCounts,
+    /// clicks / impressions.
+    pub click_through_rate: Rate,
+    /// distinct registrants / distinct landing-page viewers.
+    pub registration_rate: Rate,
+    /// distinct attendees / distinct registrants.
+    pub attendance_rate: Rate,
+}
+
+impl TopReport {
+    pub fn from_counts(counts: TopCounts, min_sample: u64) -> Self {
+        Self {
+            click_through_rate: Rate::new(
+                counts.count(EventKind::Click),
+                counts.count(EventKind::Impression),
+                min_sample,
+            ),
+            registration_rate: Rate::new(counts.registrants, counts.landing_viewers, min_sample),
+            attendance_rate: Rate::new(counts.attendees, counts.registrants, min_sample),
+            counts,
+        }
+    }
+}
+
+/// Distinct people at each step of a webinar's funnel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FunnelCounts {
+    pub landing_viewers: u64,
+    pub registrants: u64,
+    pub attendees: u64,
+}
+
+/// One step of a funnel: how many people reached it, and the rate from the step before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelStep {
+    pub name: &'static str,
+    pub count: u64,
+    /// `count / previous step's count`; `None` for the first step.
+    pub rate: Option<Rate>,
+}
+
+impl FunnelCounts {
+    /// Landing views → registrations → attendance.
+    pub fn steps(&self, min_sample: u64) -> Vec<FunnelStep> {
+        let counts = [
+            ("LANDING_VIEWS", self.landing_viewers),
+            ("REGISTRATIONS", self.registrants),
+            ("ATTENDANCE", self.attendees),
+        ];
+        let mut previous: Option<u64> = None;
+        counts
+            .into_iter()
+            .map(|(name, count)| {
+                let rate = previous.map(|before| Rate::new(count, before, min_sample));
+                previous = Some(count);
+                FunnelStep { name, count, rate }
+            })
+            .collect()
+    }
+}
+
+/// One entry of the KPI catalog: what a KPI means and which goals it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KpiDefinition {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub goals: &'static [Goal],
+    pub is_rate: bool,
+}
+
+/// Every built-in top-of-hourglass KPI, in the order a dashboard shows them.
+pub const CATALOG: &[KpiDefinition] = &[
+    KpiDefinition {
+        key: "impressions",
+        name: "Impressions",
+        description: "Events of kind IMPRESSION in the filter.",
+        goals: &[Goal::Find, Goal::Grow],
+        is_rate: false,
+    },
+    KpiDefinition {
+        key: "pageViews",
+        name: "Page views",
+        description: "Events of kind PAGE_VIEW in the filter.",
+        goals: &[Goal::Find, Goal::Grow],
+        is_rate: false,
+    },
+    KpiDefinition {
+        key: "uniqueVisitors",
+        name: "Unique visitors",
+        description: "Distinct people (contact id, else anonymous id) with an impression or page view.",
+        goals: &[Goal::Find, Goal::Grow],
+        is_rate: false,
+    },
+    KpiDefinition {
+        key: "engagements",
+        name: "Engagements",
+        description: "Likes, shares, reposts, comments, clicks and downloads.",
+        goals: &[Goal::Find],
+        is_rate: false,
+    },
+    KpiDefinition {
+        key: "clickThroughRate",
+        name: "Click-through rate",
+        description: "Clicks / impressions.",
+        goals: &[Goal::Find],
+        is_rate: true,
+    },
+    KpiDefinition {
+        key: "registrationRate",
+        name: "Registration rate",
+        description: "Distinct registrants / distinct landing-page viewers.",
+        goals: &[Goal::Find],
+        is_rate: true,
+    },
+    KpiDefinition {
+        key: "attendanceRate",
+        name: "Attendance rate",
+        description: "Distinct attendees / distinct registrants.",
+        goals: &[Goal::Find, Goal::Keep],
+        is_rate: true,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_follow_the_definitions_of_domain_md() {
+        let counts = TopCounts {
+            events: BTreeMap::from([(EventKind::Impression, 200), (EventKind::Click, 9)]),
+            unique_visitors: 150,
+            landing_viewers: 40,
+            registrants: 10,
+            attendees: 6,
+        };
+        let report = TopReport::from_counts(counts, 30);
+        assert_eq!(report.click_through_rate.value, Some(9.0 / 200.0));
+        assert_eq!(report.click_through_rate.n, 200);
+        assert_eq!(report.registration_rate.value, Some(10.0 / 40.0));
+        assert!(report.registration_rate.sufficient);
+        assert_eq!(report.attendance_rate.value, Some(0.6));
+        assert_eq!(report.attendance_rate.n, 10);
+        assert!(!report.attendance_rate.sufficient, "10 registrants < 30");
+    }
+
+    #[test]
+    fn funnel_steps_rate_against_the_step_before() {
+        let steps = FunnelCounts {
+            landing_viewers: 100,
+            registrants: 25,
+            attendees: 20,
+        }
+        .steps(30);
+        assert_eq!(steps[0].rate, None);
+        assert_eq!(steps[1].rate.unwrap().value, Some(0.25));
+        assert_eq!(steps[2].rate.unwrap().value, Some(0.8));
+        assert_eq!(steps[2].rate.unwrap().n, 25);
+    }
+
+    #[test]
+    fn every_catalog_key_is_unique_and_serves_a_goal() {
+        let mut keys: Vec<_> = CATALOG.iter().map(|k| k.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), CATALOG.len());
+        assert!(CATALOG.iter().all(|k| !k.goals.is_empty()));
+    }
+}

@@ -1,0 +1,22 @@
+//! Hourglass domain: the vocabulary of B2B engagement analytics, event validation,
+//! KPI definitions and the statistics every rate carries.
+//!
+//! This crate does no I/O and knows nothing of databases, HTTP or GraphQL; the
+//! storage and server crates translate to and from these types. A test in
+//! `hourglass-tests` holds that boundary.
+
+pub mod catalog;
+pub mod event;
+pub mod filter;
+pub mod ids;
+pub mod kinds;
+pub mod kpi;
+pub mod stats;
+
+pub use event::{EventDraft, EventLimits, NewEvent, Rejection, RejectionCode};
+pub use filter::{FilterError, TimeRange};
+pub use ids::{ExternalId, IdError, Slug};
+pub use kinds::{AssetKind, EventKind, Goal, ParseKindError, Stage};
+pub use catalog::FieldError;
+pub use kpi::{FunnelCounts, FunnelStep, KpiDefinition, TopCounts, TopReport};
+pub use stats::{Rate, wilson_interval};

@@ -1,0 +1,10 @@
+//! sea-orm entities: one per table. These are storage types; the server never
+//! exposes them as they are.
+
+pub mod asset;
+pub mod campaign;
+pub mod contact;
+pub mod event;
+pub mod organization;
+pub mod spend;
+pub mod workspace;

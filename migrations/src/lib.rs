@@ -1,0 +1,20 @@
+//! Schema migrations for hourglass, for SQLite and PostgreSQL alike.
+//!
+//! Migrations are append-only: a released migration is never edited, only followed
+//! by a new one. Each has a working `down`, and a storage test runs up → down → up.
+//! File names follow `mYYYYMMDD_HHMMSS_what.rs`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_tables;
+
+/// Every migration, in the order they apply.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_tables::Migration)]
+    }
+}
