@@ -1,1 +1,35 @@
+//! Persistence for hourglass on SQLite (embedded, the default) and PostgreSQL.
+//!
+//! Everything a workspace owns is reached through a [`WorkspaceStore`], which can
+//! only be had by naming an existing workspace: queries are scoped by
+//! construction, not by remembering a `WHERE` clause. This crate returns its own
+//! types and core types, never GraphQL types.
 
+mod catalog;
+pub mod entities;
+mod error;
+mod events;
+mod ingest;
+mod kpis;
+mod page;
+mod store;
+mod time;
+mod workspaces;
+
+pub use catalog::{
+    AssetChanges, AssetRecord, CampaignChanges, ContactRecord, NewAsset, NewCampaign,
+    NewOrganization, OrganizationChanges,
+};
+pub use error::StorageError;
+pub use events::{EventRecord, EventsFilter};
+pub use ingest::IngestOutcome;
+pub use kpis::KpiFilter;
+pub use page::{Page, PageRequest};
+pub use store::{Backend, Store, StoreOptions};
+pub use time::{from_millis, to_millis};
+pub use workspaces::{WorkspaceStore, WorkspaceUpdate};
+
+pub use entities::{
+    asset::Model as Asset, campaign::Model as Campaign, contact::Model as Contact,
+    organization::Model as Organization, spend::Model as Spend, workspace::Model as Workspace,
+};

@@ -1,0 +1,554 @@
+//! What a workspace describes: campaigns, assets, organizations, contacts, spend.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hourglass_core::catalog as rules;
+use hourglass_core::{AssetKind, ExternalId, Goal};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use crate::entities::{asset, campaign, contact, organization, spend};
+use crate::error::{Result, StorageError};
+use crate::page::{Page, PageRequest};
+use crate::time::to_millis;
+use crate::workspaces::WorkspaceStore;
+
+/// A campaign to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCampaign {
+    pub id: ExternalId,
+    pub name: String,
+    pub goal: Goal,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub budget: Option<f64>,
+    pub currency: Option<String>,
+}
+
+/// Changes to a campaign; `None` keeps a field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CampaignChanges {
+    pub name: Option<String>,
+    pub goal: Option<Goal>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub budget: Option<f64>,
+    pub currency: Option<String>,
+}
+
+/// An asset to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAsset {
+    pub id: ExternalId,
+    pub kind: AssetKind,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub duration_seconds: Option<i32>,
+    /// The landing page that promotes this asset.
+    pub landing_page: Option<ExternalId>,
+}
+
+/// Changes to an asset; `None` keeps a field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssetChanges {
+    pub kind: Option<AssetKind>,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub duration_seconds: Option<i32>,
+    pub landing_page: Option<ExternalId>,
+}
+
+/// An organization to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrganization {
+    pub id: ExternalId,
+    pub name: Option<String>,
+    pub domain: Option<String>,
+}
+
+/// Changes to an organization; `None` keeps a field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganizationChanges {
+    pub name: Option<String>,
+    pub domain: Option<String>,
+}
+
+/// A contact with its organization's external id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRecord {
+    pub contact: contact::Model,
+    pub organization: Option<String>,
+}
+
+/// An asset with its landing page's external id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetRecord {
+    pub asset: asset::Model,
+    pub landing_page: Option<String>,
+}
+
+fn validate_campaign_fields(
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    budget: Option<f64>,
+    currency: Option<&str>,
+) -> Result<Option<String>> {
+    rules::period(starts_at, ends_at)?;
+    if let Some(budget) = budget {
+        rules::amount("budget", budget)?;
+    }
+    Ok(currency.map(rules::currency).transpose()?)
+}
+
+impl WorkspaceStore {
+    pub async fn create_campaign(&self, new: NewCampaign) -> Result<campaign::Model> {
+        let name = rules::name("name", &new.name)?;
+        let currency =
+            validate_campaign_fields(new.starts_at, new.ends_at, new.budget, new.currency.as_deref())?;
+        let _guard = self.store.write_guard().await;
+        if self.find_campaign(&new.id).await?.is_some() {
+            return Err(already_exists("campaign", &new.id));
+        }
+        let model = campaign::ActiveModel {
+            workspace_id: Set(self.id()),
+            external_id: Set(new.id.to_string()),
+            name: Set(name),
+            goal: Set(new.goal.as_str().to_owned()),
+            starts_at: Set(new.starts_at.map(to_millis)),
+            ends_at: Set(new.ends_at.map(to_millis)),
+            budget: Set(new.budget),
+            currency: Set(currency),
+            created_at: Set(to_millis(Utc::now())),
+            ..Default::default()
+        };
+        Ok(model.insert(&self.store.db).await?)
+    }
+
+    pub async fn update_campaign(
+        &self,
+        id: &ExternalId,
+        changes: CampaignChanges,
+    ) -> Result<campaign::Model> {
+        let _guard = self.store.write_guard().await;
+        let current = self.campaign(id).await?;
+        let starts_at = changes
+            .starts_at
+            .or(current.starts_at.map(crate::time::from_millis));
+        let ends_at = changes.ends_at.or(current.ends_at.map(crate::time::from_millis));
+        let currency = validate_campaign_fields(
+            starts_at,
+            ends_at,
+            changes.budget,
+            changes.currency.as_deref(),
+        )?;
+        let mut active = current.into_active_model();
+        if let Some(name) = changes.name {
+            active.name = Set(rules::name("name", &name)?);
+        }
+        if let Some(goal) = changes.goal {
+            active.goal = Set(goal.as_str().to_owned());
+        }
+        if changes.starts_at.is_some() {
+            active.starts_at = Set(starts_at.map(to_millis));
+        }
+        if changes.ends_at.is_some() {
+            active.ends_at = Set(ends_at.map(to_millis));
+        }
+        if changes.budget.is_some() {
+            active.budget = Set(changes.budget);
+        }
+        if currency.is_some() {
+            active.currency = Set(currency);
+        }
+        Ok(active.update(&self.store.db).await?)
+    }
+
+    pub async fn campaign(&self, id: &ExternalId) -> Result<campaign::Model> {
+        self.find_campaign(id)
+            .await?
+            .ok_or_else(|| StorageError::not_found("campaign", id.as_str()))
+    }
+
+    async fn find_campaign(&self, id: &ExternalId) -> Result<Option<campaign::Model>> {
+        Ok(campaign::Entity::find()
+            .filter(campaign::Column::WorkspaceId.eq(self.id()))
+            .filter(campaign::Column::ExternalId.eq(id.as_str()))
+            .one(&self.store.db)
+            .await?)
+    }
+
+    /// Campaigns in creation order, optionally of one goal.
+    pub async fn campaigns(
+        &self,
+        goal: Option<Goal>,
+        page: PageRequest<i64>,
+    ) -> Result<Page<i64, campaign::Model>> {
+        let mut query = campaign::Entity::find().filter(campaign::Column::WorkspaceId.eq(self.id()));
+        if let Some(goal) = goal {
+            query = query.filter(campaign::Column::Goal.eq(goal.as_str()));
+        }
+        if let Some(after) = page.after {
+            query = query.filter(campaign::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(campaign::Column::Id)
+            .limit(page.first + 1)
+            .all(&self.store.db)
+            .await?;
+        Ok(Page::from_overfetch(
+            rows.into_iter().map(|c| (c.id, c)).collect(),
+            page.first,
+        ))
+    }
+
+    pub async fn create_asset(&self, new: NewAsset) -> Result<AssetRecord> {
+        rules::duration(Some(new.kind), new.duration_seconds)?;
+        let title = new.title.map(|t| rules::name("title", &t)).transpose()?;
+        let url = new.url.map(|u| rules::url(&u)).transpose()?;
+        let _guard = self.store.write_guard().await;
+        if self.find_asset(&new.id).await?.is_some() {
+            return Err(already_exists("asset", &new.id));
+        }
+        let landing_page_id = match &new.landing_page {
+            Some(lp) => Some(self.landing_page_id(lp, None).await?),
+            None => None,
+        };
+        let model = asset::ActiveModel {
+            workspace_id: Set(self.id()),
+            external_id: Set(new.id.to_string()),
+            kind: Set(Some(new.kind.as_str().to_owned())),
+            title: Set(title),
+            url: Set(url),
+            duration_seconds: Set(new.duration_seconds),
+            landing_page_id: Set(landing_page_id),
+            created_at: Set(to_millis(Utc::now())),
+            ..Default::default()
+        };
+        let asset = model.insert(&self.store.db).await?;
+        Ok(AssetRecord {
+            asset,
+            landing_page: new.landing_page.map(String::from),
+        })
+    }
+
+    pub async fn update_asset(&self, id: &ExternalId, changes: AssetChanges) -> Result<AssetRecord> {
+        let _guard = self.store.write_guard().await;
+        let current = self.find_asset(id).await?.ok_or_else(|| StorageError::not_found("asset", id.as_str()))?;
+        let kind = match changes.kind {
+            Some(kind) => Some(kind),
+            None => current.kind.as_deref().and_then(|k| k.parse().ok()),
+        };
+        let duration = changes.duration_seconds.or(current.duration_seconds);
+        rules::duration(kind, duration)?;
+        let mut active = current.clone().into_active_model();
+        active.kind = Set(kind.map(|k| k.as_str().to_owned()));
+        if let Some(title) = changes.title {
+            active.title = Set(Some(rules::name("title", &title)?));
+        }
+        if let Some(url) = changes.url {
+            active.url = Set(Some(rules::url(&url)?));
+        }
+        if changes.duration_seconds.is_some() {
+            active.duration_seconds = Set(changes.duration_seconds);
+        }
+        if let Some(lp) = &changes.landing_page {
+            active.landing_page_id = Set(Some(self.landing_page_id(lp, Some(current.id)).await?));
+        }
+        let asset = active.update(&self.store.db).await?;
+        self.asset_record(asset).await
+    }
+
+    pub async fn asset(&self, id: &ExternalId) -> Result<AssetRecord> {
+        let asset = self
+            .find_asset(id)
+            .await?
+            .ok_or_else(|| StorageError::not_found("asset", id.as_str()))?;
+        self.asset_record(asset).await
+    }
+
+    /// Assets in creation order.
+    pub async fn assets(&self, page: PageRequest<i64>) -> Result<Page<i64, AssetRecord>> {
+        let mut query = asset::Entity::find().filter(asset::Column::WorkspaceId.eq(self.id()));
+        if let Some(after) = page.after {
+            query = query.filter(asset::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(asset::Column::Id)
+            .limit(page.first + 1)
+            .all(&self.store.db)
+            .await?;
+        let names = self
+            .external_ids::<asset::Entity>(rows.iter().filter_map(|a| a.landing_page_id))
+            .await?;
+        let rows = rows
+            .into_iter()
+            .map(|asset| {
+                let landing_page = asset.landing_page_id.and_then(|id| names.get(&id).cloned());
+                (asset.id, AssetRecord { asset, landing_page })
+            })
+            .collect();
+        Ok(Page::from_overfetch(rows, page.first))
+    }
+
+    async fn asset_record(&self, asset: asset::Model) -> Result<AssetRecord> {
+        let landing_page = match asset.landing_page_id {
+            None => None,
+            Some(id) => self
+                .external_ids::<asset::Entity>(std::iter::once(id))
+                .await?
+                .remove(&id),
+        };
+        Ok(AssetRecord {
+            asset,
+            landing_page,
+        })
+    }
+
+    async fn find_asset(&self, id: &ExternalId) -> Result<Option<asset::Model>> {
+        Ok(asset::Entity::find()
+            .filter(asset::Column::WorkspaceId.eq(self.id()))
+            .filter(asset::Column::ExternalId.eq(id.as_str()))
+            .one(&self.store.db)
+            .await?)
+    }
+
+    /// The row id of a landing page, refusing anything that is not one.
+    async fn landing_page_id(&self, id: &ExternalId, for_asset: Option<i64>) -> Result<i64> {
+        let page = self
+            .find_asset(id)
+            .await?
+            .ok_or_else(|| StorageError::not_found("asset", id.as_str()))?;
+        if page.kind.as_deref() != Some(AssetKind::LandingPage.as_str()) || Some(page.id) == for_asset
+        {
+            return Err(rules::FieldError::new(
+                "landingPage",
+                format!("asset '{id}' is not a landing page (kind LANDING_PAGE) of another asset"),
+            )
+            .into());
+        }
+        Ok(page.id)
+    }
+
+    pub async fn create_organization(&self, new: NewOrganization) -> Result<organization::Model> {
+        let name = new.name.map(|n| rules::name("name", &n)).transpose()?;
+        let domain = new.domain.map(|d| rules::domain(&d)).transpose()?;
+        let _guard = self.store.write_guard().await;
+        if self.find_organization(&new.id).await?.is_some() {
+            return Err(already_exists("organization", &new.id));
+        }
+        let model = organization::ActiveModel {
+            workspace_id: Set(self.id()),
+            external_id: Set(new.id.to_string()),
+            name: Set(name),
+            domain: Set(domain),
+            created_at: Set(to_millis(Utc::now())),
+            ..Default::default()
+        };
+        Ok(model.insert(&self.store.db).await?)
+    }
+
+    pub async fn update_organization(
+        &self,
+        id: &ExternalId,
+        changes: OrganizationChanges,
+    ) -> Result<organization::Model> {
+        let _guard = self.store.write_guard().await;
+        let mut active = self.organization(id).await?.into_active_model();
+        if let Some(name) = changes.name {
+            active.name = Set(Some(rules::name("name", &name)?));
+        }
+        if let Some(domain) = changes.domain {
+            active.domain = Set(Some(rules::domain(&domain)?));
+        }
+        Ok(active.update(&self.store.db).await?)
+    }
+
+    pub async fn organization(&self, id: &ExternalId) -> Result<organization::Model> {
+        self.find_organization(id)
+            .await?
+            .ok_or_else(|| StorageError::not_found("organization", id.as_str()))
+    }
+
+    async fn find_organization(&self, id: &ExternalId) -> Result<Option<organization::Model>> {
+        Ok(organization::Entity::find()
+            .filter(organization::Column::WorkspaceId.eq(self.id()))
+            .filter(organization::Column::ExternalId.eq(id.as_str()))
+            .one(&self.store.db)
+            .await?)
+    }
+
+    /// Organizations in creation order.
+    pub async fn organizations(
+        &self,
+        page: PageRequest<i64>,
+    ) -> Result<Page<i64, organization::Model>> {
+        let mut query =
+            organization::Entity::find().filter(organization::Column::WorkspaceId.eq(self.id()));
+        if let Some(after) = page.after {
+            query = query.filter(organization::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(organization::Column::Id)
+            .limit(page.first + 1)
+            .all(&self.store.db)
+            .await?;
+        Ok(Page::from_overfetch(
+            rows.into_iter().map(|o| (o.id, o)).collect(),
+            page.first,
+        ))
+    }
+
+    /// Contacts in creation order, optionally of one organization.
+    pub async fn contacts(
+        &self,
+        organization: Option<&ExternalId>,
+        page: PageRequest<i64>,
+    ) -> Result<Page<i64, ContactRecord>> {
+        let mut condition = Condition::all().add(contact::Column::WorkspaceId.eq(self.id()));
+        if let Some(org) = organization {
+            let org = self.organization(org).await?;
+            condition = condition.add(contact::Column::OrganizationId.eq(org.id));
+        }
+        if let Some(after) = page.after {
+            condition = condition.add(contact::Column::Id.gt(after));
+        }
+        let rows = contact::Entity::find()
+            .filter(condition)
+            .order_by_asc(contact::Column::Id)
+            .limit(page.first + 1)
+            .all(&self.store.db)
+            .await?;
+        let names = self
+            .external_ids::<organization::Entity>(rows.iter().filter_map(|c| c.organization_id))
+            .await?;
+        let rows = rows
+            .into_iter()
+            .map(|contact| {
+                let organization = contact.organization_id.and_then(|id| names.get(&id).cloned());
+                (
+                    contact.id,
+                    ContactRecord {
+                        contact,
+                        organization,
+                    },
+                )
+            })
+            .collect();
+        Ok(Page::from_overfetch(rows, page.first))
+    }
+
+    pub async fn contact(&self, id: &ExternalId) -> Result<ContactRecord> {
+        let contact = contact::Entity::find()
+            .filter(contact::Column::WorkspaceId.eq(self.id()))
+            .filter(contact::Column::ExternalId.eq(id.as_str()))
+            .one(&self.store.db)
+            .await?
+            .ok_or_else(|| StorageError::not_found("contact", id.as_str()))?;
+        let organization = match contact.organization_id {
+            None => None,
+            Some(org) => self
+                .external_ids::<organization::Entity>(std::iter::once(org))
+                .await?
+                .remove(&org),
+        };
+        Ok(ContactRecord {
+            contact,
+            organization,
+        })
+    }
+
+    /// Records what a campaign spent in one channel on one day, replacing an earlier
+    /// figure for the same day.
+    pub async fn record_spend(
+        &self,
+        campaign: &ExternalId,
+        channel: &str,
+        day: NaiveDate,
+        amount: f64,
+    ) -> Result<spend::Model> {
+        let amount = rules::amount("amount", amount)?;
+        let channel = hourglass_core::event::normalize_channel(channel);
+        if channel.is_empty() || channel.len() > 64 {
+            return Err(rules::FieldError::new("channel", "must be a short name such as paid_search").into());
+        }
+        let _guard = self.store.write_guard().await;
+        let campaign = self.campaign(campaign).await?;
+        let row = spend::ActiveModel {
+            workspace_id: Set(self.id()),
+            campaign_id: Set(campaign.id),
+            channel: Set(channel.clone()),
+            day: Set(day),
+            amount: Set(amount),
+            ..Default::default()
+        };
+        spend::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([spend::Column::CampaignId, spend::Column::Channel, spend::Column::Day])
+                    .update_column(spend::Column::Amount)
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.store.db)
+            .await?;
+        spend::Entity::find()
+            .filter(spend::Column::CampaignId.eq(campaign.id))
+            .filter(spend::Column::Channel.eq(channel))
+            .filter(spend::Column::Day.eq(day))
+            .one(&self.store.db)
+            .await?
+            .ok_or_else(|| StorageError::not_found("spend", day.to_string()))
+    }
+
+    /// External ids of rows of `E` by row id, all within this workspace.
+    pub(crate) async fn external_ids<E>(
+        &self,
+        ids: impl Iterator<Item = i64>,
+    ) -> Result<HashMap<i64, String>>
+    where
+        E: EntityTrait,
+        E::Column: ExternalIdColumns,
+    {
+        let ids: Vec<i64> = ids.collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(i64, String)> = E::find()
+            .select_only()
+            .column(E::Column::ID)
+            .column(E::Column::EXTERNAL_ID)
+            .filter(E::Column::WORKSPACE_ID.eq(self.id()))
+            .filter(E::Column::ID.is_in(ids))
+            .into_tuple()
+            .all(&self.store.db)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+/// The columns every catalog table has, named once per entity.
+pub(crate) trait ExternalIdColumns: ColumnTrait {
+    const ID: Self;
+    const EXTERNAL_ID: Self;
+    const WORKSPACE_ID: Self;
+}
+
+macro_rules! external_id_columns {
+    ($($module:ident),+) => {$(
+        impl ExternalIdColumns for $module::Column {
+            const ID: Self = $module::Column::Id;
+            const EXTERNAL_ID: Self = $module::Column::ExternalId;
+            const WORKSPACE_ID: Self = $module::Column::WorkspaceId;
+        }
+    )+};
+}
+external_id_columns!(asset, campaign, contact, organization);
+
+fn already_exists(what: &'static str, id: &ExternalId) -> StorageError {
+    StorageError::AlreadyExists {
+        what,
+        id: id.to_string(),
+    }
+}

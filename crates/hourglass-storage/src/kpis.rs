@@ -1,0 +1,304 @@
+//! The counts behind top-of-hourglass KPIs, computed in the database.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use hourglass_core::{EventKind, ExternalId, FunnelCounts, TimeRange, TopCounts};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityName, EntityTrait, QueryFilter, QuerySelect};
+
+use crate::entities::{asset, campaign, event, organization, spend};
+use crate::error::{Result, StorageError};
+use crate::time::to_millis;
+use crate::workspaces::WorkspaceStore;
+
+/// Which events a KPI counts: every field narrows, `None` leaves it open.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KpiFilter {
+    pub campaign: Option<ExternalId>,
+    /// A normalised channel name.
+    pub channel: Option<String>,
+    pub asset: Option<ExternalId>,
+    pub organization: Option<ExternalId>,
+    pub range: TimeRange,
+}
+
+/// A filter with external ids turned into row ids.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resolved {
+    campaign: Option<i64>,
+    channel: Option<String>,
+    asset: Option<i64>,
+    /// The asset, its landing page, and what it promotes: where its funnel lives.
+    asset_family: Vec<i64>,
+    organization: Option<i64>,
+    range: TimeRange,
+}
+
+/// Which assets a condition admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AssetScope {
+    /// Only the filtered asset.
+    Exact,
+    /// The filtered asset's funnel family.
+    Family,
+}
+
+impl WorkspaceStore {
+    /// Counts for the top of the hourglass. Event counts cover the filter exactly;
+    /// funnel people (landing viewers, registrants, attendees) follow the filtered
+    /// asset's family, so a webinar's registration rate sees its landing page.
+    pub async fn top_counts(&self, filter: &KpiFilter) -> Result<TopCounts> {
+        let resolved = self.resolve(filter).await?;
+        let rows: Vec<(String, i64)> = event::Entity::find()
+            .select_only()
+            .column(event::Column::Kind)
+            .column_as(Expr::col(event::Column::Id).count(), "n")
+            .filter(self.condition(&resolved, AssetScope::Exact))
+            .group_by(event::Column::Kind)
+            .into_tuple()
+            .all(&self.store.db)
+            .await?;
+        let events: BTreeMap<EventKind, u64> = rows
+            .into_iter()
+            .filter_map(|(kind, n)| Some((kind.parse().ok()?, u64::try_from(n).ok()?)))
+            .collect();
+
+        let unique_visitors = self
+            .distinct_people(&resolved, AssetScope::Exact, EventKind::VISIT_KINDS)
+            .await?;
+        let funnel = self.funnel_counts_resolved(&resolved).await?;
+        Ok(TopCounts {
+            events,
+            unique_visitors,
+            landing_viewers: funnel.landing_viewers,
+            registrants: funnel.registrants,
+            attendees: funnel.attendees,
+        })
+    }
+
+    /// Distinct people at each step of `asset`'s funnel within `filter`.
+    pub async fn funnel(&self, asset: &ExternalId, filter: &KpiFilter) -> Result<FunnelCounts> {
+        let filter = KpiFilter {
+            asset: Some(asset.clone()),
+            ..filter.clone()
+        };
+        let resolved = self.resolve(&filter).await?;
+        self.funnel_counts_resolved(&resolved).await
+    }
+
+    /// Money spent within the filter, or `None` when the filter names an asset or an
+    /// organization: spend is recorded per campaign, channel and day only.
+    pub async fn spend_total(&self, filter: &KpiFilter) -> Result<Option<f64>> {
+        if filter.asset.is_some() || filter.organization.is_some() {
+            return Ok(None);
+        }
+        let resolved = self.resolve(filter).await?;
+        let mut condition = Condition::all().add(spend::Column::WorkspaceId.eq(self.id()));
+        if let Some(id) = resolved.campaign {
+            condition = condition.add(spend::Column::CampaignId.eq(id));
+        }
+        if let Some(channel) = &resolved.channel {
+            condition = condition.add(spend::Column::Channel.eq(channel.as_str()));
+        }
+        // A day's spend counts when the day starts inside the range.
+        let day = |at: chrono::DateTime<chrono::Utc>| -> NaiveDate {
+            let date = at.date_naive();
+            if at.time() == chrono::NaiveTime::MIN {
+                date
+            } else {
+                date.succ_opt().unwrap_or(date)
+            }
+        };
+        if let Some(from) = resolved.range.from {
+            condition = condition.add(spend::Column::Day.gte(day(from)));
+        }
+        if let Some(to) = resolved.range.to {
+            condition = condition.add(spend::Column::Day.lt(day(to)));
+        }
+        let total: Option<Option<f64>> = spend::Entity::find()
+            .select_only()
+            .column_as(Expr::col(spend::Column::Amount).sum(), "total")
+            .filter(condition)
+            .into_tuple()
+            .one(&self.store.db)
+            .await?;
+        Ok(Some(total.flatten().unwrap_or(0.0)))
+    }
+
+    async fn funnel_counts_resolved(&self, resolved: &Resolved) -> Result<FunnelCounts> {
+        let landing = format!(
+            "asset_id IN (SELECT id FROM assets WHERE workspace_id = {} AND kind = '{}')",
+            self.id(),
+            hourglass_core::AssetKind::LandingPage.as_str()
+        );
+        let landing_viewers = self
+            .distinct_people_where(resolved, &[EventKind::PageView], Some(&landing))
+            .await?;
+        let registrants = self
+            .distinct_people(resolved, AssetScope::Family, &[EventKind::Registration])
+            .await?;
+        let attendees = self
+            .distinct_people(resolved, AssetScope::Family, &[EventKind::Attendance])
+            .await?;
+        Ok(FunnelCounts {
+            landing_viewers,
+            registrants,
+            attendees,
+        })
+    }
+
+    async fn distinct_people(
+        &self,
+        resolved: &Resolved,
+        scope: AssetScope,
+        kinds: &[EventKind],
+    ) -> Result<u64> {
+        match scope {
+            AssetScope::Exact => {
+                let exact = Resolved {
+                    asset_family: resolved.asset.into_iter().collect(),
+                    ..resolved.clone()
+                };
+                self.distinct_people_where(&exact, kinds, None).await
+            }
+            AssetScope::Family => self.distinct_people_where(resolved, kinds, None).await,
+        }
+    }
+
+    /// Distinct people (contact, else anonymous id) with an event of `kinds` in the
+    /// filter's asset family and, if given, matching `extra` (trusted SQL).
+    async fn distinct_people_where(
+        &self,
+        resolved: &Resolved,
+        kinds: &[EventKind],
+        extra: Option<&str>,
+    ) -> Result<u64> {
+        let mut condition = self
+            .condition(resolved, AssetScope::Family)
+            .add(event::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
+        if let Some(extra) = extra {
+            condition = condition.add(Expr::cust(extra.to_owned()));
+        }
+        // A person is their contact id, or their anonymous id when no contact is
+        // known; the two never coincide, so the distinct counts add up.
+        let (contacts, anonymous): (i64, i64) = event::Entity::find()
+            .select_only()
+            .column_as(Expr::cust("COUNT(DISTINCT contact_id)"), "contacts")
+            .column_as(
+                Expr::cust("COUNT(DISTINCT CASE WHEN contact_id IS NULL THEN anonymous_id END)"),
+                "anonymous",
+            )
+            .filter(condition)
+            .into_tuple()
+            .one(&self.store.db)
+            .await?
+            .unwrap_or((0, 0));
+        Ok(u64::try_from(contacts + anonymous).unwrap_or(0))
+    }
+
+    fn condition(&self, resolved: &Resolved, scope: AssetScope) -> Condition {
+        self.condition_on(&Alias::new(event::Entity.table_name()), resolved, scope)
+    }
+
+    /// The filter as a condition on the events table known as `table` in a query.
+    pub(crate) fn condition_on(
+        &self,
+        table: &Alias,
+        resolved: &Resolved,
+        scope: AssetScope,
+    ) -> Condition {
+        let col = |name: &str| Expr::col((table.clone(), Alias::new(name)));
+        let mut condition = Condition::all().add(col("workspace_id").eq(self.id()));
+        if let Some(id) = resolved.campaign {
+            condition = condition.add(col("campaign_id").eq(id));
+        }
+        if let Some(channel) = &resolved.channel {
+            condition = condition.add(col("channel").eq(channel.as_str()));
+        }
+        if let Some(id) = resolved.organization {
+            condition = condition.add(col("organization_id").eq(id));
+        }
+        match (scope, resolved.asset) {
+            (_, None) => {}
+            (AssetScope::Exact, Some(id)) => {
+                condition = condition.add(col("asset_id").eq(id));
+            }
+            (AssetScope::Family, Some(_)) => {
+                condition =
+                    condition.add(col("asset_id").is_in(resolved.asset_family.iter().copied()));
+            }
+        }
+        if let Some(from) = resolved.range.from {
+            condition = condition.add(col("occurred_at").gte(to_millis(from)));
+        }
+        if let Some(to) = resolved.range.to {
+            condition = condition.add(col("occurred_at").lt(to_millis(to)));
+        }
+        condition
+    }
+
+    pub(crate) async fn resolve(&self, filter: &KpiFilter) -> Result<Resolved> {
+        let db = &self.store.db;
+        let ws = self.id();
+        let campaign = match &filter.campaign {
+            None => None,
+            Some(ext) => Some(
+                campaign::Entity::find()
+                    .select_only()
+                    .column(campaign::Column::Id)
+                    .filter(campaign::Column::WorkspaceId.eq(ws))
+                    .filter(campaign::Column::ExternalId.eq(ext.as_str()))
+                    .into_tuple::<i64>()
+                    .one(db)
+                    .await?
+                    .ok_or_else(|| StorageError::not_found("campaign", ext.as_str()))?,
+            ),
+        };
+        let organization = match &filter.organization {
+            None => None,
+            Some(ext) => Some(
+                organization::Entity::find()
+                    .select_only()
+                    .column(organization::Column::Id)
+                    .filter(organization::Column::WorkspaceId.eq(ws))
+                    .filter(organization::Column::ExternalId.eq(ext.as_str()))
+                    .into_tuple::<i64>()
+                    .one(db)
+                    .await?
+                    .ok_or_else(|| StorageError::not_found("organization", ext.as_str()))?,
+            ),
+        };
+        let (asset, asset_family) = match &filter.asset {
+            None => (None, Vec::new()),
+            Some(ext) => {
+                let found = asset::Entity::find()
+                    .filter(asset::Column::WorkspaceId.eq(ws))
+                    .filter(asset::Column::ExternalId.eq(ext.as_str()))
+                    .one(db)
+                    .await?
+                    .ok_or_else(|| StorageError::not_found("asset", ext.as_str()))?;
+                let promoted: Vec<i64> = asset::Entity::find()
+                    .select_only()
+                    .column(asset::Column::Id)
+                    .filter(asset::Column::WorkspaceId.eq(ws))
+                    .filter(asset::Column::LandingPageId.eq(found.id))
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                let mut family = vec![found.id];
+                family.extend(found.landing_page_id);
+                family.extend(promoted);
+                (Some(found.id), family)
+            }
+        };
+        Ok(Resolved {
+            campaign,
+            channel: filter.channel.clone(),
+            asset,
+            asset_family,
+            organization,
+            range: filter.range,
+        })
+    }
+}

@@ -1,0 +1,128 @@
+//! Connecting, migrating, and the one-writer rule for SQLite.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hourglass_migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use tokio::sync::Mutex;
+
+use crate::error::Result;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    /// Pool size. SQLite uses it for readers; writes are serialised anyway.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection, or for SQLite's write lock.
+    pub acquire_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A connection pool plus what every repository needs to share.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: DatabaseConnection,
+    /// SQLite allows one writer: taking this lock before a write transaction
+    /// turns lock contention into orderly queueing instead of `SQLITE_BUSY`.
+    pub(crate) write_lock: Arc<Mutex<()>>,
+}
+
+impl Store {
+    pub async fn connect(options: &StoreOptions) -> Result<Self> {
+        let mut connect = ConnectOptions::new(options.url.clone());
+        connect
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .sqlx_logging(false);
+        let busy_timeout = options.acquire_timeout;
+        connect.map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(busy_timeout)
+                .foreign_keys(true)
+        });
+        let db = Database::connect(connect).await?;
+        Ok(Self {
+            db,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => Backend::Sqlite,
+            _ => Backend::Postgres,
+        }
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate_up(&self) -> Result<()> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Rolls back the last `steps` migrations (all when `None`).
+    pub async fn migrate_down(&self, steps: Option<u32>) -> Result<()> {
+        Migrator::down(&self.db, steps).await?;
+        Ok(())
+    }
+
+    /// Each known migration's name and whether it is applied.
+    pub async fn migration_status(&self) -> Result<Vec<(String, bool)>> {
+        let applied = Migrator::get_applied_migrations(&self.db).await?;
+        let applied: Vec<String> = applied.iter().map(|m| m.name().to_owned()).collect();
+        Ok(Migrator::migrations()
+            .iter()
+            .map(|m| {
+                let name = m.name().to_owned();
+                let done = applied.contains(&name);
+                (name, done)
+            })
+            .collect())
+    }
+
+    /// A cheap query that proves the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.db.ping().await?;
+        Ok(())
+    }
+
+    pub async fn close(self) -> Result<()> {
+        self.db.close_by_ref().await?;
+        Ok(())
+    }
+
+    /// Serialises writers on SQLite; a no-op guard on PostgreSQL, whose row locks
+    /// and unique indexes handle concurrent writers.
+    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend() {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
