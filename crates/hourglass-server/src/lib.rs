@@ -1,1 +1,16 @@
+//! The hourglass service: actix-web transport, the GraphQL schema, the CLI.
+//!
+//! This crate is transport. It parses, calls core and storage, and maps errors
+//! to the public codes in [`error`]; KPI maths lives in `hourglass-core`.
 
+pub mod app;
+pub mod cli;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+mod http;
+mod ingest;
+pub mod settings;
+
+pub use app::Application;
+pub use settings::Settings;

@@ -1,1 +1,63 @@
-fn main() {}
+use anyhow::Context as _;
+use clap::Parser;
+use hourglass_server::cli::{Cli, Command, MigrateAction};
+use hourglass_server::settings::LogFormat;
+use hourglass_server::{Application, Settings, app, demo, graphql};
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref()).context("reading settings")?;
+    match cli.command {
+        Command::Serve(args) => {
+            args.database.apply(&mut settings);
+            if let Some(bind) = args.bind {
+                settings.bind = bind;
+            }
+            init_logging(&settings);
+            let application = Application::build(settings.clone()).await?;
+            tracing::info!(
+                address = %application.address(),
+                database = app::redact(&settings.database_url),
+                "hourglass is listening; GraphiQL at http://{}/graphql",
+                application.address()
+            );
+            application.run_until_stopped().await
+        }
+        Command::Migrate { database, action } => {
+            database.apply(&mut settings);
+            settings.migrate_on_start = false;
+            init_logging(&settings);
+            let store = app::connect(&settings).await?;
+            match action {
+                MigrateAction::Up => store.migrate_up().await?,
+                MigrateAction::Down { steps } => store.migrate_down(Some(steps)).await?,
+                MigrateAction::Status => {}
+            }
+            for (name, applied) in store.migration_status().await? {
+                println!("{} {name}", if applied { "applied " } else { "pending " });
+            }
+            Ok(())
+        }
+        Command::Demo(args) => {
+            args.database.apply(&mut settings);
+            init_logging(&settings);
+            let store = app::connect(&settings).await?;
+            demo::load(&store, &args.workspace, args.seed, args.events).await
+        }
+        Command::Schema => {
+            print!("{}", graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match settings.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,132 @@
+//! Building and running the server: `Application::build` binds and returns the
+//! address (port 0 in tests), `run_until_stopped` serves until SIGTERM or Ctrl-C.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use hourglass_storage::{Store, StoreOptions};
+
+use crate::graphql::{AppState, build_schema};
+use crate::http::{Shared, routes};
+use crate::settings::Settings;
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    store: Store,
+}
+
+/// Connects to the database described by `settings`, migrating if asked to.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    let mut options = StoreOptions::new(&settings.database_url);
+    options.max_connections = settings.database_max_connections;
+    let store = Store::connect(&options)
+        .await
+        .with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
+    if settings.migrate_on_start {
+        store.migrate_up().await.context("migrating the database")?;
+    }
+    Ok(store)
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = connect(&settings).await?;
+        let settings = Arc::new(settings);
+        let state = AppState {
+            store: store.clone(),
+            settings: settings.clone(),
+        };
+        let shared = web::Data::new(Shared {
+            schema: build_schema(&settings, Some(state.clone())),
+            state,
+        });
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().clone();
+                    let path = req.path().to_owned();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        tracing::info!(
+                            %method,
+                            path,
+                            status = res.status().as_u16(),
+                            ms = started.elapsed().as_millis() as u64,
+                            "request"
+                        );
+                        Ok(res)
+                    }
+                })
+                .configure(routes)
+        })
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            address,
+            server,
+            store,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until a shutdown signal, then lets in-flight requests finish and
+    /// closes the database.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        let close = tokio::time::timeout(Duration::from_secs(5), self.store.close());
+        if let Ok(Err(e)) = close.await {
+            tracing::warn!(error = %e, "closing the database");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/hourglass"),
+            "postgres://app@db:5432/hourglass"
+        );
+        assert_eq!(redact("sqlite://hourglass.db?mode=rwc"), "sqlite://hourglass.db?mode=rwc");
+    }
+}

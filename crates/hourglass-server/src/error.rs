@@ -1,0 +1,197 @@
+//! The one table of public error codes, and how every failure maps onto it.
+//!
+//! Each [`ApiError`] has exactly one [`ErrorCode`]; each code has one HTTP status.
+//! Internal details are logged with an id and never reach the client.
+
+use actix_web::http::StatusCode;
+use hourglass_storage::StorageError;
+
+/// Public error codes, as they appear in `extensions.code` and NDJSON responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is not valid GraphQL.
+    GraphqlParseFailed,
+    /// The request is GraphQL but does not fit the schema, or its variables do not.
+    GraphqlValidationFailed,
+    /// An argument or field value is refused; the message says which and why.
+    BadUserInput,
+    /// The request body is not what the endpoint reads (malformed JSON, no workspace…).
+    BadRequest,
+    /// The thing named does not exist.
+    NotFound,
+    /// Creating something that exists already.
+    AlreadyExists,
+    /// More events in one request than allowed.
+    BatchTooLarge,
+    /// The request body is larger than allowed.
+    PayloadTooLarge,
+    /// The request's Content-Type is not one the endpoint reads.
+    UnsupportedMediaType,
+    /// A mutation sent with GET, or a method the endpoint does not serve.
+    MethodNotAllowed,
+    /// The query is too deep or too complex.
+    QueryTooComplex,
+    /// Something failed on our side. The response carries an `errorId` found in the log.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for the documentation test.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::GraphqlParseFailed,
+        ErrorCode::GraphqlValidationFailed,
+        ErrorCode::BadUserInput,
+        ErrorCode::BadRequest,
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::BatchTooLarge,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::QueryTooComplex,
+        ErrorCode::Internal,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::AlreadyExists => "ALREADY_EXISTS",
+            ErrorCode::BatchTooLarge => "BATCH_TOO_LARGE",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// The HTTP status where one applies (NDJSON, GraphQL request-level failures).
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::GraphqlParseFailed
+            | ErrorCode::GraphqlValidationFailed
+            | ErrorCode::BadUserInput
+            | ErrorCode::BadRequest
+            | ErrorCode::QueryTooComplex => StatusCode::BAD_REQUEST,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::AlreadyExists => StatusCode::CONFLICT,
+            ErrorCode::BatchTooLarge | ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// A failure as the API reports it. Resolvers return it as it is; the
+/// [`ErrorCodes`](crate::graphql::ErrorCodes) extension turns it into `extensions`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadUserInput {
+        message: String,
+        /// The input field concerned, when one is.
+        field: Option<String>,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{what} '{id}' was not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{what} '{id}' already exists")]
+    AlreadyExists { what: &'static str, id: String },
+    #[error("{got} events in one request; the limit is {max}. Split the batch.")]
+    BatchTooLarge { got: usize, max: usize },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("internal error (errorId {error_id}); the server log has the details")]
+    Internal { error_id: String },
+}
+
+impl ApiError {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Logs `source` with a fresh id and returns an error that shows only the id.
+    pub fn internal(source: &dyn std::fmt::Display) -> Self {
+        let error_id = format!("{:016x}", rand::random::<u64>());
+        tracing::error!(error_id, error = %source, "internal error");
+        Self::Internal { error_id }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::BadUserInput { .. } => ErrorCode::BadUserInput,
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::NotFound { .. } => ErrorCode::NotFound,
+            ApiError::AlreadyExists { .. } => ErrorCode::AlreadyExists,
+            ApiError::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::Internal { .. } => ErrorCode::Internal,
+        }
+    }
+
+    /// The body of a non-GraphQL error response: `{"error": {"code", "message"}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "code": self.code().as_str(),
+            "message": self.to_string(),
+        });
+        if let ApiError::Internal { error_id } = self {
+            body["errorId"] = error_id.clone().into();
+        }
+        serde_json::json!({ "error": body })
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::NotFound { what, id } => ApiError::NotFound { what, id },
+            StorageError::AlreadyExists { what, id } => ApiError::AlreadyExists { what, id },
+            StorageError::Invalid(field) => ApiError::BadUserInput {
+                message: field.to_string(),
+                field: Some(field.field.to_owned()),
+            },
+            StorageError::Database(db) => ApiError::internal(&db),
+        }
+    }
+}
+
+impl From<hourglass_core::IdError> for ApiError {
+    fn from(err: hourglass_core::IdError) -> Self {
+        ApiError::bad_input(err.to_string())
+    }
+}
+
+impl From<hourglass_core::FilterError> for ApiError {
+    fn from(err: hourglass_core::FilterError) -> Self {
+        ApiError::bad_input(err.to_string())
+    }
+}
+
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code().status()
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::build(self.status_code()).json(self.to_json())
+    }
+}
+
+/// What resolvers return.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,485 @@
+//! What a workspace describes: campaigns, assets, organizations, contacts, spend.
+
+use async_graphql::connection::{Connection, OpaqueCursor};
+use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+use hourglass_storage::{
+    AssetChanges, AssetRecord, CampaignChanges, ContactRecord, NewAsset, NewCampaign,
+    NewOrganization, OrganizationChanges, from_millis,
+};
+
+use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
+use super::types::{AssetKind, Goal};
+use super::{external_id, page, state};
+use crate::error::ApiResult;
+
+/// A marketing effort with exactly one goal.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Campaign {
+    pub id: ID,
+    pub name: String,
+    pub goal: Goal,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub budget: Option<f64>,
+    /// ISO 4217 currency of budget and spend.
+    pub currency: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub workspace: ID,
+}
+
+#[ComplexObject]
+impl Campaign {
+    /// This campaign's top-of-hourglass KPIs; the filter narrows further.
+    async fn kpis(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<KpiFilterInput>,
+    ) -> ApiResult<KpiReport> {
+        let mut filter = filter.unwrap_or_default();
+        filter.campaign = Some(self.id.clone());
+        kpi_report(state(ctx), &self.workspace, filter).await
+    }
+}
+
+impl Campaign {
+    fn new(workspace: &ID, c: hourglass_storage::Campaign) -> Self {
+        Self {
+            id: ID(c.external_id),
+            name: c.name,
+            goal: c
+                .goal
+                .parse::<hourglass_core::Goal>()
+                .unwrap_or(hourglass_core::Goal::Find)
+                .into(),
+            starts_at: c.starts_at.map(from_millis),
+            ends_at: c.ends_at.map(from_millis),
+            budget: c.budget,
+            currency: c.currency,
+            created_at: from_millis(c.created_at),
+            workspace: workspace.clone(),
+        }
+    }
+}
+
+/// A campaign to create.
+#[derive(InputObject, Debug)]
+pub struct CampaignInput {
+    /// Your id for the campaign (the one tracker links carry).
+    pub id: ID,
+    pub name: String,
+    pub goal: Goal,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub budget: Option<f64>,
+    pub currency: Option<String>,
+}
+
+/// Changes to a campaign; absent fields stay as they are.
+#[derive(InputObject, Debug, Default)]
+pub struct CampaignUpdateInput {
+    pub name: Option<String>,
+    pub goal: Option<Goal>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub budget: Option<f64>,
+    pub currency: Option<String>,
+}
+
+/// A piece of content.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Asset {
+    pub id: ID,
+    /// Null for an asset first seen in an event and not described yet.
+    pub kind: Option<AssetKind>,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    /// Running time of a webinar or video.
+    pub duration_seconds: Option<i32>,
+    /// The landing page that promotes this asset (a webinar's registration page).
+    pub landing_page: Option<ID>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AssetRecord> for Asset {
+    fn from(r: AssetRecord) -> Self {
+        Self {
+            id: ID(r.asset.external_id),
+            kind: r
+                .asset
+                .kind
+                .as_deref()
+                .and_then(|k| k.parse::<hourglass_core::AssetKind>().ok())
+                .map(Into::into),
+            title: r.asset.title,
+            url: r.asset.url,
+            duration_seconds: r.asset.duration_seconds,
+            landing_page: r.landing_page.map(ID),
+            created_at: from_millis(r.asset.created_at),
+        }
+    }
+}
+
+/// An asset to create.
+#[derive(InputObject, Debug)]
+pub struct AssetInput {
+    pub id: ID,
+    pub kind: AssetKind,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    /// Webinars and videos only.
+    pub duration_seconds: Option<i32>,
+    /// Id of the LANDING_PAGE asset that promotes this one.
+    pub landing_page: Option<ID>,
+}
+
+/// Changes to an asset; absent fields stay as they are.
+#[derive(InputObject, Debug, Default)]
+pub struct AssetUpdateInput {
+    pub kind: Option<AssetKind>,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub duration_seconds: Option<i32>,
+    pub landing_page: Option<ID>,
+}
+
+/// A prospect or customer account.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Organization {
+    pub id: ID,
+    pub name: Option<String>,
+    /// Web domain, lower case, such as example.com.
+    pub domain: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<hourglass_storage::Organization> for Organization {
+    fn from(o: hourglass_storage::Organization) -> Self {
+        Self {
+            id: ID(o.external_id),
+            name: o.name,
+            domain: o.domain,
+            created_at: from_millis(o.created_at),
+        }
+    }
+}
+
+/// An organization to create.
+#[derive(InputObject, Debug)]
+pub struct OrganizationInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub domain: Option<String>,
+}
+
+/// Changes to an organization; absent fields stay as they are.
+#[derive(InputObject, Debug, Default)]
+pub struct OrganizationUpdateInput {
+    pub name: Option<String>,
+    pub domain: Option<String>,
+}
+
+/// A person. Contacts are created by the events that name them.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Contact {
+    pub id: ID,
+    pub organization: Option<ID>,
+    /// Lifecycle stage: VISITOR, LEAD, MQL, SQL, OPPORTUNITY, CUSTOMER or an agency's own,
+    /// following the contact's latest STAGE_CHANGE event.
+    pub stage: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ContactRecord> for Contact {
+    fn from(r: ContactRecord) -> Self {
+        Self {
+            id: ID(r.contact.external_id),
+            organization: r.organization.map(ID),
+            stage: r.contact.stage,
+            created_at: from_millis(r.contact.created_at),
+        }
+    }
+}
+
+/// What a campaign spent in one channel on one day.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SpendRecord {
+    pub campaign: ID,
+    pub channel: String,
+    pub day: NaiveDate,
+    pub amount: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct CatalogQuery;
+
+#[Object]
+impl CatalogQuery {
+    /// One campaign, with its goal and KPIs.
+    async fn campaign(&self, ctx: &Context<'_>, workspace: ID, id: ID) -> ApiResult<Campaign> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        let campaign = ws.campaign(&external_id(&id, "id")?).await?;
+        Ok(Campaign::new(&workspace, campaign))
+    }
+
+    /// Campaigns in creation order, optionally of one goal.
+    async fn campaigns(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        goal: Option<Goal>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OpaqueCursor<i64>, Campaign>> {
+        let state = state(ctx);
+        let has_previous = after.is_some();
+        let request = page::request(&state.settings, first, after)?;
+        let ws = state.workspace(&workspace).await?;
+        let found = ws.campaigns(goal.map(Into::into), request).await?;
+        Ok(page::connection(found, has_previous, |c| {
+            Campaign::new(&workspace, c)
+        }))
+    }
+
+    async fn asset(&self, ctx: &Context<'_>, workspace: ID, id: ID) -> ApiResult<Asset> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        Ok(ws.asset(&external_id(&id, "id")?).await?.into())
+    }
+
+    /// Assets in creation order.
+    async fn assets(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OpaqueCursor<i64>, Asset>> {
+        let state = state(ctx);
+        let has_previous = after.is_some();
+        let request = page::request(&state.settings, first, after)?;
+        let ws = state.workspace(&workspace).await?;
+        Ok(page::connection(ws.assets(request).await?, has_previous, Asset::from))
+    }
+
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        id: ID,
+    ) -> ApiResult<Organization> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        Ok(ws.organization(&external_id(&id, "id")?).await?.into())
+    }
+
+    /// Organizations in creation order.
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OpaqueCursor<i64>, Organization>> {
+        let state = state(ctx);
+        let has_previous = after.is_some();
+        let request = page::request(&state.settings, first, after)?;
+        let ws = state.workspace(&workspace).await?;
+        Ok(page::connection(
+            ws.organizations(request).await?,
+            has_previous,
+            Organization::from,
+        ))
+    }
+
+    async fn contact(&self, ctx: &Context<'_>, workspace: ID, id: ID) -> ApiResult<Contact> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        Ok(ws.contact(&external_id(&id, "id")?).await?.into())
+    }
+
+    /// Contacts in creation order, optionally of one organization.
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        organization: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OpaqueCursor<i64>, Contact>> {
+        let state = state(ctx);
+        let has_previous = after.is_some();
+        let request = page::request(&state.settings, first, after)?;
+        let organization = organization
+            .map(|o| external_id(&o, "organization"))
+            .transpose()?;
+        let ws = state.workspace(&workspace).await?;
+        Ok(page::connection(
+            ws.contacts(organization.as_ref(), request).await?,
+            has_previous,
+            Contact::from,
+        ))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct CatalogMutation;
+
+#[Object]
+impl CatalogMutation {
+    /// Creates a campaign. A campaign first seen in an event already exists (named
+    /// after its id, goal FIND): describe it with updateCampaign.
+    async fn create_campaign(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        input: CampaignInput,
+    ) -> ApiResult<Campaign> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        let created = ws
+            .create_campaign(NewCampaign {
+                id: external_id(&input.id, "id")?,
+                name: input.name,
+                goal: input.goal.into(),
+                starts_at: input.starts_at,
+                ends_at: input.ends_at,
+                budget: input.budget,
+                currency: input.currency,
+            })
+            .await?;
+        Ok(Campaign::new(&workspace, created))
+    }
+
+    async fn update_campaign(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        id: ID,
+        input: CampaignUpdateInput,
+    ) -> ApiResult<Campaign> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        let updated = ws
+            .update_campaign(
+                &external_id(&id, "id")?,
+                CampaignChanges {
+                    name: input.name,
+                    goal: input.goal.map(Into::into),
+                    starts_at: input.starts_at,
+                    ends_at: input.ends_at,
+                    budget: input.budget,
+                    currency: input.currency,
+                },
+            )
+            .await?;
+        Ok(Campaign::new(&workspace, updated))
+    }
+
+    async fn create_asset(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        input: AssetInput,
+    ) -> ApiResult<Asset> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        let created = ws
+            .create_asset(NewAsset {
+                id: external_id(&input.id, "id")?,
+                kind: input.kind.into(),
+                title: input.title,
+                url: input.url,
+                duration_seconds: input.duration_seconds,
+                landing_page: input
+                    .landing_page
+                    .map(|lp| external_id(&lp, "landingPage"))
+                    .transpose()?,
+            })
+            .await?;
+        Ok(created.into())
+    }
+
+    /// Describes or changes an asset, including one first seen in an event.
+    async fn update_asset(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        id: ID,
+        input: AssetUpdateInput,
+    ) -> ApiResult<Asset> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        let updated = ws
+            .update_asset(
+                &external_id(&id, "id")?,
+                AssetChanges {
+                    kind: input.kind.map(Into::into),
+                    title: input.title,
+                    url: input.url,
+                    duration_seconds: input.duration_seconds,
+                    landing_page: input
+                        .landing_page
+                        .map(|lp| external_id(&lp, "landingPage"))
+                        .transpose()?,
+                },
+            )
+            .await?;
+        Ok(updated.into())
+    }
+
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        input: OrganizationInput,
+    ) -> ApiResult<Organization> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        let created = ws
+            .create_organization(NewOrganization {
+                id: external_id(&input.id, "id")?,
+                name: input.name,
+                domain: input.domain,
+            })
+            .await?;
+        Ok(created.into())
+    }
+
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        id: ID,
+        input: OrganizationUpdateInput,
+    ) -> ApiResult<Organization> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        let updated = ws
+            .update_organization(
+                &external_id(&id, "id")?,
+                OrganizationChanges {
+                    name: input.name,
+                    domain: input.domain,
+                },
+            )
+            .await?;
+        Ok(updated.into())
+    }
+
+    /// Records what a campaign spent in one channel on one day (UTC), replacing an
+    /// earlier figure for that day.
+    async fn record_spend(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        campaign: ID,
+        channel: String,
+        day: NaiveDate,
+        amount: f64,
+    ) -> ApiResult<SpendRecord> {
+        let ws = state(ctx).workspace(&workspace).await?;
+        let recorded = ws
+            .record_spend(&external_id(&campaign, "campaign")?, &channel, day, amount)
+            .await?;
+        Ok(SpendRecord {
+            campaign,
+            channel: recorded.channel,
+            day: recorded.day,
+            amount: recorded.amount,
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! Gives every GraphQL error an `extensions.code` from the one table in
+//! `crate::error`, and masks anything internal.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+
+use crate::error::{ApiError, ErrorCode};
+
+/// The schema extension that assigns error codes.
+#[derive(Debug, Default)]
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+fn set_code(error: &mut ServerError, code: ErrorCode) {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+}
+
+fn has_code(error: &ServerError) -> bool {
+    error
+        .extensions
+        .as_ref()
+        .is_some_and(|ext| ext.get("code").is_some())
+}
+
+/// Turns a resolver's error into its public form.
+fn classify_execution_error(error: &mut ServerError) {
+    if has_code(error) {
+        return;
+    }
+    if let Some(api) = error.source::<ApiError>() {
+        let code = api.code();
+        let extra = match api {
+            ApiError::BadUserInput {
+                field: Some(field), ..
+            } => Some(("field", field.clone())),
+            ApiError::Internal { error_id } => Some(("errorId", error_id.clone())),
+            _ => None,
+        };
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        ext.set("code", code.as_str());
+        if let Some((key, value)) = extra {
+            ext.set(key, value);
+        }
+    } else if error.source.is_some() {
+        // An error we did not map: never show its text.
+        let masked = ApiError::internal(&error.message);
+        error.message = masked.to_string();
+        error.source = None;
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        ext.set("code", ErrorCode::Internal.as_str());
+        if let ApiError::Internal { error_id } = masked {
+            ext.set("errorId", error_id);
+        }
+    } else {
+        // async-graphql's own input coercion errors carry no source.
+        set_code(error, ErrorCode::BadUserInput);
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        for error in &mut response.errors {
+            classify_execution_error(error);
+        }
+        response
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|mut error| {
+            set_code(&mut error, ErrorCode::GraphqlParseFailed);
+            error
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|mut errors| {
+            for error in &mut errors {
+                let too_complex = error.message.contains("too complex")
+                    || error.message.contains("nested too deep");
+                let code = if too_complex {
+                    ErrorCode::QueryTooComplex
+                } else {
+                    ErrorCode::GraphqlValidationFailed
+                };
+                set_code(error, code);
+            }
+            errors
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! Top-of-hourglass KPIs and the webinar funnel.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use hourglass_core::{EventKind as CoreKind, TimeRange, TopReport};
+use hourglass_storage::KpiFilter;
+
+use super::types::{EventKind, Goal, Rate};
+use super::{AppState, external_id, state};
+use crate::error::ApiResult;
+
+/// Which events a KPI counts. Every field narrows; leave one out to keep it open.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct KpiFilterInput {
+    pub campaign: Option<ID>,
+    /// A channel name such as email or paid_search (case-insensitive).
+    pub channel: Option<String>,
+    pub asset: Option<ID>,
+    pub organization: Option<ID>,
+    /// Start of the range, inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range, exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl KpiFilterInput {
+    pub fn into_filter(self) -> ApiResult<KpiFilter> {
+        Ok(KpiFilter {
+            campaign: self
+                .campaign
+                .map(|c| external_id(&c, "campaign"))
+                .transpose()?,
+            channel: self
+                .channel
+                .as_deref()
+                .map(hourglass_core::event::normalize_channel),
+            asset: self.asset.map(|a| external_id(&a, "asset")).transpose()?,
+            organization: self
+                .organization
+                .map(|o| external_id(&o, "organization"))
+                .transpose()?,
+            range: TimeRange::new(self.from, self.to)?,
+        })
+    }
+}
+
+/// How many events of one kind.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct KindCount {
+    pub kind: EventKind,
+    pub count: u64,
+}
+
+/// The top of the hourglass for a filter: volume counts and honest rates.
+///
+/// Event counts cover the filter exactly. When the filter names an asset, the
+/// funnel people (landing-page viewers, registrants, attendees) and the rates built
+/// on them also see the asset's landing page and what it promotes.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct KpiReport {
+    pub impressions: u64,
+    pub page_views: u64,
+    pub likes: u64,
+    pub shares: u64,
+    /// Reposts and retweets.
+    pub reposts: u64,
+    pub comments: u64,
+    pub clicks: u64,
+    pub downloads: u64,
+    pub registrations: u64,
+    /// ATTENDANCE events (a contact may send several for one webinar).
+    pub attendances: u64,
+    pub questions: u64,
+    pub info_requests: u64,
+    pub mentions: u64,
+    pub testimonials: u64,
+    pub survey_responses: u64,
+    pub referrals: u64,
+    pub stage_changes: u64,
+    pub revenue_events: u64,
+    /// Every kind with at least one event.
+    pub event_counts: Vec<KindCount>,
+    /// Distinct people (contact id, else anonymous id) with an impression or page view.
+    pub unique_visitors: u64,
+    /// Distinct people who viewed a landing page.
+    pub landing_page_viewers: u64,
+    /// Distinct people who registered.
+    pub registrants: u64,
+    /// Distinct people who attended.
+    pub attendees: u64,
+    /// clicks / impressions.
+    pub click_through_rate: Rate,
+    /// Distinct registrants / distinct landing-page viewers.
+    pub registration_rate: Rate,
+    /// Distinct attendees / distinct registrants.
+    pub attendance_rate: Rate,
+    /// Money spent within the filter (campaign, channel, days); null when the filter
+    /// names an asset or organization, which spend is not recorded against.
+    pub spend: Option<f64>,
+    /// The workspace's minimum sample that `sufficient` is judged against.
+    pub min_sample: u64,
+}
+
+impl KpiReport {
+    fn new(report: TopReport, spend: Option<f64>, min_sample: u64) -> Self {
+        let c = &report.counts;
+        Self {
+            impressions: c.count(CoreKind::Impression),
+            page_views: c.count(CoreKind::PageView),
+            likes: c.count(CoreKind::Like),
+            shares: c.count(CoreKind::Share),
+            reposts: c.count(CoreKind::Repost),
+            comments: c.count(CoreKind::Comment),
+            clicks: c.count(CoreKind::Click),
+            downloads: c.count(CoreKind::Download),
+            registrations: c.count(CoreKind::Registration),
+            attendances: c.count(CoreKind::Attendance),
+            questions: c.count(CoreKind::Question),
+            info_requests: c.count(CoreKind::InfoRequest),
+            mentions: c.count(CoreKind::Mention),
+            testimonials: c.count(CoreKind::Testimonial),
+            survey_responses: c.count(CoreKind::SurveyResponse),
+            referrals: c.count(CoreKind::Referral),
+            stage_changes: c.count(CoreKind::StageChange),
+            revenue_events: c.count(CoreKind::Revenue),
+            event_counts: c
+                .events
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(kind, count)| KindCount {
+                    kind: (*kind).into(),
+                    count: *count,
+                })
+                .collect(),
+            unique_visitors: c.unique_visitors,
+            landing_page_viewers: c.landing_viewers,
+            registrants: c.registrants,
+            attendees: c.attendees,
+            click_through_rate: report.click_through_rate.into(),
+            registration_rate: report.registration_rate.into(),
+            attendance_rate: report.attendance_rate.into(),
+            spend,
+            min_sample,
+        }
+    }
+}
+
+/// Computes the report for `workspace` and `filter`.
+pub(crate) async fn kpi_report(
+    state: &AppState,
+    workspace: &ID,
+    filter: KpiFilterInput,
+) -> ApiResult<KpiReport> {
+    let filter = filter.into_filter()?;
+    let ws = state.workspace(workspace).await?;
+    let counts = ws.top_counts(&filter).await?;
+    let spend = ws.spend_total(&filter).await?;
+    let min_sample = ws.min_sample();
+    Ok(KpiReport::new(
+        TopReport::from_counts(counts, min_sample),
+        spend,
+        min_sample,
+    ))
+}
+
+/// One step of a funnel.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct FunnelStep {
+    /// LANDING_VIEWS, REGISTRATIONS or ATTENDANCE.
+    pub name: String,
+    /// Distinct people who reached the step.
+    pub count: u64,
+    /// count / the previous step's count; null for the first step.
+    pub rate: Option<Rate>,
+}
+
+/// A webinar's (or landing page's) funnel: landing views → registrations → attendance.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Funnel {
+    pub asset: ID,
+    pub steps: Vec<FunnelStep>,
+}
+
+/// A built-in KPI: what it means and which goals it serves.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct KpiDefinition {
+    /// The KpiReport field that holds it.
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub goals: Vec<Goal>,
+    /// Whether it is a Rate (with n, interval and sufficiency).
+    pub is_rate: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct KpiQuery;
+
+#[Object]
+impl KpiQuery {
+    /// Top-of-hourglass KPIs for a workspace, narrowed by the filter.
+    async fn kpis(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        filter: Option<KpiFilterInput>,
+    ) -> ApiResult<KpiReport> {
+        kpi_report(state(ctx), &workspace, filter.unwrap_or_default()).await
+    }
+
+    /// The funnel of a webinar or landing page: distinct people who viewed the
+    /// landing page, registered, and attended, each step rated against the one before.
+    async fn funnel(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        asset: ID,
+        filter: Option<KpiFilterInput>,
+    ) -> ApiResult<Funnel> {
+        let filter = filter.unwrap_or_default().into_filter()?;
+        let ws = state(ctx).workspace(&workspace).await?;
+        let counts = ws.funnel(&external_id(&asset, "asset")?, &filter).await?;
+        let steps = counts
+            .steps(ws.min_sample())
+            .into_iter()
+            .map(|s| FunnelStep {
+                name: s.name.to_owned(),
+                count: s.count,
+                rate: s.rate.map(Into::into),
+            })
+            .collect();
+        Ok(Funnel { asset, steps })
+    }
+
+    /// The built-in KPIs with the goals they serve, for dashboards to order by a
+    /// campaign's goal.
+    async fn kpi_catalog(&self) -> Vec<KpiDefinition> {
+        hourglass_core::kpi::CATALOG
+            .iter()
+            .map(|k| KpiDefinition {
+                key: k.key.to_owned(),
+                name: k.name.to_owned(),
+                description: k.description.to_owned(),
+                goals: k.goals.iter().map(|g| (*g).into()).collect(),
+                is_rate: k.is_rate,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,87 @@
+//! The GraphQL schema: one query and one mutation object per area, merged.
+
+mod catalog;
+mod errors;
+mod events;
+mod ingest;
+mod kpis;
+mod page;
+pub mod types;
+mod workspaces;
+
+use std::sync::Arc;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema, ID};
+use hourglass_core::ExternalId;
+use hourglass_storage::{Store, WorkspaceStore};
+
+use crate::error::{ApiError, ApiResult};
+use crate::settings::Settings;
+
+pub use errors::ErrorCodes;
+
+/// What every resolver can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// The scoped store of a workspace, or `NOT_FOUND`.
+    pub async fn workspace(&self, slug: &ID) -> ApiResult<WorkspaceStore> {
+        Ok(self.store.workspace(slug.as_str()).await?)
+    }
+}
+
+/// Reads the application state from a resolver's context; it is always registered.
+pub(crate) fn state<'a>(ctx: &async_graphql::Context<'a>) -> &'a AppState {
+    ctx.data_unchecked::<AppState>()
+}
+
+/// A client id argument as an [`ExternalId`], or `BAD_USER_INPUT` naming the field.
+pub(crate) fn external_id(id: &ID, field: &'static str) -> ApiResult<ExternalId> {
+    ExternalId::parse(id.as_str(), field).map_err(|e| ApiError::BadUserInput {
+        message: e.to_string(),
+        field: Some(field.to_owned()),
+    })
+}
+
+#[derive(MergedObject, Debug, Default)]
+pub struct Query(
+    workspaces::WorkspaceQuery,
+    catalog::CatalogQuery,
+    kpis::KpiQuery,
+    events::EventQuery,
+);
+
+#[derive(MergedObject, Debug, Default)]
+pub struct Mutation(
+    workspaces::WorkspaceMutation,
+    ingest::IngestMutation,
+    catalog::CatalogMutation,
+);
+
+pub type HourglassSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Builds the schema with its limits; `state` is `None` only to print the SDL.
+pub fn build_schema(settings: &Settings, state: Option<AppState>) -> HourglassSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .extension(ErrorCodes)
+        .limit_depth(settings.graphql.max_depth)
+        .limit_complexity(settings.graphql.max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(16);
+    if !settings.graphql.introspection {
+        builder = builder.disable_introspection();
+    }
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(&Settings::default(), None).sdl()
+}

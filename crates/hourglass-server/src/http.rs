@@ -1,0 +1,271 @@
+//! HTTP transport: GraphQL over HTTP, NDJSON ingest, health, and the GraphiQL page.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use async_graphql::{BatchRequest, BatchResponse, Response};
+use hourglass_core::{EventDraft, Rejection, RejectionCode};
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::graphql::{AppState, HourglassSchema};
+use crate::ingest;
+
+/// What every handler shares.
+pub struct Shared {
+    pub schema: HourglassSchema,
+    pub state: AppState,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/graphql", web::post().to(graphql_post))
+        .route("/graphql", web::get().to(graphql_get))
+        .route("/v1/events", web::post().to(ingest_ndjson))
+        .route("/health", web::get().to(health))
+        .route("/assets/graphiql/{file}", web::get().to(graphiql_asset));
+}
+
+/// The media type of the GraphQL-over-HTTP spec's responses.
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// Reads at most `limit` bytes of body, refusing a larger one with 413 at once.
+async fn read_body(payload: web::Payload, limit: usize) -> ApiResult<Bytes> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!("the request body could not be read: {e}"))),
+        Err(_) => Err(ApiError::PayloadTooLarge { limit }),
+    }
+}
+
+fn content_type_is(req: &HttpRequest, accepted: &[&str]) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| accepted.iter().any(|a| mime.trim().eq_ignore_ascii_case(a)))
+}
+
+fn accepts(req: &HttpRequest, mime: &str) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|part| part.trim().starts_with(mime)))
+}
+
+/// A request-level failure as a GraphQL response body with its HTTP status.
+fn graphql_error(req: &HttpRequest, err: ApiError) -> HttpResponse {
+    let body = serde_json::json!({
+        "errors": [{ "message": err.to_string(), "extensions": { "code": err.code().as_str() } }]
+    });
+    let mut response = HttpResponse::build(err.code().status());
+    if matches!(err, ApiError::MethodNotAllowed(_)) {
+        response.insert_header((header::ALLOW, "POST"));
+    }
+    response
+        .content_type(response_media_type(req))
+        .body(body.to_string())
+}
+
+fn response_media_type(req: &HttpRequest) -> &'static str {
+    if accepts(req, GRAPHQL_RESPONSE) {
+        GRAPHQL_RESPONSE
+    } else {
+        "application/json"
+    }
+}
+
+/// Whether a response failed before execution: parse, validation or limits.
+fn failed_before_execution(response: &Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && response.errors.iter().any(|e| {
+            let code = e
+                .extensions
+                .as_ref()
+                .and_then(|ext| ext.get("code"))
+                .and_then(|v| match v {
+                    async_graphql::Value::String(s) => Some(s.as_str()),
+                    _ => None,
+                });
+            matches!(
+                code,
+                Some("GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "QUERY_TOO_COMPLEX")
+            )
+        })
+}
+
+/// Runs a batch and answers as GraphQL over HTTP asks: with the
+/// `application/graphql-response+json` media type a request that failed before
+/// execution is a 400; with plain `application/json` every GraphQL answer is a 200.
+async fn execute(req: &HttpRequest, shared: &Shared, batch: BatchRequest) -> HttpResponse {
+    let response = shared.schema.execute_batch(batch).await;
+    let media_type = response_media_type(req);
+    let status = match &response {
+        BatchResponse::Single(single)
+            if media_type == GRAPHQL_RESPONSE && failed_before_execution(single) =>
+        {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::OK,
+    };
+    match serde_json::to_string(&response) {
+        Ok(body) => HttpResponse::build(status).content_type(media_type).body(body),
+        Err(e) => graphql_error(req, ApiError::internal(&e)),
+    }
+}
+
+async fn graphql_post(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    // Only JSON bodies: a text/plain or form body is a "simple" cross-site request.
+    if !content_type_is(&req, &["application/json"]) {
+        return graphql_error(
+            &req,
+            ApiError::UnsupportedMediaType("POST /graphql takes Content-Type: application/json".into()),
+        );
+    }
+    let body = match read_body(payload, shared.state.settings.graphql.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return graphql_error(&req, e),
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(e) => {
+            return graphql_error(
+                &req,
+                ApiError::BadRequest(format!("the body is not a GraphQL request in JSON: {e}")),
+            );
+        }
+    };
+    let max = shared.state.settings.graphql.max_batch_operations;
+    if let BatchRequest::Batch(requests) = &batch
+        && requests.len() > max
+    {
+        return graphql_error(
+            &req,
+            ApiError::BadRequest(format!(
+                "{} operations in one batch; the limit is {max}",
+                requests.len()
+            )),
+        );
+    }
+    execute(&req, &shared, batch).await
+}
+
+async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let query_string = req.query_string();
+    if !query_string.contains("query=") {
+        if shared.state.settings.graphql.graphiql && accepts(&req, "text/html") {
+            return HttpResponse::Ok()
+                .content_type(ContentType::html())
+                .body(GRAPHIQL_PAGE);
+        }
+        return graphql_error(&req, ApiError::BadRequest("GET /graphql needs a query parameter".into()));
+    }
+    let request = match async_graphql::http::parse_query_string(query_string) {
+        Ok(request) => request,
+        Err(e) => return graphql_error(&req, ApiError::BadRequest(e.to_string())),
+    };
+    // GET must be safe: a mutation in a link or an <img> must never run.
+    if let Ok(document) = async_graphql::parser::parse_query(&request.query)
+        && document.operations.iter().any(|(_, op)| {
+            op.node.ty == async_graphql::parser::types::OperationType::Mutation
+        })
+    {
+        return graphql_error(
+            &req,
+            ApiError::MethodNotAllowed("mutations are only accepted with POST".into()),
+        );
+    }
+    execute(&req, &shared, BatchRequest::Single(request)).await
+}
+
+/// `POST /v1/events?workspace=SLUG` with one JSON event per line.
+async fn ingest_ndjson(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+) -> ApiResult<HttpResponse> {
+    if !content_type_is(
+        &req,
+        &["application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines"],
+    ) {
+        return Err(ApiError::UnsupportedMediaType(
+            "POST /v1/events takes Content-Type: application/x-ndjson, one JSON event per line".into(),
+        ));
+    }
+    let workspace = web::Query::<WorkspaceParam>::from_query(req.query_string())
+        .map_err(|_| ApiError::BadRequest("name the workspace: POST /v1/events?workspace=SLUG".into()))?
+        .into_inner()
+        .workspace;
+    let settings = &shared.state.settings.ingest;
+    let body = read_body(payload, settings.max_body_bytes).await?;
+    let limits = settings.limits();
+    let items: Vec<ingest::Item> = body
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.trim_ascii().is_empty())
+        .map(|(index, line)| (index, parse_line(line.trim_ascii(), limits.max_event_bytes)))
+        .collect();
+    let report = ingest::ingest(&shared.state.store, &limits, &workspace, items).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+#[derive(serde::Deserialize)]
+struct WorkspaceParam {
+    workspace: String,
+}
+
+fn parse_line(line: &[u8], max_event_bytes: usize) -> Result<EventDraft, Rejection> {
+    if line.len() > max_event_bytes {
+        return Err(Rejection::new(
+            RejectionCode::EventTooLarge,
+            format!("the event is {} bytes; the limit is {max_event_bytes} bytes", line.len()),
+        ));
+    }
+    serde_json::from_slice(line).map_err(|e| {
+        Rejection::new(
+            RejectionCode::MalformedEvent,
+            format!("the line is not a JSON object of event fields: {e}"),
+        )
+    })
+}
+
+async fn health(shared: web::Data<Shared>) -> HttpResponse {
+    match shared.state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                "status": "unavailable",
+                "code": ErrorCode::Internal.as_str(),
+            }))
+        }
+    }
+}
+
+const GRAPHIQL_PAGE: &str = include_str!("../assets/graphiql/index.html");
+
+async fn graphiql_asset(path: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse {
+    if !shared.state.settings.graphql.graphiql {
+        return HttpResponse::NotFound().finish();
+    }
+    let (body, mime): (&'static [u8], &str) = match path.as_str() {
+        "graphiql.min.js" => (include_bytes!("../assets/graphiql/graphiql.min.js"), "text/javascript"),
+        "graphiql.min.css" => (include_bytes!("../assets/graphiql/graphiql.min.css"), "text/css"),
+        "react.production.min.js" => (
+            include_bytes!("../assets/graphiql/react.production.min.js"),
+            "text/javascript",
+        ),
+        "react-dom.production.min.js" => (
+            include_bytes!("../assets/graphiql/react-dom.production.min.js"),
+            "text/javascript",
+        ),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    HttpResponse::Ok()
+        .content_type(mime)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(body)
+}

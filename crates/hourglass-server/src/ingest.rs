@@ -1,0 +1,75 @@
+//! The one ingest path behind both GraphQL `ingestEvents` and NDJSON `POST /v1/events`:
+//! validate each event, store the valid ones in one transaction, report the rest.
+
+use chrono::Utc;
+use hourglass_core::{EventDraft, EventLimits, Rejection};
+use hourglass_storage::Store;
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+
+/// One refused event: where it was in the request, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedEvent {
+    /// Zero-based position in the request: the list index for GraphQL, the line
+    /// number for NDJSON.
+    pub index: usize,
+    pub message_id: Option<String>,
+    #[serde(flatten)]
+    pub rejection: Rejection,
+}
+
+/// What a request's events came to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IngestReport {
+    /// Newly stored events.
+    pub accepted: u64,
+    /// Events already stored under the same messageId, or repeated in the request.
+    pub duplicates: u64,
+    pub rejected: Vec<RejectedEvent>,
+}
+
+/// One event of a request: its position and either a draft or why it could not
+/// even be read.
+pub type Item = (usize, Result<EventDraft, Rejection>);
+
+/// Validates and stores a request's events for `workspace`. Returns only after the
+/// valid events are committed.
+pub async fn ingest(
+    store: &Store,
+    limits: &EventLimits,
+    workspace: &str,
+    items: Vec<Item>,
+) -> ApiResult<IngestReport> {
+    if items.len() > limits.max_batch_events {
+        return Err(ApiError::BatchTooLarge {
+            got: items.len(),
+            max: limits.max_batch_events,
+        });
+    }
+    let ws = store.workspace(workspace).await?;
+    let received_at = Utc::now();
+    let mut valid = Vec::with_capacity(items.len());
+    let mut rejected = Vec::new();
+    for (index, item) in items {
+        let message_id = item
+            .as_ref()
+            .ok()
+            .and_then(|draft| draft.message_id.clone());
+        match item.and_then(|draft| draft.validate(limits, received_at)) {
+            Ok(event) => valid.push(event),
+            Err(rejection) => rejected.push(RejectedEvent {
+                index,
+                message_id,
+                rejection,
+            }),
+        }
+    }
+    let outcome = ws.ingest(valid, received_at).await?;
+    Ok(IngestReport {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+        rejected,
+    })
+}

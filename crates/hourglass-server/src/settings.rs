@@ -1,0 +1,153 @@
+//! One `Settings` struct: defaults < config file < `HOURGLASS_*` environment < CLI flags.
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything an operator can set. `config/default.toml` lists each with its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// `sqlite://FILE?mode=rwc` (embedded, the default) or `postgres://…`.
+    pub database_url: String,
+    /// Apply pending migrations at start-up.
+    pub migrate_on_start: bool,
+    /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C.
+    pub shutdown_timeout_secs: u64,
+    /// Database pool size.
+    pub database_max_connections: u32,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// Which log lines to keep, as a tracing filter (`info`, `hourglass=debug`, …).
+    pub log_level: String,
+    pub graphql: GraphqlSettings,
+    pub ingest: IngestSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphqlSettings {
+    /// Serve the GraphiQL page on `GET /graphql`.
+    pub graphiql: bool,
+    /// Answer introspection queries.
+    pub introspection: bool,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most operations in one batched request.
+    pub max_batch_operations: usize,
+    /// Deepest query accepted.
+    pub max_depth: usize,
+    /// Most complex query accepted (fields, weighted by page sizes).
+    pub max_complexity: usize,
+    /// Page size when `first` is not given.
+    pub default_page_size: u64,
+    /// Largest `first` accepted.
+    pub max_page_size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Most events in one request (GraphQL or NDJSON).
+    pub max_batch_events: usize,
+    /// Largest single event, in bytes of JSON.
+    pub max_event_bytes: usize,
+    /// Largest NDJSON request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Hours an event's `occurredAt` may lie ahead of the server clock.
+    pub max_future_skew_hours: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://hourglass.db?mode=rwc".into(),
+            migrate_on_start: true,
+            shutdown_timeout_secs: 30,
+            database_max_connections: 8,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            graphql: GraphqlSettings::default(),
+            ingest: IngestSettings::default(),
+        }
+    }
+}
+
+impl Default for GraphqlSettings {
+    fn default() -> Self {
+        Self {
+            graphiql: true,
+            introspection: true,
+            max_body_bytes: 1024 * 1024,
+            max_batch_operations: 10,
+            max_depth: 12,
+            max_complexity: 5_000,
+            default_page_size: 20,
+            max_page_size: 100,
+        }
+    }
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        let core = hourglass_core::EventLimits::default();
+        Self {
+            max_batch_events: core.max_batch_events,
+            max_event_bytes: core.max_event_bytes,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_future_skew_hours: core.max_future_skew.num_hours(),
+        }
+    }
+}
+
+impl IngestSettings {
+    pub fn limits(&self) -> hourglass_core::EventLimits {
+        hourglass_core::EventLimits {
+            max_event_bytes: self.max_event_bytes,
+            max_batch_events: self.max_batch_events,
+            max_future_skew: chrono::Duration::hours(self.max_future_skew_hours),
+        }
+    }
+}
+
+impl Settings {
+    /// Layers defaults, an optional config file and `HOURGLASS_*` variables
+    /// (`HOURGLASS_GRAPHQL__MAX_DEPTH` sets `graphql.max_depth`). CLI flags are
+    /// applied by the caller on top.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment
+            .merge(Env::prefixed("HOURGLASS_").split("__"))
+            .extract()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_file_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let from_file: Settings = Figment::new()
+            .merge(Toml::file_exact(path))
+            .extract()
+            .expect("config/default.toml parses");
+        assert_eq!(from_file, Settings::default());
+    }
+}
