@@ -1,1 +1,238 @@
+//! Test support: fresh databases on both backends, and the server spawned on port 0.
+//!
+//! Every storage and API test is written once as `async fn name(backend: Backend)`
+//! and listed in [`on_both_backends!`], which makes one test per backend. PostgreSQL
+//! tests create and drop their own database. With `CI=true` a missing PostgreSQL
+//! server fails the test; elsewhere the PostgreSQL half is skipped with a note.
 
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hourglass_server::{Application, Settings};
+use hourglass_storage::{Store, StoreOptions};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+/// The database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Makes one `#[tokio::test]` per backend for each listed `async fn(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )+
+        }
+    };
+}
+
+/// Where the PostgreSQL server for tests is; its `postgres` database is used to
+/// create and drop per-test databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A database that exists for one test and is removed after it.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    postgres_name: Option<String>,
+}
+
+impl TestDatabase {
+    /// A fresh, empty database; `None` when PostgreSQL is unreachable outside CI.
+    pub async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Some(Self {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                    postgres_name: None,
+                })
+            }
+            Backend::Postgres => {
+                static COUNTER: AtomicU32 = AtomicU32::new(0);
+                let admin = match Store::connect(&StoreOptions::new(postgres_admin_url())).await {
+                    Ok(admin) => admin,
+                    Err(e) if in_ci() => panic!(
+                        "CI=true needs PostgreSQL at {} for the PostgreSQL suite: {e}",
+                        postgres_admin_url()
+                    ),
+                    Err(e) => {
+                        eprintln!("skipping the PostgreSQL half of this test: {e}");
+                        return None;
+                    }
+                };
+                let name = format!(
+                    "hourglass_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    rand::random::<u32>()
+                );
+                admin
+                    .connection()
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+                let base = postgres_admin_url();
+                let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+                Some(Self {
+                    url: format!("{server}/{name}"),
+                    backend,
+                    _dir: None,
+                    postgres_name: Some(name),
+                })
+            }
+        }
+    }
+
+    /// A migrated store on this database.
+    pub async fn store(&self) -> Store {
+        let store = Store::connect(&StoreOptions::new(&self.url)).await.unwrap();
+        store.migrate_up().await.unwrap();
+        store
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop runs outside async; a short-lived thread with its own runtime does it.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let admin = Store::connect(&StoreOptions::new(postgres_admin_url())).await?;
+                admin
+                    .connection()
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await?;
+                admin.close().await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop a test database: {e}");
+        }
+    }
+}
+
+/// The server, running on a free port against a fresh database.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `configure` (limits, flags).
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let db = TestDatabase::create(backend).await?;
+        let mut settings = Settings {
+            bind: "127.0.0.1:0".into(),
+            database_url: db.url.clone(),
+            shutdown_timeout_secs: 1,
+            ..Settings::default()
+        };
+        configure(&mut settings);
+        let app = Application::build(settings).await.unwrap();
+        let address = app.address();
+        tokio::spawn(app.run_until_stopped());
+        Some(Self {
+            address,
+            client: reqwest::Client::new(),
+            db,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Posts a GraphQL operation and returns the JSON answer (whatever the status).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Like [`graphql`](Self::graphql) but fails the test on any GraphQL error.
+    pub async fn graphql_ok(&self, query: &str, variables: Value) -> Value {
+        let answer = self.graphql(query, variables).await;
+        assert!(answer.get("errors").is_none(), "unexpected errors: {answer:#}");
+        answer["data"].clone()
+    }
+
+    /// Creates a workspace through the API.
+    pub async fn create_workspace(&self, slug: &str) {
+        self.graphql_ok(
+            "mutation($slug: String!) { createWorkspace(slug: $slug, name: \"Test\") { slug } }",
+            json!({ "slug": slug }),
+        )
+        .await;
+    }
+
+    /// Posts NDJSON to the ingest endpoint.
+    pub async fn post_ndjson(&self, workspace: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/v1/events?workspace={workspace}")))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The `extensions.code` of the first error of a GraphQL answer.
+pub fn error_code(answer: &Value) -> &str {
+    answer["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {answer:#}"))
+}
