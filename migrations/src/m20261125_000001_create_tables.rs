@@ -355,19 +355,34 @@ impl MigrationTrait for Migration {
         // KPI queries filter by workspace, then one of kind, campaign, asset or
         // organization, then time; the event list pages by (time, id).
         let event_indexes: [(&str, &[Events]); 6] = [
-            ("events_workspace_kind_time", &[Events::Kind, Events::OccurredAt]),
-            ("events_workspace_campaign_kind", &[Events::CampaignId, Events::Kind]),
-            ("events_workspace_asset_kind", &[Events::AssetId, Events::Kind]),
+            (
+                "events_workspace_kind_time",
+                &[Events::Kind, Events::OccurredAt],
+            ),
+            (
+                "events_workspace_campaign_kind",
+                &[Events::CampaignId, Events::Kind],
+            ),
+            (
+                "events_workspace_asset_kind",
+                &[Events::AssetId, Events::Kind],
+            ),
             (
                 "events_workspace_organization_kind",
                 &[Events::OrganizationId, Events::Kind],
             ),
             ("events_workspace_contact", &[Events::ContactId]),
-            ("events_workspace_time_id", &[Events::OccurredAt, Events::Id]),
+            (
+                "events_workspace_time_id",
+                &[Events::OccurredAt, Events::Id],
+            ),
         ];
         for (name, columns) in event_indexes {
             let mut index = Index::create();
-            index.name(name).table(Events::Table).col(Events::WorkspaceId);
+            index
+                .name(name)
+                .table(Events::Table)
+                .col(Events::WorkspaceId);
             for column in columns {
                 index.col(*column);
             }

@@ -166,7 +166,10 @@ impl TestApp {
     }
 
     /// Spawns with settings adjusted by `configure` (limits, flags).
-    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<Self> {
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Option<Self> {
         let db = TestDatabase::create(backend).await?;
         let mut settings = Settings {
             bind: "127.0.0.1:0".into(),
@@ -205,7 +208,10 @@ impl TestApp {
     /// Like [`graphql`](Self::graphql) but fails the test on any GraphQL error.
     pub async fn graphql_ok(&self, query: &str, variables: Value) -> Value {
         let answer = self.graphql(query, variables).await;
-        assert!(answer.get("errors").is_none(), "unexpected errors: {answer:#}");
+        assert!(
+            answer.get("errors").is_none(),
+            "unexpected errors: {answer:#}"
+        );
         answer["data"].clone()
     }
 
@@ -219,7 +225,11 @@ impl TestApp {
     }
 
     /// Posts NDJSON to the ingest endpoint.
-    pub async fn post_ndjson(&self, workspace: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    pub async fn post_ndjson(
+        &self,
+        workspace: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(&format!("/v1/events?workspace={workspace}")))
             .header("content-type", "application/x-ndjson")

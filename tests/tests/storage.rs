@@ -35,7 +35,8 @@ fn draft(message_id: &str, kind: EventKind, occurred_at: DateTime<Utc>) -> Event
 }
 
 fn valid(d: EventDraft) -> NewEvent {
-    d.validate(&EventLimits::default(), at("2026-06-01T00:00:00Z")).unwrap()
+    d.validate(&EventLimits::default(), at("2026-06-01T00:00:00Z"))
+        .unwrap()
 }
 
 fn by_contact(message_id: &str, kind: EventKind, contact: &str) -> NewEvent {
@@ -60,10 +61,26 @@ async fn setup(backend: Backend) -> Option<(TestDatabase, Store)> {
 }
 
 async fn migrations_run_up_down_and_up_again(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
-    assert!(store.migration_status().await.unwrap().iter().all(|(_, applied)| *applied));
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
+    assert!(
+        store
+            .migration_status()
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, applied)| *applied)
+    );
     store.migrate_down(None).await.unwrap();
-    assert!(store.migration_status().await.unwrap().iter().all(|(_, applied)| !applied));
+    assert!(
+        store
+            .migration_status()
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, applied)| !applied)
+    );
     store.migrate_up().await.unwrap();
     let ws = workspace(&store, "after-redo").await;
     let outcome = ws
@@ -74,7 +91,9 @@ async fn migrations_run_up_down_and_up_again(backend: Backend) {
 }
 
 async fn ingest_is_idempotent_per_message_id(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
     let ws = workspace(&store, "idem").await;
     let batch: Vec<NewEvent> = (0..5)
         .map(|i| by_contact(&format!("m{i}"), EventKind::PageView, "c1"))
@@ -84,13 +103,21 @@ async fn ingest_is_idempotent_per_message_id(backend: Backend) {
     assert_eq!((first.accepted, first.duplicates), (5, 0));
 
     let again = ws.ingest(batch.clone(), Utc::now()).await.unwrap();
-    assert_eq!((again.accepted, again.duplicates), (0, 5), "same batch twice");
+    assert_eq!(
+        (again.accepted, again.duplicates),
+        (0, 5),
+        "same batch twice"
+    );
 
     let overlapping: Vec<NewEvent> = (3..8)
         .map(|i| by_contact(&format!("m{i}"), EventKind::PageView, "c1"))
         .collect();
     let overlap = ws.ingest(overlapping, Utc::now()).await.unwrap();
-    assert_eq!((overlap.accepted, overlap.duplicates), (3, 2), "overlapping batch");
+    assert_eq!(
+        (overlap.accepted, overlap.duplicates),
+        (3, 2),
+        "overlapping batch"
+    );
 
     let inside = vec![
         by_contact("x", EventKind::Click, "c1"),
@@ -98,16 +125,26 @@ async fn ingest_is_idempotent_per_message_id(backend: Backend) {
         by_contact("y", EventKind::Click, "c1"),
     ];
     let inside = ws.ingest(inside, Utc::now()).await.unwrap();
-    assert_eq!((inside.accepted, inside.duplicates), (2, 1), "duplicate inside one batch");
+    assert_eq!(
+        (inside.accepted, inside.duplicates),
+        (2, 1),
+        "duplicate inside one batch"
+    );
 
     let counts = ws.top_counts(&KpiFilter::default()).await.unwrap();
     assert_eq!(counts.count(EventKind::PageView), 8);
     assert_eq!(counts.count(EventKind::Click), 2);
-    assert_eq!(counts.count(EventKind::Like), 0, "the first of two equal message ids wins");
+    assert_eq!(
+        counts.count(EventKind::Like),
+        0,
+        "the first of two equal message ids wins"
+    );
 }
 
 async fn first_sight_creates_the_catalog_and_contacts_join_organizations(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
     let ws = workspace(&store, "catalog").await;
     let before_joining = valid(EventDraft {
         contact_id: Some("jane".into()),
@@ -144,12 +181,22 @@ async fn first_sight_creates_the_catalog_and_contacts_join_organizations(backend
     };
     let counts = ws.top_counts(&acme).await.unwrap();
     assert_eq!(counts.count(EventKind::PageView), 1);
-    assert_eq!(counts.count(EventKind::Click), 1, "derived from the contact");
-    assert_eq!(counts.count(EventKind::Download), 0, "sent before jane joined acme");
+    assert_eq!(
+        counts.count(EventKind::Click),
+        1,
+        "derived from the contact"
+    );
+    assert_eq!(
+        counts.count(EventKind::Download),
+        0,
+        "sent before jane joined acme"
+    );
 }
 
 async fn stage_changes_follow_the_latest_event_not_the_latest_arrival(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
     let ws = workspace(&store, "stages").await;
     let change = |msg: &str, when: &str, to: &str| {
         valid(EventDraft {
@@ -162,9 +209,12 @@ async fn stage_changes_follow_the_latest_event_not_the_latest_arrival(backend: B
         .await
         .unwrap();
     // Arrives later but happened earlier: must not move bob back.
-    ws.ingest(vec![change("b", "2026-01-01T00:00:00Z", "LEAD")], Utc::now())
-        .await
-        .unwrap();
+    ws.ingest(
+        vec![change("b", "2026-01-01T00:00:00Z", "LEAD")],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(ws.contact(&id("bob")).await.unwrap().contact.stage, "MQL");
     ws.ingest(vec![change("c", "2026-03-01T00:00:00Z", "OQL")], Utc::now())
         .await
@@ -205,8 +255,12 @@ impl World {
                     contact_id: contact,
                     anonymous_id: anonymous,
                     organization_id: organization,
-                    campaign_id: rng.random_bool(0.8).then(|| format!("k{}", rng.random_range(0..2))),
-                    asset_id: rng.random_bool(0.9).then(|| ASSETS[rng.random_range(0..4)].to_owned()),
+                    campaign_id: rng
+                        .random_bool(0.8)
+                        .then(|| format!("k{}", rng.random_range(0..2))),
+                    asset_id: rng
+                        .random_bool(0.9)
+                        .then(|| ASSETS[rng.random_range(0..4)].to_owned()),
                     channel: Some(["email", "social"][rng.random_range(0..2)].to_owned()),
                     value: (kind == EventKind::Attendance).then(|| rng.random_range(0.0..3600.0)),
                     ..draft(
@@ -226,7 +280,9 @@ impl World {
         };
         eq(&f.campaign, &e.campaign_id)
             && eq(&f.organization, &e.organization_id)
-            && f.channel.as_ref().is_none_or(|c| e.channel.as_ref() == Some(c))
+            && f.channel
+                .as_ref()
+                .is_none_or(|c| e.channel.as_ref() == Some(c))
             && f.range.contains(e.occurred_at)
             && match assets {
                 None => true,
@@ -260,7 +316,11 @@ impl World {
                 .len() as u64
         };
         let mut events = BTreeMap::new();
-        for e in self.events.iter().filter(|e| Self::matches(e, f, exact.as_deref())) {
+        for e in self
+            .events
+            .iter()
+            .filter(|e| Self::matches(e, f, exact.as_deref()))
+        {
             *events.entry(e.kind).or_insert(0) += 1;
         }
         let landing_family: Vec<&str> = match &family {
@@ -278,7 +338,9 @@ impl World {
 }
 
 async fn top_counts_match_a_naive_reference_on_random_events(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
     for seed in [1, 2, 3] {
         let ws = workspace(&store, &format!("random-{seed}")).await;
         ws.create_asset(NewAsset {
@@ -313,12 +375,31 @@ async fn top_counts_match_a_naive_reference_on_random_events(backend: Backend) {
         let mid = at("2026-01-20T00:00:00Z");
         let filters = [
             KpiFilter::default(),
-            KpiFilter { campaign: Some(id("k0")), ..KpiFilter::default() },
-            KpiFilter { channel: Some("email".into()), ..KpiFilter::default() },
-            KpiFilter { organization: Some(id("o1")), ..KpiFilter::default() },
-            KpiFilter { asset: Some(id("webinar")), ..KpiFilter::default() },
-            KpiFilter { asset: Some(id("lp")), ..KpiFilter::default() },
-            KpiFilter { asset: Some(id("article")), campaign: Some(id("k1")), ..KpiFilter::default() },
+            KpiFilter {
+                campaign: Some(id("k0")),
+                ..KpiFilter::default()
+            },
+            KpiFilter {
+                channel: Some("email".into()),
+                ..KpiFilter::default()
+            },
+            KpiFilter {
+                organization: Some(id("o1")),
+                ..KpiFilter::default()
+            },
+            KpiFilter {
+                asset: Some(id("webinar")),
+                ..KpiFilter::default()
+            },
+            KpiFilter {
+                asset: Some(id("lp")),
+                ..KpiFilter::default()
+            },
+            KpiFilter {
+                asset: Some(id("article")),
+                campaign: Some(id("k1")),
+                ..KpiFilter::default()
+            },
             KpiFilter {
                 range: TimeRange::new(Some(mid), Some(mid + Duration::days(14))).unwrap(),
                 ..KpiFilter::default()
@@ -332,24 +413,41 @@ async fn top_counts_match_a_naive_reference_on_random_events(backend: Backend) {
         ];
         for filter in &filters {
             let got = ws.top_counts(filter).await.unwrap();
-            assert_eq!(got, world.expected(filter), "seed {seed}, filter {filter:?}");
+            assert_eq!(
+                got,
+                world.expected(filter),
+                "seed {seed}, filter {filter:?}"
+            );
         }
     }
 }
 
 async fn unknown_filter_ids_are_reported_not_counted_as_zero(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
     let ws = workspace(&store, "unknown").await;
     let filter = KpiFilter {
         campaign: Some(id("nope")),
         ..KpiFilter::default()
     };
     let err = ws.top_counts(&filter).await.unwrap_err();
-    assert!(matches!(err, StorageError::NotFound { what: "campaign", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StorageError::NotFound {
+                what: "campaign",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 async fn spend_is_summed_by_campaign_channel_and_day(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
     let ws = workspace(&store, "spend").await;
     ws.create_campaign(NewCampaign {
         id: id("k"),
@@ -363,34 +461,62 @@ async fn spend_is_summed_by_campaign_channel_and_day(backend: Backend) {
     .await
     .unwrap();
     let day = |d: u32| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
-    ws.record_spend(&id("k"), "Paid Search", day(1), 10.0).await.unwrap();
-    ws.record_spend(&id("k"), "paid_search", day(1), 12.5).await.unwrap(); // replaces
-    ws.record_spend(&id("k"), "email", day(2), 5.0).await.unwrap();
-    ws.record_spend(&id("k"), "email", day(3), 7.0).await.unwrap();
-    assert!(ws.record_spend(&id("k"), "email", day(4), -1.0).await.is_err());
+    ws.record_spend(&id("k"), "Paid Search", day(1), 10.0)
+        .await
+        .unwrap();
+    ws.record_spend(&id("k"), "paid_search", day(1), 12.5)
+        .await
+        .unwrap(); // replaces
+    ws.record_spend(&id("k"), "email", day(2), 5.0)
+        .await
+        .unwrap();
+    ws.record_spend(&id("k"), "email", day(3), 7.0)
+        .await
+        .unwrap();
+    assert!(
+        ws.record_spend(&id("k"), "email", day(4), -1.0)
+            .await
+            .is_err()
+    );
 
     let all = ws.spend_total(&KpiFilter::default()).await.unwrap();
     assert_eq!(all, Some(24.5));
-    let email = KpiFilter { channel: Some("email".into()), ..KpiFilter::default() };
+    let email = KpiFilter {
+        channel: Some("email".into()),
+        ..KpiFilter::default()
+    };
     assert_eq!(ws.spend_total(&email).await.unwrap(), Some(12.0));
     let second_day = KpiFilter {
-        range: TimeRange::new(Some(at("2026-03-02T00:00:00Z")), Some(at("2026-03-03T00:00:00Z"))).unwrap(),
+        range: TimeRange::new(
+            Some(at("2026-03-02T00:00:00Z")),
+            Some(at("2026-03-03T00:00:00Z")),
+        )
+        .unwrap(),
         ..KpiFilter::default()
     };
     assert_eq!(ws.spend_total(&second_day).await.unwrap(), Some(5.0));
-    let by_asset = KpiFilter { asset: Some(id("k")), ..KpiFilter::default() };
+    let by_asset = KpiFilter {
+        asset: Some(id("k")),
+        ..KpiFilter::default()
+    };
     assert_eq!(ws.spend_total(&by_asset).await.unwrap(), None);
 }
 
 async fn event_pages_are_newest_first_without_gaps_or_repeats(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
     let ws = workspace(&store, "pages").await;
     // Several events share a timestamp, so the id must break ties.
     let events: Vec<NewEvent> = (0..23)
         .map(|i| {
             valid(EventDraft {
                 contact_id: Some("c".into()),
-                ..draft(&format!("m{i:02}"), EventKind::PageView, at("2026-01-01T00:00:00Z") + Duration::hours(i / 3))
+                ..draft(
+                    &format!("m{i:02}"),
+                    EventKind::PageView,
+                    at("2026-01-01T00:00:00Z") + Duration::hours(i / 3),
+                )
             })
         })
         .collect();
@@ -402,7 +528,11 @@ async fn event_pages_are_newest_first_without_gaps_or_repeats(backend: Backend) 
             .events(&EventsFilter::default(), PageRequest { after, first: 5 })
             .await
             .unwrap();
-        seen.extend(page.items.iter().map(|(_, e)| (e.occurred_at, e.message_id.clone())));
+        seen.extend(
+            page.items
+                .iter()
+                .map(|(_, e)| (e.occurred_at, e.message_id.clone())),
+        );
         after = page.items.last().map(|(key, _)| *key);
         if !page.has_next_page {
             break;
@@ -415,21 +545,52 @@ async fn event_pages_are_newest_first_without_gaps_or_repeats(backend: Backend) 
 }
 
 async fn nothing_crosses_workspaces(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
     let a = workspace(&store, "alpha").await;
     let b = workspace(&store, "beta").await;
     // The same external ids and message ids in both.
-    let events = |n| (0..n).map(|i| by_contact(&format!("m{i}"), EventKind::Click, "shared-contact")).collect::<Vec<_>>();
+    let events = |n| {
+        (0..n)
+            .map(|i| by_contact(&format!("m{i}"), EventKind::Click, "shared-contact"))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(a.ingest(events(3), Utc::now()).await.unwrap().accepted, 3);
-    assert_eq!(b.ingest(events(5), Utc::now()).await.unwrap().accepted, 5, "message ids are per workspace");
-    assert_eq!(a.top_counts(&KpiFilter::default()).await.unwrap().count(EventKind::Click), 3);
-    assert_eq!(b.top_counts(&KpiFilter::default()).await.unwrap().count(EventKind::Click), 5);
+    assert_eq!(
+        b.ingest(events(5), Utc::now()).await.unwrap().accepted,
+        5,
+        "message ids are per workspace"
+    );
+    assert_eq!(
+        a.top_counts(&KpiFilter::default())
+            .await
+            .unwrap()
+            .count(EventKind::Click),
+        3
+    );
+    assert_eq!(
+        b.top_counts(&KpiFilter::default())
+            .await
+            .unwrap()
+            .count(EventKind::Click),
+        5
+    );
     let page = a
-        .contacts(None, PageRequest { after: None, first: 10 })
+        .contacts(
+            None,
+            PageRequest {
+                after: None,
+                first: 10,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(page.items.len(), 1);
-    let c = KpiFilter { campaign: Some(id("only-in-beta")), ..KpiFilter::default() };
+    let c = KpiFilter {
+        campaign: Some(id("only-in-beta")),
+        ..KpiFilter::default()
+    };
     b.ingest(
         vec![valid(EventDraft {
             contact_id: Some("x".into()),
@@ -441,14 +602,25 @@ async fn nothing_crosses_workspaces(backend: Backend) {
     .await
     .unwrap();
     assert!(b.top_counts(&c).await.is_ok());
-    assert!(matches!(a.top_counts(&c).await, Err(StorageError::NotFound { .. })));
+    assert!(matches!(
+        a.top_counts(&c).await,
+        Err(StorageError::NotFound { .. })
+    ));
 }
 
 async fn concurrent_batches_store_each_message_once(backend: Backend) {
-    let Some((_db, store)) = setup(backend).await else { return };
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
     let ws = workspace(&store, "race").await;
     let batch: Vec<NewEvent> = (0..300)
-        .map(|i| by_contact(&format!("m{i}"), EventKind::Impression, &format!("c{}", i % 40)))
+        .map(|i| {
+            by_contact(
+                &format!("m{i}"),
+                EventKind::Impression,
+                &format!("c{}", i % 40),
+            )
+        })
         .collect();
     let tasks: Vec<_> = (0..4)
         .map(|_| {

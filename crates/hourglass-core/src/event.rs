@@ -267,15 +267,19 @@ fn check_value(kind: EventKind, value: Option<f64>) -> Result<(), Rejection> {
         return invalid("value must be a finite number".into());
     }
     match (kind, value) {
-        (EventKind::Attendance, None) => invalid("ATTENDANCE needs value: the seconds attended".into()),
-        (EventKind::Attendance, Some(v)) if !(0.0..=MAX_ATTENDED_SECONDS).contains(&v) => {
-            invalid(format!("ATTENDANCE value is seconds attended, 0 to {MAX_ATTENDED_SECONDS}; got {v}"))
+        (EventKind::Attendance, None) => {
+            invalid("ATTENDANCE needs value: the seconds attended".into())
         }
+        (EventKind::Attendance, Some(v)) if !(0.0..=MAX_ATTENDED_SECONDS).contains(&v) => invalid(
+            format!("ATTENDANCE value is seconds attended, 0 to {MAX_ATTENDED_SECONDS}; got {v}"),
+        ),
         (EventKind::SurveyResponse, None) => {
             invalid("SURVEY_RESPONSE needs value: the score from 0 to 10".into())
         }
         (EventKind::SurveyResponse, Some(v)) if !(0.0..=10.0).contains(&v) || v.fract() != 0.0 => {
-            invalid(format!("SURVEY_RESPONSE value is a whole score from 0 to 10; got {v}"))
+            invalid(format!(
+                "SURVEY_RESPONSE value is a whole score from 0 to 10; got {v}"
+            ))
         }
         (EventKind::Revenue, None) => invalid("REVENUE needs value: the amount won".into()),
         _ => Ok(()),
@@ -297,13 +301,20 @@ fn check_properties(kind: EventKind, properties: &Map<String, Value>) -> Result<
     match kind {
         EventKind::StageChange => {
             match string_prop("to")? {
-                None => return invalid("STAGE_CHANGE needs properties.to, the new lifecycle stage".into()),
+                None => {
+                    return invalid(
+                        "STAGE_CHANGE needs properties.to, the new lifecycle stage".into(),
+                    );
+                }
                 Some(to) => {
-                    Stage::parse(to).map_err(|e| Rejection::new(RejectionCode::InvalidProperties, e.to_string()))?;
+                    Stage::parse(to).map_err(|e| {
+                        Rejection::new(RejectionCode::InvalidProperties, e.to_string())
+                    })?;
                 }
             }
             if let Some(from) = string_prop("from")? {
-                Stage::parse(from).map_err(|e| Rejection::new(RejectionCode::InvalidProperties, e.to_string()))?;
+                Stage::parse(from)
+                    .map_err(|e| Rejection::new(RejectionCode::InvalidProperties, e.to_string()))?;
             }
         }
         EventKind::Revenue => {
@@ -350,7 +361,10 @@ mod tests {
     }
 
     fn code(draft: EventDraft) -> RejectionCode {
-        draft.validate(&EventLimits::default(), now()).unwrap_err().code
+        draft
+            .validate(&EventLimits::default(), now())
+            .unwrap_err()
+            .code
     }
 
     #[test]
@@ -408,7 +422,10 @@ mod tests {
 
     #[test]
     fn stage_changes_need_a_valid_target_stage() {
-        assert_eq!(code(draft("STAGE_CHANGE")), RejectionCode::InvalidProperties);
+        assert_eq!(
+            code(draft("STAGE_CHANGE")),
+            RejectionCode::InvalidProperties
+        );
         let mut d = draft("STAGE_CHANGE");
         d.properties = Some(json!({"to": "hot"}));
         assert_eq!(code(d), RejectionCode::InvalidProperties);

@@ -6,7 +6,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
     #[error("the range is empty: 'from' ({from}) must be before 'to' ({to})")]
-    EmptyRange { from: DateTime<Utc>, to: DateTime<Utc> },
+    EmptyRange {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
 }
 
 /// A half-open interval `[from, to)` in UTC; either end may be open.

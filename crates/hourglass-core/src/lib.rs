@@ -13,10 +13,10 @@ pub mod kinds;
 pub mod kpi;
 pub mod stats;
 
+pub use catalog::FieldError;
 pub use event::{EventDraft, EventLimits, NewEvent, Rejection, RejectionCode};
 pub use filter::{FilterError, TimeRange};
 pub use ids::{ExternalId, IdError, Slug};
 pub use kinds::{AssetKind, EventKind, Goal, ParseKindError, Stage};
-pub use catalog::FieldError;
 pub use kpi::{FunnelCounts, FunnelStep, KpiDefinition, TopCounts, TopReport};
 pub use stats::{Rate, wilson_interval};

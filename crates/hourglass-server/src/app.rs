@@ -25,9 +25,12 @@ pub struct Application {
 pub async fn connect(settings: &Settings) -> anyhow::Result<Store> {
     let mut options = StoreOptions::new(&settings.database_url);
     options.max_connections = settings.database_max_connections;
-    let store = Store::connect(&options)
-        .await
-        .with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
+    let store = Store::connect(&options).await.with_context(|| {
+        format!(
+            "cannot open the database at {}",
+            redact(&settings.database_url)
+        )
+    })?;
     if settings.migrate_on_start {
         store.migrate_up().await.context("migrating the database")?;
     }
@@ -127,6 +130,9 @@ mod tests {
             redact("postgres://app:s3cret@db:5432/hourglass"),
             "postgres://app@db:5432/hourglass"
         );
-        assert_eq!(redact("sqlite://hourglass.db?mode=rwc"), "sqlite://hourglass.db?mode=rwc");
+        assert_eq!(
+            redact("sqlite://hourglass.db?mode=rwc"),
+            "sqlite://hourglass.db?mode=rwc"
+        );
     }
 }

@@ -15,8 +15,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// What to do; `serve` when left out.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,14 +37,14 @@ pub enum Command {
     Schema,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct DatabaseArgs {
     /// Database URL (default: sqlite://hourglass.db?mode=rwc).
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ServeArgs {
     /// Address to listen on, such as 0.0.0.0:8080.
     #[arg(long, value_name = "ADDR")]

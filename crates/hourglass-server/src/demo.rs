@@ -10,7 +10,9 @@ use std::time::Instant;
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use hourglass_core::{AssetKind, EventDraft, EventLimits, ExternalId, Goal, Slug};
-use hourglass_storage::{NewAsset, NewCampaign, NewOrganization, Store, StorageError, WorkspaceStore};
+use hourglass_storage::{
+    NewAsset, NewCampaign, NewOrganization, StorageError, Store, WorkspaceStore,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -32,10 +34,18 @@ fn quarter_start() -> DateTime<Utc> {
 }
 
 /// Loads the demo into workspace `slug`, creating it if needed.
-pub async fn load(store: &Store, slug: &str, seed: u64, target_events: usize) -> anyhow::Result<()> {
+pub async fn load(
+    store: &Store,
+    slug: &str,
+    seed: u64,
+    target_events: usize,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let slug = Slug::parse(slug)?;
-    match store.create_workspace(&slug, "Demo: Northwind Software").await {
+    match store
+        .create_workspace(&slug, "Demo: Northwind Software")
+        .await
+    {
         Ok(_) | Err(StorageError::AlreadyExists { .. }) => {}
         Err(e) => return Err(e.into()),
     }
@@ -91,9 +101,24 @@ async fn describe_catalog(ws: &WorkspaceStore) -> anyhow::Result<()> {
     }
     let start = quarter_start();
     for (key, name, goal, budget) in [
-        ("q3-webinar", "Q3 webinar: Pipeline by design", Goal::Find, 12_000.0),
-        ("customer-onboarding", "Customer onboarding videos", Goal::Keep, 3_000.0),
-        ("upsell-analytics", "Upsell: analytics add-on", Goal::Grow, 5_000.0),
+        (
+            "q3-webinar",
+            "Q3 webinar: Pipeline by design",
+            Goal::Find,
+            12_000.0,
+        ),
+        (
+            "customer-onboarding",
+            "Customer onboarding videos",
+            Goal::Keep,
+            3_000.0,
+        ),
+        (
+            "upsell-analytics",
+            "Upsell: analytics add-on",
+            Goal::Grow,
+            5_000.0,
+        ),
     ] {
         ignore_existing(
             ws.create_campaign(NewCampaign {
@@ -108,7 +133,12 @@ async fn describe_catalog(ws: &WorkspaceStore) -> anyhow::Result<()> {
             .await,
         )?;
     }
-    let asset = |key: &str, kind, title: &str, duration, landing_page: Option<&str>| -> anyhow::Result<NewAsset> {
+    let asset = |key: &str,
+                 kind,
+                 title: &str,
+                 duration,
+                 landing_page: Option<&str>|
+     -> anyhow::Result<NewAsset> {
         Ok(NewAsset {
             id: id(key)?,
             kind,
@@ -119,14 +149,62 @@ async fn describe_catalog(ws: &WorkspaceStore) -> anyhow::Result<()> {
         })
     };
     for new in [
-        asset("lp-webinar", AssetKind::LandingPage, "Register: Pipeline by design", None, None)?,
-        asset("webinar-pipeline", AssetKind::Webinar, "Pipeline by design (live)", Some(WEBINAR_SECONDS), Some("lp-webinar"))?,
-        asset("article-hourglass", AssetKind::Article, "Why the funnel becomes an hourglass", None, None)?,
-        asset("whitepaper-abm", AssetKind::Whitepaper, "Account-based marketing that sales trusts", None, None)?,
-        asset("video-onboarding", AssetKind::Video, "Getting started in 15 minutes", Some(900), None)?,
-        asset("email-upsell", AssetKind::Email, "Meet the analytics add-on", None, None)?,
-        asset("ad-linkedin", AssetKind::Ad, "Pipeline by design: save your seat", None, None)?,
-        asset("post-social", AssetKind::SocialPost, "5 signs your funnel is an hourglass", None, None)?,
+        asset(
+            "lp-webinar",
+            AssetKind::LandingPage,
+            "Register: Pipeline by design",
+            None,
+            None,
+        )?,
+        asset(
+            "webinar-pipeline",
+            AssetKind::Webinar,
+            "Pipeline by design (live)",
+            Some(WEBINAR_SECONDS),
+            Some("lp-webinar"),
+        )?,
+        asset(
+            "article-hourglass",
+            AssetKind::Article,
+            "Why the funnel becomes an hourglass",
+            None,
+            None,
+        )?,
+        asset(
+            "whitepaper-abm",
+            AssetKind::Whitepaper,
+            "Account-based marketing that sales trusts",
+            None,
+            None,
+        )?,
+        asset(
+            "video-onboarding",
+            AssetKind::Video,
+            "Getting started in 15 minutes",
+            Some(900),
+            None,
+        )?,
+        asset(
+            "email-upsell",
+            AssetKind::Email,
+            "Meet the analytics add-on",
+            None,
+            None,
+        )?,
+        asset(
+            "ad-linkedin",
+            AssetKind::Ad,
+            "Pipeline by design: save your seat",
+            None,
+            None,
+        )?,
+        asset(
+            "post-social",
+            AssetKind::SocialPost,
+            "5 signs your funnel is an hourglass",
+            None,
+            None,
+        )?,
     ] {
         ignore_existing(ws.create_asset(new).await)?;
     }
@@ -145,7 +223,16 @@ async fn describe_catalog(ws: &WorkspaceStore) -> anyhow::Result<()> {
 
 fn organization_names() -> Vec<(String, String)> {
     const FIRST: [&str; 10] = [
-        "Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Soylent", "Hooli",
+        "Acme",
+        "Globex",
+        "Initech",
+        "Umbrella",
+        "Stark",
+        "Wayne",
+        "Tyrell",
+        "Cyberdyne",
+        "Soylent",
+        "Hooli",
     ];
     const SECOND: [&str; 5] = ["Logistics", "Health", "Finance", "Robotics", "Foods"];
     FIRST
@@ -173,7 +260,8 @@ async fn record_spend(ws: &WorkspaceStore, seed: u64) -> anyhow::Result<()> {
             ("upsell-analytics", "email", 25.0),
         ] {
             let amount = (base * rng.random_range(0.6..1.4f64) * 100.0).round() / 100.0;
-            ws.record_spend(&id(campaign)?, channel, date, amount).await?;
+            ws.record_spend(&id(campaign)?, channel, date, amount)
+                .await?;
         }
     }
     Ok(())
@@ -296,22 +384,76 @@ impl Generator {
                 self.random_person(0.55)
             };
             let at = self.random_time();
-            self.push("IMPRESSION", at, who, Some(campaign), Some(asset), Some(channel), None, None);
+            self.push(
+                "IMPRESSION",
+                at,
+                who,
+                Some(campaign),
+                Some(asset),
+                Some(channel),
+                None,
+                None,
+            );
             let later = at + Duration::seconds(self.rng.random_range(5..600));
             if self.rng.random_bool(ctr) {
-                self.push("CLICK", later, who, Some(campaign), Some(asset), Some(channel), None, None);
+                self.push(
+                    "CLICK",
+                    later,
+                    who,
+                    Some(campaign),
+                    Some(asset),
+                    Some(channel),
+                    None,
+                    None,
+                );
             }
             if channel == "social" {
                 let roll = self.rng.random::<f64>();
                 if roll < 0.02 {
-                    self.push("LIKE", later, who, Some(campaign), Some(asset), Some(channel), None, None);
+                    self.push(
+                        "LIKE",
+                        later,
+                        who,
+                        Some(campaign),
+                        Some(asset),
+                        Some(channel),
+                        None,
+                        None,
+                    );
                 } else if roll < 0.026 {
                     let recipient = self.colleague_of(who);
-                    self.push("SHARE", later, who, Some(campaign), Some(asset), Some(channel), None, recipient);
+                    self.push(
+                        "SHARE",
+                        later,
+                        who,
+                        Some(campaign),
+                        Some(asset),
+                        Some(channel),
+                        None,
+                        recipient,
+                    );
                 } else if roll < 0.030 {
-                    self.push("REPOST", later, who, Some(campaign), Some(asset), Some(channel), None, None);
+                    self.push(
+                        "REPOST",
+                        later,
+                        who,
+                        Some(campaign),
+                        Some(asset),
+                        Some(channel),
+                        None,
+                        None,
+                    );
                 } else if roll < 0.033 {
-                    self.push("COMMENT", later, who, Some(campaign), Some(asset), Some(channel), None, None);
+                    self.push(
+                        "COMMENT",
+                        later,
+                        who,
+                        Some(campaign),
+                        Some(asset),
+                        Some(channel),
+                        None,
+                        None,
+                    );
                 }
             }
         }
@@ -342,21 +484,53 @@ impl Generator {
         for _ in 0..landing_views {
             let who = self.random_person(0.7);
             let at = self.random_time();
-            let channel = if self.rng.random_bool(0.6) { "social" } else { "email" };
-            self.push("PAGE_VIEW", at, who, campaign, Some("lp-webinar"), Some(channel), None, None);
+            let channel = if self.rng.random_bool(0.6) {
+                "social"
+            } else {
+                "email"
+            };
+            self.push(
+                "PAGE_VIEW",
+                at,
+                who,
+                campaign,
+                Some("lp-webinar"),
+                Some(channel),
+                None,
+                None,
+            );
             if let Who::Contact(c) = who
                 && !registered[c]
                 && self.rng.random_bool(0.22)
             {
                 registered[c] = true;
                 let at = at + Duration::seconds(self.rng.random_range(30..900));
-                self.push("REGISTRATION", at, who, campaign, webinar, Some("webinar"), None, None);
-                self.push("STAGE_CHANGE", at, who, campaign, None, None, None, Some(json!({ "to": "LEAD", "from": "VISITOR" })));
+                self.push(
+                    "REGISTRATION",
+                    at,
+                    who,
+                    campaign,
+                    webinar,
+                    Some("webinar"),
+                    None,
+                    None,
+                );
+                self.push(
+                    "STAGE_CHANGE",
+                    at,
+                    who,
+                    campaign,
+                    None,
+                    None,
+                    None,
+                    Some(json!({ "to": "LEAD", "from": "VISITOR" })),
+                );
             }
         }
         let live = quarter_start() + Duration::days(60) + Duration::hours(15);
-        for c in 0..CONTACTS {
-            if !registered[c] || !self.rng.random_bool(0.55) {
+        let registrants: Vec<usize> = (0..CONTACTS).filter(|&c| registered[c]).collect();
+        for c in registrants {
+            if !self.rng.random_bool(0.55) {
                 continue;
             }
             let who = Who::Contact(c);
@@ -369,31 +543,99 @@ impl Generator {
             // Some attendees drop out and rejoin: two attendance events that add up.
             if self.rng.random_bool(0.2) {
                 let first = seconds / 3;
-                self.push("ATTENDANCE", live, who, campaign, webinar, Some("webinar"), Some(f64::from(first)), None);
-                self.push("ATTENDANCE", live + Duration::seconds(i64::from(first) + 60), who, campaign, webinar, Some("webinar"), Some(f64::from(seconds - first)), None);
+                self.push(
+                    "ATTENDANCE",
+                    live,
+                    who,
+                    campaign,
+                    webinar,
+                    Some("webinar"),
+                    Some(f64::from(first)),
+                    None,
+                );
+                self.push(
+                    "ATTENDANCE",
+                    live + Duration::seconds(i64::from(first) + 60),
+                    who,
+                    campaign,
+                    webinar,
+                    Some("webinar"),
+                    Some(f64::from(seconds - first)),
+                    None,
+                );
             } else {
-                self.push("ATTENDANCE", live, who, campaign, webinar, Some("webinar"), Some(f64::from(seconds)), None);
+                self.push(
+                    "ATTENDANCE",
+                    live,
+                    who,
+                    campaign,
+                    webinar,
+                    Some("webinar"),
+                    Some(f64::from(seconds)),
+                    None,
+                );
             }
             let during = live + Duration::seconds(i64::from(seconds / 2));
             if self.rng.random_bool(0.15) {
-                self.push("QUESTION", during, who, campaign, webinar, Some("webinar"), None, Some(json!({ "text": "How do we score accounts?" })));
+                self.push(
+                    "QUESTION",
+                    during,
+                    who,
+                    campaign,
+                    webinar,
+                    Some("webinar"),
+                    None,
+                    Some(json!({ "text": "How do we score accounts?" })),
+                );
             }
             if self.rng.random_bool(0.08) {
-                self.push("INFO_REQUEST", during + Duration::hours(20), who, campaign, webinar, Some("email"), None, None);
+                self.push(
+                    "INFO_REQUEST",
+                    during + Duration::hours(20),
+                    who,
+                    campaign,
+                    webinar,
+                    Some("email"),
+                    None,
+                    None,
+                );
             }
             let after = live + Duration::days(self.rng.random_range(2..20));
-            let ladder = [("MQL", 0.30), ("SQL", 0.35), ("OPPORTUNITY", 0.45), ("CUSTOMER", 0.4)];
+            let ladder = [
+                ("MQL", 0.30),
+                ("SQL", 0.35),
+                ("OPPORTUNITY", 0.45),
+                ("CUSTOMER", 0.4),
+            ];
             let mut from = "LEAD";
             for (step, (stage, p)) in ladder.iter().enumerate() {
                 if !self.rng.random_bool(*p) {
                     break;
                 }
                 let at = after + Duration::days(step as i64 * 4);
-                self.push("STAGE_CHANGE", at, who, campaign, None, None, None, Some(json!({ "to": stage, "from": from })));
+                self.push(
+                    "STAGE_CHANGE",
+                    at,
+                    who,
+                    campaign,
+                    None,
+                    None,
+                    None,
+                    Some(json!({ "to": stage, "from": from })),
+                );
                 from = stage;
                 if *stage == "CUSTOMER" {
                     let amount = f64::from(self.rng.random_range(8..60) * 1_000);
-                    self.push("REVENUE", at, who, campaign, None, None, Some(amount), Some(json!({ "currency": "EUR", "deal": format!("deal-{:04}", c + 1) })));
+                    self.push(
+                        "REVENUE",
+                        at,
+                        who,
+                        campaign,
+                        None,
+                        None,
+                        Some(amount),
+                        Some(json!({ "currency": "EUR", "deal": format!("deal-{:04}", c + 1) })),
+                    );
                 }
             }
         }
@@ -404,32 +646,85 @@ impl Generator {
         for _ in 0..self.scaled(24_000.0) {
             let who = self.random_person(0.5);
             let at = self.random_time();
-            let channel = if self.rng.random_bool(0.7) { "organic" } else { "social" };
-            self.push("PAGE_VIEW", at, who, None, Some("article-hourglass"), Some(channel), None, None);
+            let channel = if self.rng.random_bool(0.7) {
+                "organic"
+            } else {
+                "social"
+            };
+            self.push(
+                "PAGE_VIEW",
+                at,
+                who,
+                None,
+                Some("article-hourglass"),
+                Some(channel),
+                None,
+                None,
+            );
             if self.rng.random_bool(0.05) {
                 let who = Who::Contact(self.rng.random_range(0..CONTACTS));
-                self.push("DOWNLOAD", at, who, Some("q3-webinar"), Some("whitepaper-abm"), Some(channel), None, None);
+                self.push(
+                    "DOWNLOAD",
+                    at,
+                    who,
+                    Some("q3-webinar"),
+                    Some("whitepaper-abm"),
+                    Some(channel),
+                    None,
+                    None,
+                );
             }
         }
         for _ in 0..self.scaled(2_500.0) {
             let who = Who::Contact(self.rng.random_range(0..CONTACTS));
             let at = self.random_time();
-            self.push("PAGE_VIEW", at, who, Some("customer-onboarding"), Some("video-onboarding"), Some("email"), None, None);
+            self.push(
+                "PAGE_VIEW",
+                at,
+                who,
+                Some("customer-onboarding"),
+                Some("video-onboarding"),
+                Some("email"),
+                None,
+                None,
+            );
         }
         for _ in 0..self.scaled(450.0) {
             let c = self.rng.random_range(0..CONTACTS / 4);
             let score = [10, 10, 9, 9, 9, 8, 8, 7, 7, 6, 5, 3][self.rng.random_range(0..12)];
             let at = self.random_time();
-            self.push("SURVEY_RESPONSE", at, Who::Contact(c), Some("customer-onboarding"), None, Some("email"), Some(f64::from(score)), Some(json!({ "survey": "nps-q3" })));
+            self.push(
+                "SURVEY_RESPONSE",
+                at,
+                Who::Contact(c),
+                Some("customer-onboarding"),
+                None,
+                Some("email"),
+                Some(f64::from(score)),
+                Some(json!({ "survey": "nps-q3" })),
+            );
         }
-        for (kind, n) in [("MENTION", 220.0), ("REFERRAL", 40.0), ("TESTIMONIAL", 15.0)] {
+        for (kind, n) in [
+            ("MENTION", 220.0),
+            ("REFERRAL", 40.0),
+            ("TESTIMONIAL", 15.0),
+        ] {
             for _ in 0..self.scaled(n) {
                 let c = self.rng.random_range(0..CONTACTS);
                 let at = self.random_time();
                 let properties = (kind == "REFERRAL").then(|| {
                     json!({ "referred": format!("org-{:03}", self.rng.random_range(1..=ORGANIZATIONS)) })
                 });
-                self.push(kind, at, Who::Contact(c), Some("upsell-analytics"), None, Some("referral"), None, properties);
+                self.push(
+                    kind,
+                    at,
+                    Who::Contact(c),
+                    Some("upsell-analytics"),
+                    None,
+                    Some("referral"),
+                    None,
+                    properties,
+                );
             }
         }
     }
@@ -446,6 +741,9 @@ mod tests {
         assert_eq!(a, b);
         assert!((90_000..115_000).contains(&a.len()), "{} events", a.len());
         let now = Utc::now();
-        assert!(a.iter().all(|d| d.clone().validate(&EventLimits::default(), now).is_ok()));
+        assert!(
+            a.iter()
+                .all(|d| d.clone().validate(&EventLimits::default(), now).is_ok())
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! HTTP transport: GraphQL over HTTP, NDJSON ingest, health, and the GraphiQL page.
 
-use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentType};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use async_graphql::{BatchRequest, BatchResponse, Response};
@@ -32,7 +32,9 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 async fn read_body(payload: web::Payload, limit: usize) -> ApiResult<Bytes> {
     match payload.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => Err(ApiError::BadRequest(format!("the request body could not be read: {e}"))),
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!(
+            "the request body could not be read: {e}"
+        ))),
         Err(_) => Err(ApiError::PayloadTooLarge { limit }),
     }
 }
@@ -74,23 +76,12 @@ fn response_media_type(req: &HttpRequest) -> &'static str {
     }
 }
 
-/// Whether a response failed before execution: parse, validation or limits.
+/// Whether a response failed before execution (parse, validation, limits, bad
+/// variables): no data, and no error tied to a field path.
 fn failed_before_execution(response: &Response) -> bool {
     response.data == async_graphql::Value::Null
-        && response.errors.iter().any(|e| {
-            let code = e
-                .extensions
-                .as_ref()
-                .and_then(|ext| ext.get("code"))
-                .and_then(|v| match v {
-                    async_graphql::Value::String(s) => Some(s.as_str()),
-                    _ => None,
-                });
-            matches!(
-                code,
-                Some("GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "QUERY_TOO_COMPLEX")
-            )
-        })
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// Runs a batch and answers as GraphQL over HTTP asks: with the
@@ -108,7 +99,9 @@ async fn execute(req: &HttpRequest, shared: &Shared, batch: BatchRequest) -> Htt
         _ => StatusCode::OK,
     };
     match serde_json::to_string(&response) {
-        Ok(body) => HttpResponse::build(status).content_type(media_type).body(body),
+        Ok(body) => HttpResponse::build(status)
+            .content_type(media_type)
+            .body(body),
         Err(e) => graphql_error(req, ApiError::internal(&e)),
     }
 }
@@ -122,7 +115,9 @@ async fn graphql_post(
     if !content_type_is(&req, &["application/json"]) {
         return graphql_error(
             &req,
-            ApiError::UnsupportedMediaType("POST /graphql takes Content-Type: application/json".into()),
+            ApiError::UnsupportedMediaType(
+                "POST /graphql takes Content-Type: application/json".into(),
+            ),
         );
     }
     let body = match read_body(payload, shared.state.settings.graphql.max_body_bytes).await {
@@ -161,7 +156,10 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
                 .content_type(ContentType::html())
                 .body(GRAPHIQL_PAGE);
         }
-        return graphql_error(&req, ApiError::BadRequest("GET /graphql needs a query parameter".into()));
+        return graphql_error(
+            &req,
+            ApiError::BadRequest("GET /graphql needs a query parameter".into()),
+        );
     }
     let request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
@@ -169,9 +167,10 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
     };
     // GET must be safe: a mutation in a link or an <img> must never run.
     if let Ok(document) = async_graphql::parser::parse_query(&request.query)
-        && document.operations.iter().any(|(_, op)| {
-            op.node.ty == async_graphql::parser::types::OperationType::Mutation
-        })
+        && document
+            .operations
+            .iter()
+            .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
     {
         return graphql_error(
             &req,
@@ -189,14 +188,22 @@ async fn ingest_ndjson(
 ) -> ApiResult<HttpResponse> {
     if !content_type_is(
         &req,
-        &["application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines"],
+        &[
+            "application/x-ndjson",
+            "application/ndjson",
+            "application/jsonl",
+            "application/jsonlines",
+        ],
     ) {
         return Err(ApiError::UnsupportedMediaType(
-            "POST /v1/events takes Content-Type: application/x-ndjson, one JSON event per line".into(),
+            "POST /v1/events takes Content-Type: application/x-ndjson, one JSON event per line"
+                .into(),
         ));
     }
     let workspace = web::Query::<WorkspaceParam>::from_query(req.query_string())
-        .map_err(|_| ApiError::BadRequest("name the workspace: POST /v1/events?workspace=SLUG".into()))?
+        .map_err(|_| {
+            ApiError::BadRequest("name the workspace: POST /v1/events?workspace=SLUG".into())
+        })?
         .into_inner()
         .workspace;
     let settings = &shared.state.settings.ingest;
@@ -221,7 +228,10 @@ fn parse_line(line: &[u8], max_event_bytes: usize) -> Result<EventDraft, Rejecti
     if line.len() > max_event_bytes {
         return Err(Rejection::new(
             RejectionCode::EventTooLarge,
-            format!("the event is {} bytes; the limit is {max_event_bytes} bytes", line.len()),
+            format!(
+                "the event is {} bytes; the limit is {max_event_bytes} bytes",
+                line.len()
+            ),
         ));
     }
     serde_json::from_slice(line).map_err(|e| {
@@ -252,8 +262,14 @@ async fn graphiql_asset(path: web::Path<String>, shared: web::Data<Shared>) -> H
         return HttpResponse::NotFound().finish();
     }
     let (body, mime): (&'static [u8], &str) = match path.as_str() {
-        "graphiql.min.js" => (include_bytes!("../assets/graphiql/graphiql.min.js"), "text/javascript"),
-        "graphiql.min.css" => (include_bytes!("../assets/graphiql/graphiql.min.css"), "text/css"),
+        "graphiql.min.js" => (
+            include_bytes!("../assets/graphiql/graphiql.min.js"),
+            "text/javascript",
+        ),
+        "graphiql.min.css" => (
+            include_bytes!("../assets/graphiql/graphiql.min.css"),
+            "text/css",
+        ),
         "react.production.min.js" => (
             include_bytes!("../assets/graphiql/react.production.min.js"),
             "text/javascript",

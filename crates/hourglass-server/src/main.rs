@@ -1,6 +1,6 @@
 use anyhow::Context as _;
 use clap::Parser;
-use hourglass_server::cli::{Cli, Command, MigrateAction};
+use hourglass_server::cli::{Cli, Command, MigrateAction, ServeArgs};
 use hourglass_server::settings::LogFormat;
 use hourglass_server::{Application, Settings, app, demo, graphql};
 
@@ -8,7 +8,7 @@ use hourglass_server::{Application, Settings, app, demo, graphql};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref()).context("reading settings")?;
-    match cli.command {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => {
             args.database.apply(&mut settings);
             if let Some(bind) = args.bind {

@@ -126,7 +126,7 @@ impl Settings {
     /// Layers defaults, an optional config file and `HOURGLASS_*` variables
     /// (`HOURGLASS_GRAPHQL__MAX_DEPTH` sets `graphql.max_depth`). CLI flags are
     /// applied by the caller on top.
-    pub fn load(config_file: Option<&Path>) -> Result<Self, figment::Error> {
+    pub fn load(config_file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = config_file {
             figment = figment.merge(Toml::file_exact(path));
@@ -134,6 +134,7 @@ impl Settings {
         figment
             .merge(Env::prefixed("HOURGLASS_").split("__"))
             .extract()
+            .map_err(Box::new)
     }
 }
 

@@ -107,8 +107,12 @@ fn validate_campaign_fields(
 impl WorkspaceStore {
     pub async fn create_campaign(&self, new: NewCampaign) -> Result<campaign::Model> {
         let name = rules::name("name", &new.name)?;
-        let currency =
-            validate_campaign_fields(new.starts_at, new.ends_at, new.budget, new.currency.as_deref())?;
+        let currency = validate_campaign_fields(
+            new.starts_at,
+            new.ends_at,
+            new.budget,
+            new.currency.as_deref(),
+        )?;
         let _guard = self.store.write_guard().await;
         if self.find_campaign(&new.id).await?.is_some() {
             return Err(already_exists("campaign", &new.id));
@@ -138,7 +142,9 @@ impl WorkspaceStore {
         let starts_at = changes
             .starts_at
             .or(current.starts_at.map(crate::time::from_millis));
-        let ends_at = changes.ends_at.or(current.ends_at.map(crate::time::from_millis));
+        let ends_at = changes
+            .ends_at
+            .or(current.ends_at.map(crate::time::from_millis));
         let currency = validate_campaign_fields(
             starts_at,
             ends_at,
@@ -187,7 +193,8 @@ impl WorkspaceStore {
         goal: Option<Goal>,
         page: PageRequest<i64>,
     ) -> Result<Page<i64, campaign::Model>> {
-        let mut query = campaign::Entity::find().filter(campaign::Column::WorkspaceId.eq(self.id()));
+        let mut query =
+            campaign::Entity::find().filter(campaign::Column::WorkspaceId.eq(self.id()));
         if let Some(goal) = goal {
             query = query.filter(campaign::Column::Goal.eq(goal.as_str()));
         }
@@ -235,9 +242,16 @@ impl WorkspaceStore {
         })
     }
 
-    pub async fn update_asset(&self, id: &ExternalId, changes: AssetChanges) -> Result<AssetRecord> {
+    pub async fn update_asset(
+        &self,
+        id: &ExternalId,
+        changes: AssetChanges,
+    ) -> Result<AssetRecord> {
         let _guard = self.store.write_guard().await;
-        let current = self.find_asset(id).await?.ok_or_else(|| StorageError::not_found("asset", id.as_str()))?;
+        let current = self
+            .find_asset(id)
+            .await?
+            .ok_or_else(|| StorageError::not_found("asset", id.as_str()))?;
         let kind = match changes.kind {
             Some(kind) => Some(kind),
             None => current.kind.as_deref().and_then(|k| k.parse().ok()),
@@ -288,7 +302,13 @@ impl WorkspaceStore {
             .into_iter()
             .map(|asset| {
                 let landing_page = asset.landing_page_id.and_then(|id| names.get(&id).cloned());
-                (asset.id, AssetRecord { asset, landing_page })
+                (
+                    asset.id,
+                    AssetRecord {
+                        asset,
+                        landing_page,
+                    },
+                )
             })
             .collect();
         Ok(Page::from_overfetch(rows, page.first))
@@ -322,7 +342,8 @@ impl WorkspaceStore {
             .find_asset(id)
             .await?
             .ok_or_else(|| StorageError::not_found("asset", id.as_str()))?;
-        if page.kind.as_deref() != Some(AssetKind::LandingPage.as_str()) || Some(page.id) == for_asset
+        if page.kind.as_deref() != Some(AssetKind::LandingPage.as_str())
+            || Some(page.id) == for_asset
         {
             return Err(rules::FieldError::new(
                 "landingPage",
@@ -428,7 +449,9 @@ impl WorkspaceStore {
         let rows = rows
             .into_iter()
             .map(|contact| {
-                let organization = contact.organization_id.and_then(|id| names.get(&id).cloned());
+                let organization = contact
+                    .organization_id
+                    .and_then(|id| names.get(&id).cloned());
                 (
                     contact.id,
                     ContactRecord {
@@ -473,7 +496,11 @@ impl WorkspaceStore {
         let amount = rules::amount("amount", amount)?;
         let channel = hourglass_core::event::normalize_channel(channel);
         if channel.is_empty() || channel.len() > 64 {
-            return Err(rules::FieldError::new("channel", "must be a short name such as paid_search").into());
+            return Err(rules::FieldError::new(
+                "channel",
+                "must be a short name such as paid_search",
+            )
+            .into());
         }
         let _guard = self.store.write_guard().await;
         let campaign = self.campaign(campaign).await?;
@@ -487,9 +514,13 @@ impl WorkspaceStore {
         };
         spend::Entity::insert(row)
             .on_conflict(
-                OnConflict::columns([spend::Column::CampaignId, spend::Column::Channel, spend::Column::Day])
-                    .update_column(spend::Column::Amount)
-                    .to_owned(),
+                OnConflict::columns([
+                    spend::Column::CampaignId,
+                    spend::Column::Channel,
+                    spend::Column::Day,
+                ])
+                .update_column(spend::Column::Amount)
+                .to_owned(),
             )
             .exec_without_returning(&self.store.db)
             .await?;

@@ -60,7 +60,8 @@ impl WorkspaceStore {
             (
                 Alias::new(table),
                 Alias::new(alias),
-                Expr::col((Alias::new(alias), Alias::new("id"))).equals((e.clone(), Alias::new(fk))),
+                Expr::col((Alias::new(alias), Alias::new("id")))
+                    .equals((e.clone(), Alias::new(fk))),
             )
         };
         let mut query = Query::select();
@@ -82,14 +83,27 @@ impl WorkspaceStore {
             .from_as(event::Entity, e.clone());
         for (table, alias, fk, label) in [
             (contact::Entity.table_name(), "c", "contact_id", "contact"),
-            (organization::Entity.table_name(), "o", "organization_id", "organization"),
-            (campaign::Entity.table_name(), "k", "campaign_id", "campaign"),
+            (
+                organization::Entity.table_name(),
+                "o",
+                "organization_id",
+                "organization",
+            ),
+            (
+                campaign::Entity.table_name(),
+                "k",
+                "campaign_id",
+                "campaign",
+            ),
             (asset::Entity.table_name(), "a", "asset_id", "asset"),
         ] {
             let (table, alias_iden, on) = external(table, alias, fk);
             query
                 .join_as(JoinType::LeftJoin, table, alias_iden.clone(), on)
-                .expr_as(Expr::col((alias_iden, Alias::new("external_id"))), Alias::new(label));
+                .expr_as(
+                    Expr::col((alias_iden, Alias::new("external_id"))),
+                    Alias::new(label),
+                );
         }
         query
             .cond_where(condition)
@@ -101,7 +115,9 @@ impl WorkspaceStore {
             .all(db)
             .await?;
         Ok(Page::from_overfetch(
-            rows.into_iter().map(|r| ((r.occurred_at, r.id), r)).collect(),
+            rows.into_iter()
+                .map(|r| ((r.occurred_at, r.id), r))
+                .collect(),
             page.first,
         ))
     }

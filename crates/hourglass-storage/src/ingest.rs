@@ -310,7 +310,10 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     let mut found = lookup_ids::<E>(txn, workspace_id, wanted.iter()).await?;
-    let missing: Vec<&ExternalId> = wanted.iter().filter(|id| !found.contains_key(*id)).collect();
+    let missing: Vec<&ExternalId> = wanted
+        .iter()
+        .filter(|id| !found.contains_key(*id))
+        .collect();
     if missing.is_empty() {
         return Ok(found);
     }

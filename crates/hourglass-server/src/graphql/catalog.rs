@@ -1,7 +1,7 @@
 //! What a workspace describes: campaigns, assets, organizations, contacts, spend.
 
 use async_graphql::connection::{Connection, OpaqueCursor};
-use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use hourglass_storage::{
     AssetChanges, AssetRecord, CampaignChanges, ContactRecord, NewAsset, NewCampaign,
@@ -260,7 +260,11 @@ impl CatalogQuery {
         let has_previous = after.is_some();
         let request = page::request(&state.settings, first, after)?;
         let ws = state.workspace(&workspace).await?;
-        Ok(page::connection(ws.assets(request).await?, has_previous, Asset::from))
+        Ok(page::connection(
+            ws.assets(request).await?,
+            has_previous,
+            Asset::from,
+        ))
     }
 
     async fn organization(

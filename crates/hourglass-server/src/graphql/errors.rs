@@ -102,8 +102,13 @@ impl Extension for ErrorCodes {
             for error in &mut errors {
                 let too_complex = error.message.contains("too complex")
                     || error.message.contains("nested too deep");
+                // A value that does not fit its type is the caller's input, whether it
+                // came inline or as a variable.
+                let bad_value = error.message.starts_with("Invalid value for argument");
                 let code = if too_complex {
                     ErrorCode::QueryTooComplex
+                } else if bad_value {
+                    ErrorCode::BadUserInput
                 } else {
                     ErrorCode::GraphqlValidationFailed
                 };

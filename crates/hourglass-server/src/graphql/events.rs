@@ -1,7 +1,7 @@
 //! Reading events back, newest first.
 
 use async_graphql::connection::{Connection, OpaqueCursor};
-use async_graphql::{Context, Json, Object, SimpleObject, ID};
+use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use hourglass_storage::{EventRecord, EventsFilter, from_millis};
 

@@ -1,6 +1,6 @@
 //! `ingestEvents`: a tracker's batch of events.
 
-use async_graphql::{Context, InputObject, Json, Object, SimpleObject, ID};
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use hourglass_core::EventDraft;
 

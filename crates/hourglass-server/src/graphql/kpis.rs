@@ -1,6 +1,6 @@
 //! Top-of-hourglass KPIs and the webinar funnel.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use hourglass_core::{EventKind as CoreKind, TimeRange, TopReport};
 use hourglass_storage::KpiFilter;

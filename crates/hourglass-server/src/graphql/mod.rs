@@ -11,7 +11,7 @@ mod workspaces;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, ID};
+use async_graphql::{EmptySubscription, ID, MergedObject, Schema};
 use hourglass_core::ExternalId;
 use hourglass_storage::{Store, WorkspaceStore};
 

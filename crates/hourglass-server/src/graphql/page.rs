@@ -1,7 +1,7 @@
 //! Relay connections over storage's keyset pages.
 
-use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 use async_graphql::OutputType;
+use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 use hourglass_storage::{Page, PageRequest};
 use serde::{Serialize, de::DeserializeOwned};
 

@@ -1,6 +1,6 @@
 //! Workspaces: the unit of tenancy.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use hourglass_core::Slug;
 use hourglass_storage::{WorkspaceUpdate, from_millis};
@@ -51,7 +51,12 @@ impl WorkspaceQuery {
 
     /// One workspace by slug.
     async fn workspace(&self, ctx: &Context<'_>, slug: ID) -> ApiResult<Workspace> {
-        Ok(state(ctx).workspace(&slug).await?.workspace().clone().into())
+        Ok(state(ctx)
+            .workspace(&slug)
+            .await?
+            .workspace()
+            .clone()
+            .into())
     }
 }
 
@@ -68,7 +73,11 @@ impl WorkspaceMutation {
         name: String,
     ) -> ApiResult<Workspace> {
         let slug = Slug::parse(&slug)?;
-        Ok(state(ctx).store.create_workspace(&slug, &name).await?.into())
+        Ok(state(ctx)
+            .store
+            .create_workspace(&slug, &name)
+            .await?
+            .into())
     }
 
     /// Changes a workspace's name or minimum sample.

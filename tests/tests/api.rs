@@ -1,0 +1,632 @@
+//! End-to-end: the server on port 0, spoken to over HTTP, on both backends.
+
+#![allow(clippy::unwrap_used)]
+
+use hourglass_tests::{Backend, TestApp, error_code, on_both_backends};
+use serde_json::{Value, json};
+
+const INGEST: &str = "mutation($ws: ID!, $events: [EventInput!]!) {
+  ingestEvents(workspace: $ws, events: $events) {
+    accepted duplicates rejected { index messageId code message }
+  }
+}";
+
+const KPIS: &str = "query($ws: ID!, $filter: KpiFilterInput) {
+  kpis(workspace: $ws, filter: $filter) {
+    impressions pageViews clicks registrations attendances uniqueVisitors
+    landingPageViewers registrants attendees spend minSample
+    clickThroughRate { value numerator n lower upper sufficient }
+    registrationRate { value numerator n sufficient }
+    attendanceRate { value numerator n sufficient }
+  }
+}";
+
+fn event(message_id: &str, kind: &str, who: &str) -> Value {
+    json!({
+        "messageId": message_id,
+        "kind": kind,
+        "occurredAt": "2026-02-03T10:00:00Z",
+        "contactId": who,
+    })
+}
+
+async fn spawn(backend: Backend, workspace: &str) -> Option<TestApp> {
+    let app = TestApp::spawn(backend).await?;
+    app.create_workspace(workspace).await;
+    Some(app)
+}
+
+async fn health_answers_ok(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let response = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["status"], "ok");
+}
+
+async fn ingested_events_become_exact_kpis(backend: Backend) {
+    let Some(app) = spawn(backend, "acme").await else {
+        return;
+    };
+    app.graphql_ok(
+        "mutation { createAsset(workspace: \"acme\", input: {id: \"lp\", kind: LANDING_PAGE}) { id }
+                    w: createAsset(workspace: \"acme\", input: {id: \"web\", kind: WEBINAR, durationSeconds: 3600, landingPage: \"lp\"}) { id landingPage } }",
+        json!({}),
+    )
+    .await;
+    let mut events = Vec::new();
+    // 40 impressions by 20 people, 3 clicks.
+    for i in 0..40 {
+        events.push(json!({"messageId": format!("imp{i}"), "kind": "IMPRESSION", "occurredAt": "2026-02-01T09:00:00Z", "anonymousId": format!("v{}", i % 20), "channel": "Social"}));
+    }
+    for i in 0..3 {
+        events.push(json!({"messageId": format!("clk{i}"), "kind": "CLICK", "occurredAt": "2026-02-01T09:05:00Z", "anonymousId": format!("v{i}"), "channel": "social"}));
+    }
+    // 10 people view the landing page (one twice), 4 register, 3 attend (one in two parts).
+    for i in 0..10 {
+        events.push(json!({"messageId": format!("lv{i}"), "kind": "PAGE_VIEW", "occurredAt": "2026-02-02T09:00:00Z", "contactId": format!("p{i}"), "assetId": "lp"}));
+    }
+    events.push(json!({"messageId": "lv-again", "kind": "PAGE_VIEW", "occurredAt": "2026-02-02T09:30:00Z", "contactId": "p0", "assetId": "lp"}));
+    for i in 0..4 {
+        events.push(json!({"messageId": format!("reg{i}"), "kind": "REGISTRATION", "occurredAt": "2026-02-02T10:00:00Z", "contactId": format!("p{i}"), "assetId": "web"}));
+    }
+    for (msg, who, secs) in [
+        ("att0", "p0", 3500),
+        ("att1", "p1", 1200),
+        ("att1b", "p1", 2300),
+        ("att2", "p2", 600),
+    ] {
+        events.push(json!({"messageId": msg, "kind": "ATTENDANCE", "occurredAt": "2026-02-05T15:00:00Z", "contactId": who, "assetId": "web", "value": secs}));
+    }
+    let result = app
+        .graphql_ok(INGEST, json!({"ws": "acme", "events": events}))
+        .await;
+    assert_eq!(result["ingestEvents"]["accepted"], 62);
+    assert_eq!(result["ingestEvents"]["rejected"], json!([]));
+
+    let k = &app.graphql_ok(KPIS, json!({"ws": "acme"})).await["kpis"];
+    assert_eq!(k["impressions"], 40);
+    assert_eq!(k["clicks"], 3);
+    assert_eq!(k["pageViews"], 11);
+    assert_eq!(
+        k["uniqueVisitors"], 30,
+        "20 anonymous viewers of ads + 10 landing viewers"
+    );
+    assert_eq!(k["clickThroughRate"]["value"], 3.0 / 40.0);
+    assert_eq!(k["clickThroughRate"]["n"], 40);
+    assert_eq!(k["clickThroughRate"]["sufficient"], true);
+    let lower = k["clickThroughRate"]["lower"].as_f64().unwrap();
+    let upper = k["clickThroughRate"]["upper"].as_f64().unwrap();
+    assert!(
+        (lower - 0.0258).abs() < 1e-3 && (upper - 0.1992).abs() < 1e-3,
+        "{lower} {upper}"
+    );
+    assert_eq!(k["registrationRate"]["value"], 0.4);
+    assert_eq!(k["registrationRate"]["n"], 10);
+    assert_eq!(k["registrationRate"]["sufficient"], false, "10 < 30");
+    assert_eq!(k["attendanceRate"]["numerator"], 3);
+    assert_eq!(k["attendanceRate"]["n"], 4);
+    assert_eq!(k["minSample"], 30);
+
+    // The webinar's own report sees its landing page for the funnel rates.
+    let web = &app
+        .graphql_ok(KPIS, json!({"ws": "acme", "filter": {"asset": "web"}}))
+        .await["kpis"];
+    assert_eq!(web["registrationRate"]["value"], 0.4);
+    assert_eq!(web["impressions"], 0);
+    let funnel = app
+        .graphql_ok(
+            "{ funnel(workspace: \"acme\", asset: \"web\") { steps { name count rate { value n } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        funnel["funnel"]["steps"],
+        json!([
+            {"name": "LANDING_VIEWS", "count": 10, "rate": null},
+            {"name": "REGISTRATIONS", "count": 4, "rate": {"value": 0.4, "n": 10}},
+            {"name": "ATTENDANCE", "count": 3, "rate": {"value": 0.75, "n": 4}},
+        ])
+    );
+
+    // Lowering the minimum sample makes the same rate sufficient.
+    app.graphql_ok(
+        "mutation { updateWorkspace(slug: \"acme\", input: {minSample: 10}) { minSample } }",
+        json!({}),
+    )
+    .await;
+    let k = &app.graphql_ok(KPIS, json!({"ws": "acme"})).await["kpis"];
+    assert_eq!(k["registrationRate"]["sufficient"], true);
+
+    // Channel filters are case-insensitive and time ranges half-open.
+    let social = &app
+        .graphql_ok(KPIS, json!({"ws": "acme", "filter": {"channel": "SOCIAL", "from": "2026-02-01T09:00:00Z", "to": "2026-02-01T09:05:00Z"}}))
+        .await["kpis"];
+    assert_eq!(social["impressions"], 40);
+    assert_eq!(social["clicks"], 0);
+}
+
+async fn a_rate_without_a_sample_is_null_not_an_error(backend: Backend) {
+    let Some(app) = spawn(backend, "empty").await else {
+        return;
+    };
+    let k = &app.graphql_ok(KPIS, json!({"ws": "empty"})).await["kpis"];
+    assert_eq!(
+        k["clickThroughRate"],
+        json!({"value": null, "numerator": 0, "n": 0, "lower": null, "upper": null, "sufficient": false})
+    );
+}
+
+async fn resent_and_overlapping_batches_are_stored_once(backend: Backend) {
+    let Some(app) = spawn(backend, "idem").await else {
+        return;
+    };
+    let batch: Vec<Value> = (0..10)
+        .map(|i| event(&format!("m{i}"), "CLICK", "c1"))
+        .collect();
+    let first = app
+        .graphql_ok(INGEST, json!({"ws": "idem", "events": batch}))
+        .await;
+    assert_eq!(first["ingestEvents"]["accepted"], 10);
+    let again = app
+        .graphql_ok(INGEST, json!({"ws": "idem", "events": batch}))
+        .await;
+    assert_eq!(again["ingestEvents"]["accepted"], 0);
+    assert_eq!(again["ingestEvents"]["duplicates"], 10);
+    // The same messages over NDJSON are duplicates too: one idempotency key.
+    let ndjson: String = (5..15)
+        .map(|i| format!("{}\n", event(&format!("m{i}"), "CLICK", "c1")))
+        .collect();
+    let response = app.post_ndjson("idem", ndjson).await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(
+        (report["accepted"].as_u64(), report["duplicates"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let k = &app.graphql_ok(KPIS, json!({"ws": "idem"})).await["kpis"];
+    assert_eq!(k["clicks"], 15);
+}
+
+async fn bad_events_are_rejected_one_by_one_and_the_rest_stored(backend: Backend) {
+    let Some(app) = spawn(backend, "bad").await else {
+        return;
+    };
+    let lines = [
+        event("ok-1", "CLICK", "c1").to_string(),
+        event("k", "PAGEVIEW", "c1").to_string(),
+        json!({"messageId": "t", "kind": "CLICK", "occurredAt": "yesterday", "contactId": "c1"}).to_string(),
+        "{not json".to_string(),
+        json!({"messageId": "big", "kind": "COMMENT", "occurredAt": "2026-02-03T10:00:00Z", "contactId": "c1", "properties": {"text": "x".repeat(40_000)}}).to_string(),
+        String::new(),
+        json!({"messageId": "nps", "kind": "SURVEY_RESPONSE", "occurredAt": "2026-02-03T10:00:00Z", "contactId": "c1", "value": 11}).to_string(),
+        json!({"messageId": "typo", "kind": "CLICK", "occured_at": "2026-02-03T10:00:00Z", "contactId": "c1"}).to_string(),
+        json!({"messageId": "nobody", "kind": "CLICK", "occurredAt": "2026-02-03T10:00:00Z"}).to_string(),
+        event("ok-2", "LIKE", "c2").to_string(),
+    ];
+    let response = app.post_ndjson("bad", lines.join("\n")).await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["accepted"], 2);
+    let rejected: Vec<(u64, &str)> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            (1, "UNKNOWN_KIND"),
+            (2, "INVALID_TIMESTAMP"),
+            (3, "MALFORMED_EVENT"),
+            (4, "EVENT_TOO_LARGE"),
+            (6, "INVALID_VALUE"),
+            (7, "MALFORMED_EVENT"),
+            (8, "MISSING_FIELD"),
+        ]
+    );
+    assert!(
+        report["rejected"][5]["message"]
+            .as_str()
+            .unwrap()
+            .contains("occured_at")
+    );
+    let events = app
+        .graphql_ok(
+            "{ events(workspace: \"bad\") { edges { node { messageId kind } } } }",
+            json!({}),
+        )
+        .await;
+    let stored: Vec<&str> = events["events"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["messageId"].as_str().unwrap())
+        .collect();
+    assert_eq!(stored.len(), 2);
+    assert!(stored.contains(&"ok-1") && stored.contains(&"ok-2"));
+
+    // Over GraphQL an unknown kind is caught by the schema: nothing runs, nothing is stored.
+    let answer = app
+        .graphql(INGEST, json!({"ws": "bad", "events": [event("g1", "CLICK", "c"), event("g2", "PAGEVIEW", "c")]}))
+        .await;
+    assert_eq!(error_code(&answer), "BAD_USER_INPUT");
+    let answer = app
+        .graphql(INGEST, json!({"ws": "bad", "events": [{"messageId": "g3", "kind": "CLICK", "occurredAt": "not a time", "contactId": "c"}]}))
+        .await;
+    assert_eq!(error_code(&answer), "BAD_USER_INPUT");
+    let inline = app
+        .graphql("mutation { ingestEvents(workspace: \"bad\", events: [{messageId: \"g\", kind: PAGEVIEW, occurredAt: \"2026-02-03T10:00:00Z\"}]) { accepted } }", json!({}))
+        .await;
+    assert_eq!(error_code(&inline), "BAD_USER_INPUT");
+    let unknown_field = app.graphql("{ workspaces { nope } }", json!({})).await;
+    assert_eq!(error_code(&unknown_field), "GRAPHQL_VALIDATION_FAILED");
+    // A domain rule broken over GraphQL is a per-event rejection.
+    let answer = app
+        .graphql_ok(INGEST, json!({"ws": "bad", "events": [
+            {"messageId": "g4", "kind": "ATTENDANCE", "occurredAt": "2026-02-03T10:00:00Z", "contactId": "c"},
+            event("g5", "CLICK", "c"),
+        ]}))
+        .await;
+    assert_eq!(answer["ingestEvents"]["accepted"], 1);
+    assert_eq!(
+        answer["ingestEvents"]["rejected"][0]["code"],
+        "INVALID_VALUE"
+    );
+    assert_eq!(answer["ingestEvents"]["rejected"][0]["messageId"], "g4");
+    let k = &app.graphql_ok(KPIS, json!({"ws": "bad"})).await["kpis"];
+    assert_eq!(k["clicks"], 2);
+}
+
+async fn too_many_events_are_refused_whole(backend: Backend) {
+    let Some(app) = spawn(backend, "limits").await else {
+        return;
+    };
+    let events: Vec<Value> = (0..501)
+        .map(|i| event(&format!("m{i}"), "CLICK", "c"))
+        .collect();
+    let ndjson: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let response = app.post_ndjson("limits", ndjson).await;
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "BATCH_TOO_LARGE");
+
+    let answer = app
+        .graphql(INGEST, json!({"ws": "limits", "events": events}))
+        .await;
+    assert_eq!(error_code(&answer), "BATCH_TOO_LARGE");
+    let k = &app.graphql_ok(KPIS, json!({"ws": "limits"})).await["kpis"];
+    assert_eq!(k["clicks"], 0, "nothing of a refused batch is stored");
+}
+
+async fn an_unknown_workspace_is_not_found(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let response = app
+        .post_ndjson("ghost", event("m", "CLICK", "c").to_string())
+        .await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "NOT_FOUND");
+    let answer = app
+        .graphql(
+            INGEST,
+            json!({"ws": "ghost", "events": [event("m", "CLICK", "c")]}),
+        )
+        .await;
+    assert_eq!(error_code(&answer), "NOT_FOUND");
+    let answer = app.graphql(KPIS, json!({"ws": "ghost"})).await;
+    assert_eq!(error_code(&answer), "NOT_FOUND");
+}
+
+async fn catalog_mutations_validate_and_report_conflicts(backend: Backend) {
+    let Some(app) = spawn(backend, "cat").await else {
+        return;
+    };
+    let create = "mutation($input: CampaignInput!) { createCampaign(workspace: \"cat\", input: $input) { id name goal budget currency } }";
+    let ok = app
+        .graphql_ok(create, json!({"input": {"id": "q3", "name": " Q3 launch ", "goal": "KEEP", "budget": 1000, "currency": "eur"}}))
+        .await;
+    assert_eq!(
+        ok["createCampaign"],
+        json!({"id": "q3", "name": "Q3 launch", "goal": "KEEP", "budget": 1000.0, "currency": "EUR"})
+    );
+    let again = app
+        .graphql(
+            create,
+            json!({"input": {"id": "q3", "name": "x", "goal": "FIND"}}),
+        )
+        .await;
+    assert_eq!(error_code(&again), "ALREADY_EXISTS");
+    let bad = app
+        .graphql(create, json!({"input": {"id": "q4", "name": "x", "goal": "FIND", "startsAt": "2026-03-01T00:00:00Z", "endsAt": "2026-02-01T00:00:00Z"}}))
+        .await;
+    assert_eq!(error_code(&bad), "BAD_USER_INPUT");
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "endsAt");
+    let dup_workspace = app
+        .graphql(
+            "mutation { createWorkspace(slug: \"cat\", name: \"again\") { slug } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&dup_workspace), "ALREADY_EXISTS");
+    let bad_slug = app
+        .graphql(
+            "mutation { createWorkspace(slug: \"Not A Slug\", name: \"x\") { slug } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&bad_slug), "BAD_USER_INPUT");
+
+    let article_duration = app
+        .graphql("mutation { createAsset(workspace: \"cat\", input: {id: \"a\", kind: ARTICLE, durationSeconds: 60}) { id } }", json!({}))
+        .await;
+    assert_eq!(error_code(&article_duration), "BAD_USER_INPUT");
+    let org = app
+        .graphql_ok("mutation { createOrganization(workspace: \"cat\", input: {id: \"o1\", name: \"Acme\", domain: \"https://www.ACME.com/\"}) { domain } }", json!({}))
+        .await;
+    assert_eq!(org["createOrganization"]["domain"], "acme.com");
+    let spend = app
+        .graphql_ok("mutation { recordSpend(workspace: \"cat\", campaign: \"q3\", channel: \"Paid Search\", day: \"2026-03-01\", amount: 99.5) { channel amount } }", json!({}))
+        .await;
+    assert_eq!(
+        spend["recordSpend"],
+        json!({"channel": "paid_search", "amount": 99.5})
+    );
+    let campaign = app
+        .graphql_ok(
+            "{ campaign(workspace: \"cat\", id: \"q3\") { goal kpis { spend clicks } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        campaign["campaign"],
+        json!({"goal": "KEEP", "kpis": {"spend": 99.5, "clicks": 0}})
+    );
+}
+
+async fn connections_page_with_opaque_cursors_and_bounded_sizes(backend: Backend) {
+    let Some(app) = spawn(backend, "pages").await else {
+        return;
+    };
+    let events: Vec<Value> = (0..25)
+        .map(|i| json!({"messageId": format!("m{i}"), "kind": "PAGE_VIEW", "occurredAt": "2026-02-03T10:00:00Z", "contactId": format!("c{i:02}"), "organizationId": format!("o{}", i % 3)}))
+        .collect();
+    app.graphql_ok(INGEST, json!({"ws": "pages", "events": events}))
+        .await;
+    let query = "query($after: String) { contacts(workspace: \"pages\", first: 10, after: $after) {
+        pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { id organization stage } } } }";
+    let mut ids = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app.graphql_ok(query, json!({"after": after})).await;
+        let conn = &page["contacts"];
+        ids.extend(
+            conn["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_owned()),
+        );
+        if conn["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(ids.len(), 25);
+    ids.dedup();
+    assert_eq!(ids.len(), 25);
+    let too_big = app
+        .graphql(
+            "{ contacts(workspace: \"pages\", first: 1000) { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&too_big), "BAD_USER_INPUT");
+    let forged = app
+        .graphql(
+            "{ contacts(workspace: \"pages\", after: \"bogus\") { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&forged), "BAD_USER_INPUT");
+    let by_org = app
+        .graphql_ok("{ contacts(workspace: \"pages\", organization: \"o1\", first: 100) { edges { node { organization } } } }", json!({}))
+        .await;
+    let edges = by_org["contacts"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 8);
+    assert!(edges.iter().all(|e| e["node"]["organization"] == "o1"));
+}
+
+async fn graphql_over_http_rules_are_kept(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| s.graphql.max_body_bytes = 4096).await else {
+        return;
+    };
+    let post = |content_type: &'static str, body: String| {
+        app.client
+            .post(app.url("/graphql"))
+            .header("content-type", content_type)
+            .body(body)
+    };
+    // text/plain is a "simple" cross-site request: refused.
+    let response = post(
+        "text/plain",
+        json!({"query": "{ workspaces { slug } }"}).to_string(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 415);
+    // Too large: 413 before parsing.
+    let response = post("application/json", "x".repeat(10_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "PAYLOAD_TOO_LARGE");
+    // Malformed JSON.
+    let response = post("application/json", "{\"query\": ".into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    // Unparsable GraphQL: 200 for plain JSON clients, 400 for graphql-response+json.
+    let body = json!({"query": "{ workspaces { slug "}).to_string();
+    let plain = post("application/json", body.clone()).send().await.unwrap();
+    assert_eq!(plain.status(), 200);
+    assert_eq!(
+        error_code(&plain.json::<Value>().await.unwrap()),
+        "GRAPHQL_PARSE_FAILED"
+    );
+    let spec = post("application/json", body)
+        .header("accept", "application/graphql-response+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spec.status(), 400);
+    assert_eq!(
+        spec.headers()["content-type"],
+        "application/graphql-response+json"
+    );
+    // Mutations are never run over GET.
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[(
+            "query",
+            "mutation { createWorkspace(slug: \"via-get\", name: \"x\") { slug } }",
+        )])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let workspaces = app.graphql_ok("{ workspaces { slug } }", json!({})).await;
+    assert_eq!(workspaces["workspaces"], json!([]));
+    // Queries are fine over GET.
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ workspaces { slug } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Too deep a query is refused with its own code.
+    let deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(10),
+        "} ".repeat(10)
+    );
+    assert_eq!(
+        error_code(&app.graphql(&deep, json!({})).await),
+        "QUERY_TOO_COMPLEX"
+    );
+    // Bad variables are the client's fault: 400 under the GraphQL-over-HTTP media type.
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({"query": "query($n: Int) { contacts(workspace: \"x\", first: $n) { edges { cursor } } }", "variables": {"n": "ten"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        error_code(&response.json::<Value>().await.unwrap()),
+        "BAD_USER_INPUT"
+    );
+    // A resolver's error is a field error: 200 even under the GraphQL-over-HTTP media type.
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({"query": "{ workspace(slug: \"ghost\") { slug } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        error_code(&response.json::<Value>().await.unwrap()),
+        "NOT_FOUND"
+    );
+}
+
+async fn graphiql_is_served_with_its_assets_built_in(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let page = app
+        .client
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/assets/graphiql/graphiql.min.js"));
+    assert!(
+        !html.contains("unpkg") && !html.contains("cdn"),
+        "no CDN: works offline"
+    );
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/assets/graphiql/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(response.bytes().await.unwrap().len() > 1000);
+    }
+}
+
+async fn graphiql_and_introspection_can_be_switched_off(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.graphql.graphiql = false;
+        s.graphql.introspection = false;
+    })
+    .await
+    else {
+        return;
+    };
+    let page = app
+        .client
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    let answer = app
+        .graphql("{ __schema { types { name } } }", json!({}))
+        .await;
+    assert!(
+        answer["data"]["__schema"].is_null() || answer.get("errors").is_some(),
+        "{answer}"
+    );
+}
+
+on_both_backends!(
+    health_answers_ok,
+    ingested_events_become_exact_kpis,
+    a_rate_without_a_sample_is_null_not_an_error,
+    resent_and_overlapping_batches_are_stored_once,
+    bad_events_are_rejected_one_by_one_and_the_rest_stored,
+    too_many_events_are_refused_whole,
+    an_unknown_workspace_is_not_found,
+    catalog_mutations_validate_and_report_conflicts,
+    connections_page_with_opaque_cursors_and_bounded_sizes,
+    graphql_over_http_rules_are_kept,
+    graphiql_is_served_with_its_assets_built_in,
+    graphiql_and_introspection_can_be_switched_off,
+);

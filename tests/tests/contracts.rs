@@ -1,0 +1,108 @@
+//! Contracts that are not behaviour: the committed schema, crate boundaries, docs.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use hourglass_server::error::ErrorCode;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `schema.graphql` is what front-end teams generate code from: it must be the
+/// schema the server serves. Run with `UPDATE_SCHEMA=1` to accept a change.
+#[test]
+fn committed_schema_matches_the_server() {
+    let path = repo_root().join("schema.graphql");
+    let live = hourglass_server::graphql::sdl();
+    if std::env::var("UPDATE_SCHEMA").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &live).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == live,
+        "schema.graphql is out of date; review the change and run `UPDATE_SCHEMA=1 cargo test --test contracts`"
+    );
+}
+
+fn normal_dependencies(package: &str) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(repo_root())
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+            "-p",
+            package,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn core_does_no_io_and_knows_no_framework() {
+    let deps = normal_dependencies("hourglass-core");
+    for forbidden in [
+        "sea-orm",
+        "sqlx",
+        "actix-web",
+        "async-graphql",
+        "tokio",
+        "reqwest",
+        "hyper",
+    ] {
+        assert!(
+            !deps.iter().any(|d| d == forbidden),
+            "hourglass-core depends on {forbidden}"
+        );
+    }
+}
+
+#[test]
+fn storage_knows_no_transport() {
+    let deps = normal_dependencies("hourglass-storage");
+    for forbidden in ["actix-web", "async-graphql", "reqwest"] {
+        assert!(
+            !deps.iter().any(|d| d == forbidden),
+            "hourglass-storage depends on {forbidden}"
+        );
+    }
+}
+
+#[test]
+fn every_error_code_is_documented_in_the_readme() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    for code in ErrorCode::ALL {
+        assert!(
+            readme.contains(&format!("`{}`", code.as_str())),
+            "README.md lacks {}",
+            code.as_str()
+        );
+    }
+    for code in hourglass_core::RejectionCode::ALL {
+        assert!(
+            readme.contains(&format!("`{}`", code.as_str())),
+            "README.md lacks {}",
+            code.as_str()
+        );
+    }
+}
