@@ -171,6 +171,11 @@ impl TestApp {
         configure: impl FnOnce(&mut Settings),
     ) -> Option<Self> {
         let db = TestDatabase::create(backend).await?;
+        Some(Self::spawn_on(db, configure).await)
+    }
+
+    /// Spawns on an existing database (for data loaded beforehand).
+    pub async fn spawn_on(db: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings {
             bind: "127.0.0.1:0".into(),
             database_url: db.url.clone(),
@@ -181,11 +186,11 @@ impl TestApp {
         let app = Application::build(settings).await.unwrap();
         let address = app.address();
         tokio::spawn(app.run_until_stopped());
-        Some(Self {
+        Self {
             address,
             client: reqwest::Client::new(),
             db,
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

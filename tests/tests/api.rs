@@ -616,7 +616,80 @@ async fn graphiql_and_introspection_can_be_switched_off(backend: Backend) {
     );
 }
 
+async fn day_ranges_follow_the_time_zone_across_daylight_saving(backend: Backend) {
+    let Some(app) = spawn(backend, "tz").await else {
+        return;
+    };
+    // Berlin moves to summer time on 2026-03-29: that day runs 23:00Z (28th) to 22:00Z.
+    let events: Vec<Value> = [
+        ("before", "2026-03-28T22:30:00Z"),
+        ("first-hour", "2026-03-28T23:30:00Z"),
+        ("midday", "2026-03-29T11:00:00Z"),
+        ("last-hour", "2026-03-29T21:30:00Z"),
+        ("next-day", "2026-03-29T22:30:00Z"),
+        ("utc-late", "2026-03-29T23:30:00Z"),
+    ]
+    .iter()
+    .map(|(id, at)| json!({"messageId": id, "kind": "CLICK", "occurredAt": at, "contactId": "c"}))
+    .collect();
+    app.graphql_ok(INGEST, json!({"ws": "tz", "events": events}))
+        .await;
+    let clicks = |filter: Value| {
+        let app = &app;
+        async move {
+            app.graphql(KPIS, json!({"ws": "tz", "filter": filter}))
+                .await
+        }
+    };
+    let berlin = clicks(
+        json!({"days": {"from": "2026-03-29", "to": "2026-03-30", "timeZone": "Europe/Berlin"}}),
+    )
+    .await;
+    assert_eq!(berlin["data"]["kpis"]["clicks"], 3);
+    let utc = clicks(json!({"days": {"from": "2026-03-29", "to": "2026-03-30"}})).await;
+    assert_eq!(
+        utc["data"]["kpis"]["clicks"], 4,
+        "midday, last-hour, next-day, utc-late"
+    );
+    let bad_zone = clicks(
+        json!({"days": {"from": "2026-03-29", "to": "2026-03-30", "timeZone": "Mars/Olympus"}}),
+    )
+    .await;
+    assert_eq!(error_code(&bad_zone), "BAD_USER_INPUT");
+    assert_eq!(bad_zone["errors"][0]["extensions"]["field"], "timeZone");
+    let both = clicks(
+        json!({"from": "2026-03-29T00:00:00Z", "days": {"from": "2026-03-29", "to": "2026-03-30"}}),
+    )
+    .await;
+    assert_eq!(error_code(&both), "BAD_USER_INPUT");
+    let empty = clicks(json!({"from": "2026-03-29T00:00:00Z", "to": "2026-03-29T00:00:00Z"})).await;
+    assert_eq!(error_code(&empty), "BAD_USER_INPUT");
+}
+
+async fn wide_pages_of_deep_nodes_count_against_complexity(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| s.graphql.max_complexity = 100).await else {
+        return;
+    };
+    app.create_workspace("cx").await;
+    let narrow = app
+        .graphql(
+            "{ events(workspace: \"cx\", first: 5) { edges { node { messageId kind } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(narrow.get("errors").is_none(), "{narrow}");
+    let wide = app
+        .graphql(
+            "{ events(workspace: \"cx\", first: 100) { edges { node { messageId kind } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&wide), "QUERY_TOO_COMPLEX");
+}
+
 on_both_backends!(
+    day_ranges_follow_the_time_zone_across_daylight_saving,
+    wide_pages_of_deep_nodes_count_against_complexity,
     health_answers_ok,
     ingested_events_become_exact_kpis,
     a_rate_without_a_sample_is_null_not_an_error,

@@ -40,7 +40,7 @@ pub enum Command {
 #[derive(Debug, Default, Args)]
 pub struct DatabaseArgs {
     /// Database URL (default: sqlite://hourglass.db?mode=rwc).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
 }
 

@@ -33,13 +33,20 @@ fn quarter_start() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
+/// What a demo load stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoSummary {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
 /// Loads the demo into workspace `slug`, creating it if needed.
 pub async fn load(
     store: &Store,
     slug: &str,
     seed: u64,
     target_events: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<DemoSummary> {
     let started = Instant::now();
     let slug = Slug::parse(slug)?;
     match store
@@ -79,12 +86,17 @@ pub async fn load(
     bar.finish_and_clear();
 
     record_spend(&ws, seed).await?;
-    println!(
-        "demo workspace '{slug}': {accepted} events stored, {duplicates} already there, in {:.1}s",
-        started.elapsed().as_secs_f64()
+    tracing::info!(
+        workspace = %slug,
+        accepted,
+        duplicates,
+        seconds = started.elapsed().as_secs_f64(),
+        "demo loaded"
     );
-    println!("try it: hourglass serve, then open http://127.0.0.1:8080/graphql");
-    Ok(())
+    Ok(DemoSummary {
+        accepted,
+        duplicates,
+    })
 }
 
 fn id(raw: &str) -> anyhow::Result<ExternalId> {

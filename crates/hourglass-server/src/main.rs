@@ -43,7 +43,16 @@ async fn main() -> anyhow::Result<()> {
             args.database.apply(&mut settings);
             init_logging(&settings);
             let store = app::connect(&settings).await?;
-            demo::load(&store, &args.workspace, args.seed, args.events).await
+            let summary = demo::load(&store, &args.workspace, args.seed, args.events).await?;
+            println!(
+                "demo workspace '{}': {} events stored, {} already there",
+                args.workspace, summary.accepted, summary.duplicates
+            );
+            println!(
+                "next: `hourglass serve`, then open http://{}/graphql",
+                settings.bind
+            );
+            Ok(())
         }
         Command::Schema => {
             print!("{}", graphql::sdl());
@@ -55,7 +64,10 @@ async fn main() -> anyhow::Result<()> {
 fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr so that command output (migrate status, schema) stays clean.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match settings.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -139,8 +139,39 @@ impl Settings {
 }
 
 #[cfg(test)]
+// figment's Jail closures return its (large) error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_beats_file_beats_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "hourglass.toml",
+                "bind = \"0.0.0.0:9000\"\n[graphql]\nmax_depth = 5\nmax_page_size = 50\n",
+            )?;
+            jail.set_env("HOURGLASS_BIND", "127.0.0.1:7000");
+            jail.set_env("HOURGLASS_GRAPHQL__MAX_DEPTH", "7");
+            let settings =
+                Settings::load(Some(Path::new("hourglass.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(settings.bind, "127.0.0.1:7000", "env over file");
+            assert_eq!(settings.graphql.max_depth, 7, "nested env over file");
+            assert_eq!(settings.graphql.max_page_size, 50, "file over default");
+            assert_eq!(settings.database_url, Settings::default().database_url);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelled_setting_is_an_error_not_a_silent_default() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HOURGLASS_DATABSE_URL", "postgres://oops");
+            let err = Settings::load(None).expect_err("typo must fail");
+            assert!(err.to_string().contains("databse_url"), "{err}");
+            Ok(())
+        });
+    }
 
     #[test]
     fn the_shipped_config_file_states_the_defaults() {

@@ -225,6 +225,7 @@ impl CatalogQuery {
     }
 
     /// Campaigns in creation order, optionally of one goal.
+    #[graphql(complexity = "page::complexity(first, child_complexity)")]
     async fn campaigns(
         &self,
         ctx: &Context<'_>,
@@ -249,6 +250,7 @@ impl CatalogQuery {
     }
 
     /// Assets in creation order.
+    #[graphql(complexity = "page::complexity(first, child_complexity)")]
     async fn assets(
         &self,
         ctx: &Context<'_>,
@@ -278,6 +280,7 @@ impl CatalogQuery {
     }
 
     /// Organizations in creation order.
+    #[graphql(complexity = "page::complexity(first, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
@@ -302,6 +305,7 @@ impl CatalogQuery {
     }
 
     /// Contacts in creation order, optionally of one organization.
+    #[graphql(complexity = "page::complexity(first, child_complexity)")]
     async fn contacts(
         &self,
         ctx: &Context<'_>,

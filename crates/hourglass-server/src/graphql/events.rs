@@ -57,6 +57,7 @@ pub struct EventQuery;
 #[Object]
 impl EventQuery {
     /// Events newest first, narrowed by the filter and optionally one kind.
+    #[graphql(complexity = "page::complexity(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,

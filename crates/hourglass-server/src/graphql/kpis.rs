@@ -1,13 +1,15 @@
 //! Top-of-hourglass KPIs and the webinar funnel.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use hourglass_core::filter::start_of_day;
 use hourglass_core::{EventKind as CoreKind, TimeRange, TopReport};
 use hourglass_storage::KpiFilter;
 
 use super::types::{EventKind, Goal, Rate};
 use super::{AppState, external_id, state};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// Which events a KPI counts. Every field narrows; leave one out to keep it open.
 #[derive(InputObject, Debug, Clone, Default)]
@@ -21,6 +23,37 @@ pub struct KpiFilterInput {
     pub from: Option<DateTime<Utc>>,
     /// End of the range, exclusive.
     pub to: Option<DateTime<Utc>>,
+    /// Whole calendar days in a time zone, instead of `from`/`to`.
+    pub days: Option<DayRangeInput>,
+}
+
+/// Calendar days `[from, to)` as a time zone counts them: each day starts at local
+/// midnight (or the first local time after a daylight-saving gap).
+#[derive(InputObject, Debug, Clone)]
+pub struct DayRangeInput {
+    /// First day, inclusive.
+    pub from: NaiveDate,
+    /// Day after the last, exclusive.
+    pub to: NaiveDate,
+    /// An IANA time zone such as Europe/Berlin or America/New_York.
+    #[graphql(default = "UTC")]
+    pub time_zone: String,
+}
+
+impl DayRangeInput {
+    fn into_range(self) -> ApiResult<TimeRange> {
+        let tz: Tz = self.time_zone.parse().map_err(|_| ApiError::BadUserInput {
+            message: format!(
+                "'{}' is not an IANA time zone such as Europe/Berlin",
+                self.time_zone
+            ),
+            field: Some("timeZone".into()),
+        })?;
+        Ok(TimeRange::new(
+            Some(start_of_day(self.from, &tz)),
+            Some(start_of_day(self.to, &tz)),
+        )?)
+    }
 }
 
 impl KpiFilterInput {
@@ -39,7 +72,16 @@ impl KpiFilterInput {
                 .organization
                 .map(|o| external_id(&o, "organization"))
                 .transpose()?,
-            range: TimeRange::new(self.from, self.to)?,
+            range: match (self.days, self.from, self.to) {
+                (None, from, to) => TimeRange::new(from, to)?,
+                (Some(days), None, None) => days.into_range()?,
+                (Some(_), _, _) => {
+                    return Err(ApiError::BadUserInput {
+                        message: "give either days or from/to, not both".into(),
+                        field: Some("days".into()),
+                    });
+                }
+            },
         })
     }
 }

@@ -1,0 +1,131 @@
+//! The `hourglass` binary as an operator runs it.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn hourglass() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hourglass"));
+    // Only what each test sets: no HOURGLASS_* from the developer's shell.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HOURGLASS_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display())
+}
+
+fn http_get(address: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn serve_answers_then_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = hourglass()
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("HOURGLASS_DATABASE_URL", sqlite_url(&dir))
+        .env("HOURGLASS_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut address = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(found) = entry["fields"]["address"].as_str() {
+            address = Some(found.to_owned());
+            break;
+        }
+    }
+    let address = address.expect("the server logs the address it listens on");
+    // Keep reading the log so the server never writes into a closed pipe.
+    let drain = std::thread::spawn(move || lines.count());
+    let health = http_get(&address, "/health");
+    assert!(
+        health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"),
+        "{health}"
+    );
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    drain.join().unwrap();
+}
+
+#[test]
+fn migrate_applies_lists_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let run = |args: &[&str]| {
+        let output = hourglass()
+            .args(args)
+            .args(["--database-url", &url])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(run(&["migrate", "status"]).starts_with("pending "));
+    assert!(run(&["migrate", "up"]).starts_with("applied "));
+    assert!(run(&["migrate", "down", "--steps", "1"]).contains("pending "));
+}
+
+#[test]
+fn a_misspelled_environment_setting_stops_the_start_with_a_clear_message() {
+    let output = hourglass()
+        .args(["migrate", "status"])
+        .env("HOURGLASS_DATABSE_URL", "sqlite://x.db")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("databse_url"), "{stderr}");
+}
+
+#[test]
+fn schema_prints_the_committed_sdl() {
+    let output = hourglass().arg("schema").output().unwrap();
+    assert!(output.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema.graphql"))
+            .unwrap();
+    assert!(
+        String::from_utf8(output.stdout).unwrap() == committed,
+        "`hourglass schema` differs from schema.graphql; see tests/tests/contracts.rs"
+    );
+}
