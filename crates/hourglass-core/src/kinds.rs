@@ -160,6 +160,23 @@ impl Stage {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Where `stage` stands in a workspace's `order` of stages. A stage the order does
+    /// not list (an agency's own, not configured yet) ranks as LEAD: agencies invent
+    /// stages to qualify leads.
+    pub fn rank(order: &[String], stage: &str) -> usize {
+        order
+            .iter()
+            .position(|s| s == stage)
+            .or_else(|| order.iter().position(|s| s == "LEAD"))
+            .unwrap_or(0)
+    }
+
+    /// Whether `stage` is LEAD or beyond in `order`: the bottom of the hourglass.
+    pub fn is_lead_or_beyond(order: &[String], stage: &str) -> bool {
+        let lead = order.iter().position(|s| s == "LEAD").unwrap_or(0);
+        Self::rank(order, stage) >= lead
+    }
 }
 
 impl TryFrom<String> for Stage {
@@ -204,6 +221,16 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("event kind"), "{text}");
         assert!(text.contains("PAGE_VIEW"), "{text}");
+    }
+
+    #[test]
+    fn stages_rank_by_the_workspace_order_and_unknown_ones_rank_as_lead() {
+        let order: Vec<String> = Stage::DEFAULTS.iter().map(|s| (*s).to_owned()).collect();
+        assert!(Stage::rank(&order, "CUSTOMER") > Stage::rank(&order, "MQL"));
+        assert_eq!(Stage::rank(&order, "OQL"), Stage::rank(&order, "LEAD"));
+        assert!(Stage::is_lead_or_beyond(&order, "OQL"));
+        assert!(Stage::is_lead_or_beyond(&order, "SQL"));
+        assert!(!Stage::is_lead_or_beyond(&order, "VISITOR"));
     }
 
     #[test]

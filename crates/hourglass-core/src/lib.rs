@@ -6,6 +6,8 @@
 //! `hourglass-tests` holds that boundary.
 
 pub mod catalog;
+pub mod depth;
+pub mod engagement;
 pub mod event;
 pub mod filter;
 pub mod ids;

@@ -402,6 +402,23 @@ impl WorkspaceStore {
             .await?)
     }
 
+    /// Organizations by external id; ids not found are left out.
+    pub async fn organizations_named(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, organization::Model>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows = organization::Entity::find()
+                .filter(organization::Column::WorkspaceId.eq(self.id()))
+                .filter(organization::Column::ExternalId.is_in(chunk.iter().map(String::as_str)))
+                .all(&self.store.db)
+                .await?;
+            found.extend(rows.into_iter().map(|o| (o.external_id.clone(), o)));
+        }
+        Ok(found)
+    }
+
     /// Organizations in creation order.
     pub async fn organizations(
         &self,

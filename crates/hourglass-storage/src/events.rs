@@ -1,7 +1,9 @@
 //! Reading events back: newest first, filtered, paged by (time, id).
 
 use hourglass_core::EventKind;
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, Order, Query};
+use sea_orm::sea_query::{
+    Alias, Condition, Expr, ExprTrait, JoinType, Order, Query, SelectStatement,
+};
 use sea_orm::{EntityName, FromQueryResult, JsonValue};
 
 use crate::entities::{asset, campaign, contact, event, organization};
@@ -56,55 +58,7 @@ impl WorkspaceStore {
                     .add(col("occurred_at").eq(at).and(col("id").lt(id))),
             );
         }
-        let external = |table: &str, alias: &str, fk: &str| {
-            (
-                Alias::new(table),
-                Alias::new(alias),
-                Expr::col((Alias::new(alias), Alias::new("id")))
-                    .equals((e.clone(), Alias::new(fk))),
-            )
-        };
-        let mut query = Query::select();
-        query
-            .columns(
-                [
-                    "id",
-                    "message_id",
-                    "kind",
-                    "occurred_at",
-                    "received_at",
-                    "anonymous_id",
-                    "channel",
-                    "value",
-                    "properties",
-                ]
-                .map(|c| (e.clone(), Alias::new(c))),
-            )
-            .from_as(event::Entity, e.clone());
-        for (table, alias, fk, label) in [
-            (contact::Entity.table_name(), "c", "contact_id", "contact"),
-            (
-                organization::Entity.table_name(),
-                "o",
-                "organization_id",
-                "organization",
-            ),
-            (
-                campaign::Entity.table_name(),
-                "k",
-                "campaign_id",
-                "campaign",
-            ),
-            (asset::Entity.table_name(), "a", "asset_id", "asset"),
-        ] {
-            let (table, alias_iden, on) = external(table, alias, fk);
-            query
-                .join_as(JoinType::LeftJoin, table, alias_iden.clone(), on)
-                .expr_as(
-                    Expr::col((alias_iden, Alias::new("external_id"))),
-                    Alias::new(label),
-                );
-        }
+        let mut query = joined_events(&e);
         query
             .cond_where(condition)
             .order_by((e.clone(), Alias::new("occurred_at")), Order::Desc)
@@ -121,4 +75,52 @@ impl WorkspaceStore {
             page.first,
         ))
     }
+}
+
+/// Every column of [`EventRecord`] from the events table known as `e`, with the
+/// external ids of its contact, organization, campaign and asset joined in.
+pub(crate) fn joined_events(e: &Alias) -> SelectStatement {
+    let mut query = Query::select();
+    query
+        .columns(
+            [
+                "id",
+                "message_id",
+                "kind",
+                "occurred_at",
+                "received_at",
+                "anonymous_id",
+                "channel",
+                "value",
+                "properties",
+            ]
+            .map(|c| (e.clone(), Alias::new(c))),
+        )
+        .from_as(event::Entity, e.clone());
+    for (table, alias, fk, label) in [
+        (contact::Entity.table_name(), "c", "contact_id", "contact"),
+        (
+            organization::Entity.table_name(),
+            "o",
+            "organization_id",
+            "organization",
+        ),
+        (
+            campaign::Entity.table_name(),
+            "k",
+            "campaign_id",
+            "campaign",
+        ),
+        (asset::Entity.table_name(), "a", "asset_id", "asset"),
+    ] {
+        let alias = Alias::new(alias);
+        let on = Expr::col((alias.clone(), Alias::new("id"))).equals((e.clone(), Alias::new(fk)));
+        query
+            .join_as(JoinType::LeftJoin, Alias::new(table), alias.clone(), on)
+            .expr_as(
+                Expr::col((alias, Alias::new("external_id"))),
+                Alias::new(label),
+            );
+    }
+    query
 }

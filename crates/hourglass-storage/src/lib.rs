@@ -6,6 +6,7 @@
 //! types and core types, never GraphQL types.
 
 mod catalog;
+mod engagement;
 pub mod entities;
 mod error;
 mod events;

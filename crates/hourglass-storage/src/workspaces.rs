@@ -1,7 +1,8 @@
 //! Workspaces, and the scoped handle every per-workspace query goes through.
 
 use chrono::Utc;
-use hourglass_core::Slug;
+use hourglass_core::depth::DepthWeights;
+use hourglass_core::{FieldError, Slug, Stage};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
@@ -16,6 +17,10 @@ use crate::time::to_millis;
 pub struct WorkspaceUpdate {
     pub name: Option<String>,
     pub min_sample: Option<u32>,
+    pub depth_weights: Option<DepthWeights>,
+    pub full_stay_threshold: Option<f64>,
+    /// Lifecycle stages in order; must contain LEAD.
+    pub lifecycle_stages: Option<Vec<String>>,
 }
 
 /// Most a workspace's minimum sample may be set to.
@@ -43,6 +48,29 @@ impl WorkspaceStore {
         u64::try_from(self.workspace.min_sample).unwrap_or(0)
     }
 
+    /// The weights of the depth score.
+    pub fn depth_weights(&self) -> DepthWeights {
+        self.workspace
+            .depth_weights
+            .as_ref()
+            .and_then(|json| serde_json::from_value(json.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// Share of a webinar's duration that counts as staying to the end.
+    pub fn full_stay_threshold(&self) -> f64 {
+        self.workspace.full_stay_threshold
+    }
+
+    /// Lifecycle stages in order, from first touch to customer.
+    pub fn lifecycle_stages(&self) -> Vec<String> {
+        self.workspace
+            .lifecycle_stages
+            .as_ref()
+            .and_then(|json| serde_json::from_value(json.clone()).ok())
+            .unwrap_or_else(|| Stage::DEFAULTS.iter().map(|s| (*s).to_owned()).collect())
+    }
+
     /// Changes settings and returns the workspace as it now is.
     pub async fn update(&mut self, update: WorkspaceUpdate) -> Result<workspace::Model> {
         let mut active = self.workspace.clone().into_active_model();
@@ -51,13 +79,30 @@ impl WorkspaceStore {
         }
         if let Some(min_sample) = update.min_sample {
             if min_sample > MAX_MIN_SAMPLE {
-                return Err(hourglass_core::FieldError::new(
+                return Err(FieldError::new(
                     "minSample",
                     format!("must be at most {MAX_MIN_SAMPLE}"),
                 )
                 .into());
             }
             active.min_sample = Set(i32::try_from(min_sample).unwrap_or(i32::MAX));
+        }
+        if let Some(weights) = update.depth_weights {
+            weights.validate()?;
+            active.depth_weights = Set(Some(serde_json::to_value(weights).unwrap_or_default()));
+        }
+        if let Some(threshold) = update.full_stay_threshold {
+            if !(threshold > 0.0 && threshold <= 1.0) {
+                return Err(FieldError::new(
+                    "fullStayThreshold",
+                    format!("is a share of the duration, above 0 and at most 1; got {threshold}"),
+                )
+                .into());
+            }
+            active.full_stay_threshold = Set(threshold);
+        }
+        if let Some(stages) = update.lifecycle_stages {
+            active.lifecycle_stages = Set(Some(validate_stages(&stages)?));
         }
         let _guard = self.store.write_guard().await;
         self.workspace = active.update(&self.store.db).await?;
@@ -67,7 +112,7 @@ impl WorkspaceStore {
 
 impl Store {
     /// Creates a workspace; a taken slug is `AlreadyExists`.
-    pub async fn create_workspace(&self, slug: &Slug, name: &str) -> Result<workspace::Model> {
+    pub async fn create_workspace(&self, slug: &Slug, name: &str) -> Result<WorkspaceStore> {
         let name = hourglass_core::catalog::name("name", name)?;
         let _guard = self.write_guard().await;
         if self.find_workspace(slug.as_str()).await?.is_some() {
@@ -84,7 +129,10 @@ impl Store {
             ..Default::default()
         };
         match model.insert(&self.db).await {
-            Ok(created) => Ok(created),
+            Ok(workspace) => Ok(WorkspaceStore {
+                store: self.clone(),
+                workspace,
+            }),
             // Lost a race with another creator of the same slug.
             Err(_) if self.find_workspace(slug.as_str()).await?.is_some() => {
                 Err(StorageError::AlreadyExists {
@@ -109,11 +157,17 @@ impl Store {
     }
 
     /// Every workspace, by slug.
-    pub async fn list_workspaces(&self) -> Result<Vec<workspace::Model>> {
+    pub async fn list_workspaces(&self) -> Result<Vec<WorkspaceStore>> {
         Ok(workspace::Entity::find()
             .order_by_asc(workspace::Column::Slug)
             .all(&self.db)
-            .await?)
+            .await?
+            .into_iter()
+            .map(|workspace| WorkspaceStore {
+                store: self.clone(),
+                workspace,
+            })
+            .collect())
     }
 
     async fn find_workspace(&self, slug: &str) -> Result<Option<workspace::Model>> {
@@ -122,4 +176,22 @@ impl Store {
             .one(&self.db)
             .await?)
     }
+}
+
+/// Stages are upper-case words, listed once each, and LEAD is among them: the
+/// bottom of the hourglass starts there.
+fn validate_stages(stages: &[String]) -> Result<serde_json::Value> {
+    let mut seen = std::collections::HashSet::new();
+    for stage in stages {
+        Stage::parse(stage).map_err(|e| FieldError::new("lifecycleStages", e.to_string()))?;
+        if !seen.insert(stage.as_str()) {
+            return Err(
+                FieldError::new("lifecycleStages", format!("{stage} is listed twice")).into(),
+            );
+        }
+    }
+    if !seen.contains("LEAD") {
+        return Err(FieldError::new("lifecycleStages", "must include LEAD").into());
+    }
+    Ok(serde_json::Value::from(stages.to_vec()))
 }

@@ -3,15 +3,17 @@
 use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
+use hourglass_core::depth::Ranked;
 use hourglass_storage::{
     AssetChanges, AssetRecord, CampaignChanges, ContactRecord, NewAsset, NewCampaign,
-    NewOrganization, OrganizationChanges, from_millis,
+    NewOrganization, OrganizationChanges, WorkspaceStore, from_millis,
 };
 
+use super::depth::{OrganizationDepth, OrganizationOrder, rank_organizations};
 use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
 use super::types::{AssetKind, Goal};
 use super::{external_id, page, state};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// A marketing effort with exactly one goal.
 #[derive(SimpleObject, Clone, Debug)]
@@ -147,22 +149,81 @@ pub struct AssetUpdateInput {
 
 /// A prospect or customer account.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct Organization {
     pub id: ID,
     pub name: Option<String>,
     /// Web domain, lower case, such as example.com.
     pub domain: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Place on the short list, when listed by DEPTH (1 = deepest).
+    pub rank: Option<u64>,
+    #[graphql(skip)]
+    pub workspace: ID,
+    #[graphql(skip)]
+    pub ranked_depth: Option<OrganizationDepth>,
 }
 
-impl From<hourglass_storage::Organization> for Organization {
-    fn from(o: hourglass_storage::Organization) -> Self {
+#[ComplexObject]
+impl Organization {
+    /// How deeply the organization engages. Without a filter, the depth it was ranked
+    /// by (when listed by DEPTH) or over all its events; with one, within the filter.
+    async fn depth(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<KpiFilterInput>,
+    ) -> ApiResult<OrganizationDepth> {
+        if filter.is_none()
+            && let Some(depth) = &self.ranked_depth
+        {
+            return Ok(depth.clone());
+        }
+        let mut filter = filter.unwrap_or_default().into_filter()?;
+        filter.organization = Some(external_id(&self.id, "id")?);
+        let ws = state(ctx).workspace(&self.workspace).await?;
+        let ranked = rank_organizations(&ws, &filter).await?;
+        Ok(match ranked.into_iter().next() {
+            Some(r) => r.depth.into(),
+            None => ws
+                .depth_weights()
+                .score(hourglass_core::depth::DepthParts::default())
+                .into(),
+        })
+    }
+}
+
+impl Organization {
+    fn new(workspace: &ID, o: hourglass_storage::Organization) -> Self {
         Self {
             id: ID(o.external_id),
             name: o.name,
             domain: o.domain,
             created_at: from_millis(o.created_at),
+            rank: None,
+            workspace: workspace.clone(),
+            ranked_depth: None,
         }
+    }
+
+    /// Organizations in short-list order, with their rank and depth.
+    pub(crate) async fn ranked(
+        ws: &WorkspaceStore,
+        workspace: &ID,
+        ranked: impl Iterator<Item = Ranked>,
+    ) -> ApiResult<Vec<Self>> {
+        let ranked: Vec<Ranked> = ranked.collect();
+        let ids: Vec<String> = ranked.iter().map(|r| r.organization.id.clone()).collect();
+        let mut models = ws.organizations_named(&ids).await?;
+        Ok(ranked
+            .into_iter()
+            .filter_map(|r| {
+                let model = models.remove(&r.organization.id)?;
+                let mut organization = Organization::new(workspace, model);
+                organization.rank = Some(r.rank);
+                organization.ranked_depth = Some(r.depth.into());
+                Some(organization)
+            })
+            .collect())
     }
 }
 
@@ -276,15 +337,19 @@ impl CatalogQuery {
         id: ID,
     ) -> ApiResult<Organization> {
         let ws = state(ctx).workspace(&workspace).await?;
-        Ok(ws.organization(&external_id(&id, "id")?).await?.into())
+        let found = ws.organization(&external_id(&id, "id")?).await?;
+        Ok(Organization::new(&workspace, found))
     }
 
-    /// Organizations in creation order.
+    /// Organizations in creation order, or by DEPTH: the short list, deepest
+    /// engagement within the filter first (only organizations with events in it).
     #[graphql(complexity = "page::complexity(first, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
         workspace: ID,
+        filter: Option<KpiFilterInput>,
+        #[graphql(default)] order_by: OrganizationOrder,
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, Organization>> {
@@ -292,11 +357,43 @@ impl CatalogQuery {
         let has_previous = after.is_some();
         let request = page::request(&state.settings, first, after)?;
         let ws = state.workspace(&workspace).await?;
-        Ok(page::connection(
-            ws.organizations(request).await?,
-            has_previous,
-            Organization::from,
-        ))
+        match order_by {
+            OrganizationOrder::Created => {
+                if filter.is_some() {
+                    return Err(ApiError::BadUserInput {
+                        message: "a filter ranks organizations: use it with orderBy: DEPTH".into(),
+                        field: Some("filter".into()),
+                    });
+                }
+                Ok(page::connection(
+                    ws.organizations(request).await?,
+                    has_previous,
+                    |o| Organization::new(&workspace, o),
+                ))
+            }
+            OrganizationOrder::Depth => {
+                let filter = filter.unwrap_or_default().into_filter()?;
+                let ranked = rank_organizations(&ws, &filter).await?;
+                // The cursor is the rank of the last organization of the page.
+                let skip = request.after.unwrap_or(0).max(0) as usize;
+                let total = ranked.len();
+                let page_items = ranked.into_iter().skip(skip).take(request.first as usize);
+                let organizations = Organization::ranked(&ws, &workspace, page_items).await?;
+                let has_next = skip + organizations.len() < total;
+                let items = organizations
+                    .into_iter()
+                    .map(|o| (o.rank.map_or(0, |r| r as i64), o))
+                    .collect();
+                Ok(page::connection(
+                    hourglass_storage::Page {
+                        items,
+                        has_next_page: has_next,
+                    },
+                    has_previous,
+                    |o| o,
+                ))
+            }
+        }
     }
 
     async fn contact(&self, ctx: &Context<'_>, workspace: ID, id: ID) -> ApiResult<Contact> {
@@ -445,7 +542,7 @@ impl CatalogMutation {
                 domain: input.domain,
             })
             .await?;
-        Ok(created.into())
+        Ok(Organization::new(&workspace, created))
     }
 
     async fn update_organization(
@@ -465,7 +562,7 @@ impl CatalogMutation {
                 },
             )
             .await?;
-        Ok(updated.into())
+        Ok(Organization::new(&workspace, updated))
     }
 
     /// Records what a campaign spent in one channel on one day (UTC), replacing an

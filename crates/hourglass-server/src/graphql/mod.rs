@@ -1,6 +1,7 @@
 //! The GraphQL schema: one query and one mutation object per area, merged.
 
 mod catalog;
+mod depth;
 mod errors;
 mod events;
 mod ingest;
@@ -52,6 +53,7 @@ pub struct Query(
     workspaces::WorkspaceQuery,
     catalog::CatalogQuery,
     kpis::KpiQuery,
+    depth::DepthQuery,
     events::EventQuery,
 );
 

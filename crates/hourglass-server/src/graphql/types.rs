@@ -121,3 +121,25 @@ impl From<CoreRate> for Rate {
         }
     }
 }
+
+/// The parts a depth score is made of.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "hourglass_core::depth::DepthPart")]
+pub enum DepthPart {
+    /// Distinct contacts with any event.
+    EngagedContacts,
+    /// Distinct contacts who attended.
+    Attendees,
+    /// Distinct contacts who stayed through a webinar or video (threshold share of its duration).
+    FullStayAttendees,
+    /// Distinct contacts who asked a question.
+    QuestionAskers,
+    /// Information requests.
+    InfoRequests,
+    /// Shares whose recipient is a colleague (same organization, or an address at its domain).
+    InternalShares,
+    /// Distinct contacts who engaged with an asset after a colleague had engaged with it first.
+    ColleagueSpread,
+    /// Distinct assets engaged with.
+    Breadth,
+}

@@ -3,7 +3,8 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use hourglass_core::Slug;
-use hourglass_storage::{WorkspaceUpdate, from_millis};
+use hourglass_core::depth::DepthWeights as CoreWeights;
+use hourglass_storage::{WorkspaceStore, WorkspaceUpdate, from_millis};
 
 use super::state;
 use crate::error::ApiResult;
@@ -16,16 +17,70 @@ pub struct Workspace {
     pub name: String,
     /// Rates with a smaller sample are marked insufficient.
     pub min_sample: i32,
+    /// Share of a webinar's or video's duration that counts as staying to the end.
+    pub full_stay_threshold: f64,
+    /// Lifecycle stages in order; LEAD and what follows it are the bottom of the hourglass.
+    pub lifecycle_stages: Vec<String>,
+    /// How much each part of engagement depth counts toward the depth score.
+    pub depth_weights: DepthWeights,
     pub created_at: DateTime<Utc>,
 }
 
-impl From<hourglass_storage::Workspace> for Workspace {
-    fn from(w: hourglass_storage::Workspace) -> Self {
+impl From<&WorkspaceStore> for Workspace {
+    fn from(ws: &WorkspaceStore) -> Self {
+        let w = ws.workspace();
         Self {
-            slug: ID(w.slug),
-            name: w.name,
+            slug: ID(w.slug.clone()),
+            name: w.name.clone(),
             min_sample: w.min_sample,
+            full_stay_threshold: ws.full_stay_threshold(),
+            lifecycle_stages: ws.lifecycle_stages(),
+            depth_weights: ws.depth_weights().into(),
             created_at: from_millis(w.created_at),
+        }
+    }
+}
+
+/// Weights of the depth score, one per part.
+#[derive(SimpleObject, InputObject, Clone, Copy, Debug)]
+#[graphql(input_name = "DepthWeightsInput")]
+pub struct DepthWeights {
+    pub engaged_contacts: f64,
+    pub attendees: f64,
+    pub full_stay_attendees: f64,
+    pub question_askers: f64,
+    pub info_requests: f64,
+    pub internal_shares: f64,
+    pub colleague_spread: f64,
+    pub breadth: f64,
+}
+
+impl From<CoreWeights> for DepthWeights {
+    fn from(w: CoreWeights) -> Self {
+        Self {
+            engaged_contacts: w.engaged_contacts,
+            attendees: w.attendees,
+            full_stay_attendees: w.full_stay_attendees,
+            question_askers: w.question_askers,
+            info_requests: w.info_requests,
+            internal_shares: w.internal_shares,
+            colleague_spread: w.colleague_spread,
+            breadth: w.breadth,
+        }
+    }
+}
+
+impl From<DepthWeights> for CoreWeights {
+    fn from(w: DepthWeights) -> Self {
+        Self {
+            engaged_contacts: w.engaged_contacts,
+            attendees: w.attendees,
+            full_stay_attendees: w.full_stay_attendees,
+            question_askers: w.question_askers,
+            info_requests: w.info_requests,
+            internal_shares: w.internal_shares,
+            colleague_spread: w.colleague_spread,
+            breadth: w.breadth,
         }
     }
 }
@@ -36,6 +91,12 @@ pub struct WorkspaceSettingsInput {
     pub name: Option<String>,
     /// Minimum sample size for a rate to count as sufficient (default 30).
     pub min_sample: Option<u32>,
+    /// Share of a webinar's duration that counts as staying to the end (default 0.9).
+    pub full_stay_threshold: Option<f64>,
+    /// Lifecycle stages in order; must include LEAD. Agencies add their own, such as OQL.
+    pub lifecycle_stages: Option<Vec<String>>,
+    /// All eight weights of the depth score (each a finite number ≥ 0).
+    pub depth_weights: Option<DepthWeights>,
 }
 
 #[derive(Debug, Default)]
@@ -46,17 +107,12 @@ impl WorkspaceQuery {
     /// Every workspace, by slug.
     async fn workspaces(&self, ctx: &Context<'_>) -> ApiResult<Vec<Workspace>> {
         let all = state(ctx).store.list_workspaces().await?;
-        Ok(all.into_iter().map(Workspace::from).collect())
+        Ok(all.iter().map(Workspace::from).collect())
     }
 
     /// One workspace by slug.
     async fn workspace(&self, ctx: &Context<'_>, slug: ID) -> ApiResult<Workspace> {
-        Ok(state(ctx)
-            .workspace(&slug)
-            .await?
-            .workspace()
-            .clone()
-            .into())
+        Ok(Workspace::from(&state(ctx).workspace(&slug).await?))
     }
 }
 
@@ -73,11 +129,8 @@ impl WorkspaceMutation {
         name: String,
     ) -> ApiResult<Workspace> {
         let slug = Slug::parse(&slug)?;
-        Ok(state(ctx)
-            .store
-            .create_workspace(&slug, &name)
-            .await?
-            .into())
+        let created = state(ctx).store.create_workspace(&slug, &name).await?;
+        Ok(Workspace::from(&created))
     }
 
     /// Changes a workspace's name or minimum sample.
@@ -88,12 +141,14 @@ impl WorkspaceMutation {
         input: WorkspaceSettingsInput,
     ) -> ApiResult<Workspace> {
         let mut ws = state(ctx).workspace(&slug).await?;
-        let updated = ws
-            .update(WorkspaceUpdate {
-                name: input.name,
-                min_sample: input.min_sample,
-            })
-            .await?;
-        Ok(updated.into())
+        ws.update(WorkspaceUpdate {
+            name: input.name,
+            min_sample: input.min_sample,
+            depth_weights: input.depth_weights.map(Into::into),
+            full_stay_threshold: input.full_stay_threshold,
+            lifecycle_stages: input.lifecycle_stages,
+        })
+        .await?;
+        Ok(Workspace::from(&ws))
     }
 }

@@ -5,6 +5,8 @@ pub mod asset;
 pub mod campaign;
 pub mod contact;
 pub mod event;
+pub mod kpi_script;
+pub mod kpi_script_version;
 pub mod organization;
 pub mod spend;
 pub mod workspace;

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A client company's data space: the unit of tenancy.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "workspaces")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -12,6 +12,14 @@ pub struct Model {
     /// Rates with a smaller sample are marked insufficient.
     pub min_sample: i32,
     pub created_at: i64,
+    /// Depth-score weights as JSON; `None` means the defaults.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub depth_weights: Option<Json>,
+    /// Share of a webinar's duration that counts as staying to the end.
+    pub full_stay_threshold: f64,
+    /// Lifecycle stages in order as a JSON array; `None` means the defaults.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub lifecycle_stages: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,501 @@
+//! Bottom-of-hourglass KPIs: how deeply one organization engages.
+//!
+//! Once contacts are leads, counting people stops being useful; what matters is how
+//! many people of one account engage, how far, and with how much. Each part here is
+//! a count; the score weighs them with the workspace's weights and shows its working.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engagement::{AssetInfo, OrgInfo, OrgRecords};
+use crate::kinds::{EventKind, vocabulary};
+
+vocabulary! {
+    /// The parts a depth score is made of.
+    DepthPart, "depth part" {
+        EngagedContacts = "ENGAGED_CONTACTS",
+        Attendees = "ATTENDEES",
+        FullStayAttendees = "FULL_STAY_ATTENDEES",
+        QuestionAskers = "QUESTION_ASKERS",
+        InfoRequests = "INFO_REQUESTS",
+        InternalShares = "INTERNAL_SHARES",
+        ColleagueSpread = "COLLEAGUE_SPREAD",
+        Breadth = "BREADTH",
+    }
+}
+
+/// The measured parts of an organization's engagement depth.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DepthParts {
+    /// Distinct contacts with any event.
+    pub engaged_contacts: u64,
+    /// Distinct contacts who attended (any ATTENDANCE event).
+    pub attendees: u64,
+    /// Distinct contacts whose summed attended seconds on one webinar or video reached
+    /// the threshold share of its duration.
+    pub full_stay_attendees: u64,
+    /// Distinct contacts who asked a question.
+    pub question_askers: u64,
+    /// INFO_REQUEST events.
+    pub info_requests: u64,
+    /// SHARE events whose recipient is a colleague: a contact of the same organization,
+    /// or an e-mail address at its domain.
+    pub internal_shares: u64,
+    /// Distinct contacts who engaged with an asset after a colleague had engaged with it
+    /// first: how far a piece travels inside the account.
+    pub colleague_spread: u64,
+    /// Distinct assets engaged with.
+    pub breadth: u64,
+}
+
+/// How much each part counts toward the depth score. Set per workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct DepthWeights {
+    pub engaged_contacts: f64,
+    pub attendees: f64,
+    pub full_stay_attendees: f64,
+    pub question_askers: f64,
+    pub info_requests: f64,
+    pub internal_shares: f64,
+    pub colleague_spread: f64,
+    pub breadth: f64,
+}
+
+impl Default for DepthWeights {
+    fn default() -> Self {
+        Self {
+            engaged_contacts: 1.0,
+            attendees: 2.0,
+            full_stay_attendees: 3.0,
+            question_askers: 3.0,
+            info_requests: 4.0,
+            internal_shares: 2.0,
+            colleague_spread: 1.0,
+            breadth: 1.0,
+        }
+    }
+}
+
+/// One line of a score's working: the part, its count, its weight and the points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Contribution {
+    pub part: DepthPart,
+    pub count: u64,
+    pub weight: f64,
+    pub points: f64,
+}
+
+/// A depth score with every part shown, so a salesperson can see why an account ranks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepthScore {
+    pub parts: DepthParts,
+    pub score: f64,
+    pub contributions: Vec<Contribution>,
+}
+
+impl DepthWeights {
+    /// Weights must be finite and not negative: a negative weight would rank
+    /// engagement as a penalty, which is never what a short list means.
+    pub fn validate(&self) -> Result<(), crate::catalog::FieldError> {
+        let all = [
+            self.engaged_contacts,
+            self.attendees,
+            self.full_stay_attendees,
+            self.question_askers,
+            self.info_requests,
+            self.internal_shares,
+            self.colleague_spread,
+            self.breadth,
+        ];
+        if all.iter().all(|w| w.is_finite() && *w >= 0.0) {
+            Ok(())
+        } else {
+            Err(crate::catalog::FieldError::new(
+                "depthWeights",
+                "every weight must be a finite number of at least 0",
+            ))
+        }
+    }
+
+    pub fn score(&self, parts: DepthParts) -> DepthScore {
+        let lines = [
+            (
+                DepthPart::EngagedContacts,
+                parts.engaged_contacts,
+                self.engaged_contacts,
+            ),
+            (DepthPart::Attendees, parts.attendees, self.attendees),
+            (
+                DepthPart::FullStayAttendees,
+                parts.full_stay_attendees,
+                self.full_stay_attendees,
+            ),
+            (
+                DepthPart::QuestionAskers,
+                parts.question_askers,
+                self.question_askers,
+            ),
+            (
+                DepthPart::InfoRequests,
+                parts.info_requests,
+                self.info_requests,
+            ),
+            (
+                DepthPart::InternalShares,
+                parts.internal_shares,
+                self.internal_shares,
+            ),
+            (
+                DepthPart::ColleagueSpread,
+                parts.colleague_spread,
+                self.colleague_spread,
+            ),
+            (DepthPart::Breadth, parts.breadth, self.breadth),
+        ];
+        let contributions: Vec<Contribution> = lines
+            .into_iter()
+            .map(|(part, count, weight)| Contribution {
+                part,
+                count,
+                weight,
+                points: count as f64 * weight,
+            })
+            .collect();
+        DepthScore {
+            parts,
+            score: contributions.iter().map(|c| c.points).sum(),
+            contributions,
+        }
+    }
+}
+
+/// One organization's place on the short list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    /// 1 for the deepest engagement.
+    pub rank: u64,
+    pub organization: OrgInfo,
+    pub depth: DepthScore,
+}
+
+/// Scores every organization and ranks them deepest first; ties go to the larger
+/// number of engaged contacts, then to the organization id, so the order is stable.
+pub fn short_list(
+    orgs: &[OrgRecords],
+    assets: &[AssetInfo],
+    weights: &DepthWeights,
+    threshold: f64,
+) -> Vec<Ranked> {
+    let assets: HashMap<String, AssetInfo> =
+        assets.iter().map(|a| (a.id.clone(), a.clone())).collect();
+    let mut scored: Vec<(OrgInfo, DepthScore)> = orgs
+        .iter()
+        .map(|org| {
+            let depth = weights.score(measure(org, &assets, threshold));
+            (org.organization.clone(), depth)
+        })
+        .collect();
+    scored.sort_by(|(a_org, a), (b_org, b)| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.parts.engaged_contacts.cmp(&a.parts.engaged_contacts))
+            .then_with(|| a_org.id.cmp(&b_org.id))
+    });
+    scored
+        .into_iter()
+        .enumerate()
+        .map(|(i, (organization, depth))| Ranked {
+            rank: i as u64 + 1,
+            organization,
+            depth,
+        })
+        .collect()
+}
+
+/// Measures one organization. `threshold` is the share of a webinar's or video's
+/// duration that counts as staying to the end (0.9 by default).
+pub fn measure(
+    org: &OrgRecords,
+    assets: &HashMap<String, AssetInfo>,
+    threshold: f64,
+) -> DepthParts {
+    let mut engaged = HashSet::new();
+    let mut attendees = HashSet::new();
+    let mut askers = HashSet::new();
+    let mut engaged_assets = HashSet::new();
+    let mut info_requests = 0;
+    let mut internal_shares = 0;
+    let mut attended: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+    // Who engaged with each asset first, and everyone who came after.
+    let mut first_on_asset: HashMap<&str, &str> = HashMap::new();
+    let mut spread = HashSet::new();
+
+    let colleagues: HashSet<&str> = org.contacts.iter().map(|c| c.id.as_str()).collect();
+    let domain = org
+        .organization
+        .domain
+        .as_deref()
+        .map(str::to_ascii_lowercase);
+
+    for event in &org.events {
+        if let Some(asset) = event.asset.as_deref() {
+            engaged_assets.insert(asset);
+        }
+        let Some(contact) = event.contact.as_deref() else {
+            continue;
+        };
+        engaged.insert(contact);
+        if let Some(asset) = event.asset.as_deref() {
+            match first_on_asset.get(asset) {
+                None => {
+                    first_on_asset.insert(asset, contact);
+                }
+                Some(first) if *first != contact => {
+                    spread.insert(contact);
+                }
+                Some(_) => {}
+            }
+        }
+        match event.kind {
+            EventKind::Attendance => {
+                attendees.insert(contact);
+                if let (Some(asset), Some(seconds)) = (event.asset.as_deref(), event.value) {
+                    *attended.entry((contact, asset)).or_default() += seconds;
+                }
+            }
+            EventKind::Question => {
+                askers.insert(contact);
+            }
+            EventKind::InfoRequest => info_requests += 1,
+            EventKind::Share => {
+                let recipient = event.properties.get("recipient").and_then(Value::as_str);
+                if recipient
+                    .is_some_and(|r| is_colleague(r, contact, &colleagues, domain.as_deref()))
+                {
+                    internal_shares += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let full_stay: HashSet<&str> = attended
+        .iter()
+        .filter(|((_, asset), seconds)| {
+            assets
+                .get(*asset)
+                .and_then(|a| a.duration_seconds)
+                .is_some_and(|d| d > 0 && **seconds >= threshold * f64::from(d))
+        })
+        .map(|((contact, _), _)| *contact)
+        .collect();
+
+    DepthParts {
+        engaged_contacts: engaged.len() as u64,
+        attendees: attendees.len() as u64,
+        full_stay_attendees: full_stay.len() as u64,
+        question_askers: askers.len() as u64,
+        info_requests,
+        internal_shares,
+        colleague_spread: spread.len() as u64,
+        breadth: engaged_assets.len() as u64,
+    }
+}
+
+/// A share reached a colleague when its recipient is another contact of the
+/// organization, or an e-mail address at the organization's domain.
+fn is_colleague(
+    recipient: &str,
+    sharer: &str,
+    colleagues: &HashSet<&str>,
+    domain: Option<&str>,
+) -> bool {
+    if recipient == sharer {
+        return false;
+    }
+    if colleagues.contains(recipient) {
+        return true;
+    }
+    match (recipient.rsplit_once('@'), domain) {
+        (Some((_, at)), Some(domain)) => {
+            let at = at.to_ascii_lowercase();
+            at == domain || at.ends_with(&format!(".{domain}"))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engagement::{ContactInfo, EngagementEvent, OrgInfo};
+    use crate::kinds::AssetKind;
+    use chrono::{DateTime, Duration, Utc};
+    use serde_json::json;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_770_000_000, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    fn event(minute: i64, kind: EventKind, contact: &str, asset: Option<&str>) -> EngagementEvent {
+        EngagementEvent {
+            kind,
+            at: at(minute),
+            contact: Some(contact.into()),
+            asset: asset.map(Into::into),
+            campaign: None,
+            channel: None,
+            value: None,
+            properties: serde_json::Map::new(),
+        }
+    }
+
+    fn attended(minute: i64, contact: &str, seconds: f64) -> EngagementEvent {
+        EngagementEvent {
+            value: Some(seconds),
+            ..event(minute, EventKind::Attendance, contact, Some("web"))
+        }
+    }
+
+    fn share(minute: i64, contact: &str, recipient: &str) -> EngagementEvent {
+        let mut e = event(minute, EventKind::Share, contact, Some("guide"));
+        e.properties = json!({ "recipient": recipient })
+            .as_object()
+            .unwrap()
+            .clone();
+        e
+    }
+
+    fn org(events: Vec<EngagementEvent>) -> OrgRecords {
+        OrgRecords {
+            organization: OrgInfo {
+                id: "acme".into(),
+                name: None,
+                domain: Some("acme.com".into()),
+                stage: None,
+                contact_count: 4,
+            },
+            events,
+            contacts: ["ann", "bob", "cy", "dee"]
+                .iter()
+                .map(|id| ContactInfo {
+                    id: (*id).into(),
+                    stage: "LEAD".into(),
+                    email: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn assets() -> HashMap<String, AssetInfo> {
+        HashMap::from([(
+            "web".to_owned(),
+            AssetInfo {
+                id: "web".into(),
+                kind: Some(AssetKind::Webinar),
+                title: None,
+                duration_seconds: Some(3600),
+            },
+        )])
+    }
+
+    #[test]
+    fn measures_each_part_as_defined() {
+        let records = org(vec![
+            event(0, EventKind::PageView, "ann", Some("guide")),
+            event(5, EventKind::PageView, "bob", Some("guide")),
+            event(6, EventKind::PageView, "ann", Some("guide")),
+            attended(60, "ann", 1800.0),
+            attended(95, "ann", 1500.0), // 3300 s of 3600: 91.7 % — stayed
+            attended(60, "bob", 3000.0), // 83 % — did not
+            attended(61, "cy", 3240.0),  // exactly 90 % — stayed
+            event(70, EventKind::Question, "bob", Some("web")),
+            event(71, EventKind::Question, "bob", Some("web")),
+            event(80, EventKind::InfoRequest, "cy", None),
+            share(90, "ann", "dee"),
+            share(91, "ann", "Zed@ACME.com"),
+            share(92, "ann", "someone@other.org"),
+            share(93, "ann", "ann"),
+        ]);
+        let parts = measure(&records, &assets(), 0.9);
+        assert_eq!(
+            parts,
+            DepthParts {
+                engaged_contacts: 3,
+                attendees: 3,
+                full_stay_attendees: 2,
+                question_askers: 1,
+                info_requests: 1,
+                internal_shares: 2,
+                colleague_spread: 2, // bob after ann on the guide, bob and cy after ann on the webinar
+                breadth: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn the_threshold_is_a_parameter() {
+        let records = org(vec![attended(0, "bob", 3000.0)]);
+        assert_eq!(measure(&records, &assets(), 0.9).full_stay_attendees, 0);
+        assert_eq!(measure(&records, &assets(), 0.8).full_stay_attendees, 1);
+    }
+
+    #[test]
+    fn the_score_shows_its_working() {
+        let parts = DepthParts {
+            attendees: 3,
+            question_askers: 1,
+            internal_shares: 2,
+            ..DepthParts::default()
+        };
+        let score = DepthWeights::default().score(parts);
+        assert_eq!(score.score, 3.0 * 2.0 + 3.0 + 2.0 * 2.0);
+        let attendees = score
+            .contributions
+            .iter()
+            .find(|c| c.part == DepthPart::Attendees)
+            .unwrap();
+        assert_eq!(
+            (attendees.count, attendees.weight, attendees.points),
+            (3, 2.0, 6.0)
+        );
+        assert_eq!(
+            score.contributions.iter().map(|c| c.points).sum::<f64>(),
+            score.score
+        );
+    }
+
+    #[test]
+    fn the_short_list_ranks_deepest_first_and_breaks_ties_stably() {
+        let mut quiet = org(vec![event(0, EventKind::PageView, "ann", Some("guide"))]);
+        quiet.organization.id = "quiet".into();
+        let mut busy = org(vec![
+            attended(0, "ann", 3500.0),
+            attended(0, "bob", 100.0),
+            event(1, EventKind::Question, "bob", Some("web")),
+        ]);
+        busy.organization.id = "busy".into();
+        let mut twin = quiet.clone();
+        twin.organization.id = "a-twin".into();
+        let assets: Vec<AssetInfo> = assets().into_values().collect();
+        let list = short_list(&[quiet, busy, twin], &assets, &DepthWeights::default(), 0.9);
+        let order: Vec<(&str, u64)> = list
+            .iter()
+            .map(|r| (r.organization.id.as_str(), r.rank))
+            .collect();
+        assert_eq!(order, vec![("busy", 1), ("a-twin", 2), ("quiet", 3)]);
+    }
+
+    #[test]
+    fn negative_or_infinite_weights_are_refused() {
+        let mut weights = DepthWeights::default();
+        assert!(weights.validate().is_ok());
+        weights.breadth = -1.0;
+        assert!(weights.validate().is_err());
+        weights.breadth = f64::NAN;
+        assert!(weights.validate().is_err());
+    }
+}

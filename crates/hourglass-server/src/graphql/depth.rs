@@ -1,0 +1,185 @@
+//! The bottom of the hourglass: engagement depth per organization, the short list,
+//! and both halves of the hourglass in one answer.
+
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use hourglass_core::Stage;
+use hourglass_core::depth::{DepthScore, Ranked, short_list};
+use hourglass_storage::{KpiFilter, WorkspaceStore};
+
+use super::catalog::Organization;
+use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
+use super::state;
+use super::types::DepthPart;
+use crate::error::{ApiError, ApiResult};
+
+/// One line of a depth score's working.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DepthContribution {
+    pub part: DepthPart,
+    /// The measured count.
+    pub count: u64,
+    /// The workspace's weight for the part.
+    pub weight: f64,
+    /// count × weight.
+    pub points: f64,
+}
+
+/// How deeply an organization engages within a filter, with the score's working
+/// shown so a salesperson can see why an account is on the short list.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct OrganizationDepth {
+    /// The weighted sum of the parts.
+    pub score: f64,
+    pub engaged_contacts: u64,
+    pub attendees: u64,
+    pub full_stay_attendees: u64,
+    pub question_askers: u64,
+    pub info_requests: u64,
+    pub internal_shares: u64,
+    pub colleague_spread: u64,
+    pub breadth: u64,
+    pub contributions: Vec<DepthContribution>,
+}
+
+impl From<DepthScore> for OrganizationDepth {
+    fn from(d: DepthScore) -> Self {
+        let p = d.parts;
+        Self {
+            score: d.score,
+            engaged_contacts: p.engaged_contacts,
+            attendees: p.attendees,
+            full_stay_attendees: p.full_stay_attendees,
+            question_askers: p.question_askers,
+            info_requests: p.info_requests,
+            internal_shares: p.internal_shares,
+            colleague_spread: p.colleague_spread,
+            breadth: p.breadth,
+            contributions: d
+                .contributions
+                .into_iter()
+                .map(|c| DepthContribution {
+                    part: c.part.into(),
+                    count: c.count,
+                    weight: c.weight,
+                    points: c.points,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How a list of organizations is ordered.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
+pub enum OrganizationOrder {
+    /// In creation order.
+    #[default]
+    Created,
+    /// Deepest engagement first: the short list.
+    Depth,
+}
+
+/// Scores and ranks every organization with events in the filter. The counting
+/// runs on the blocking pool: it walks every event of the filter.
+pub(crate) async fn rank_organizations(
+    ws: &WorkspaceStore,
+    filter: &KpiFilter,
+) -> ApiResult<Vec<Ranked>> {
+    let records = ws.engagement(filter).await?;
+    let assets = ws.asset_infos().await?;
+    let weights = ws.depth_weights();
+    let threshold = ws.full_stay_threshold();
+    tokio::task::spawn_blocking(move || short_list(&records, &assets, &weights, threshold))
+        .await
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// The bottom half: organizations with a contact at LEAD or beyond.
+#[derive(SimpleObject, Debug)]
+pub struct HourglassBottom {
+    /// Lifecycle stages that count as LEAD or beyond in this workspace.
+    pub lead_stages: Vec<String>,
+    /// Organizations with a lead and at least one event in the filter.
+    pub organization_count: u64,
+    /// Their depth parts summed (score included).
+    pub totals: OrganizationDepth,
+    /// The deepest of them, ranked.
+    pub short_list: Vec<Organization>,
+}
+
+/// Both halves of the hourglass for one filter.
+#[derive(SimpleObject, Debug)]
+pub struct Hourglass {
+    /// Volume KPIs over everyone.
+    pub top: KpiReport,
+    /// Depth KPIs for the organizations with at least one lead.
+    pub bottom: HourglassBottom,
+}
+
+#[derive(Debug, Default)]
+pub struct DepthQuery;
+
+#[Object]
+impl DepthQuery {
+    /// The top (volume over everyone) and the bottom (depth for organizations with a
+    /// contact at LEAD or beyond) of the hourglass in one answer.
+    async fn hourglass(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        campaign: Option<ID>,
+        filter: Option<KpiFilterInput>,
+        #[graphql(default = 10)] short_list_size: i32,
+    ) -> ApiResult<Hourglass> {
+        let state = state(ctx);
+        let max = state.settings.graphql.max_page_size;
+        let size = usize::try_from(short_list_size)
+            .ok()
+            .filter(|n| *n as u64 <= max)
+            .ok_or_else(|| ApiError::BadUserInput {
+                message: format!("shortListSize is 0 to {max}"),
+                field: Some("shortListSize".into()),
+            })?;
+        let mut filter = filter.unwrap_or_default();
+        if campaign.is_some() {
+            filter.campaign = campaign;
+        }
+        let top = kpi_report(state, &workspace, filter.clone()).await?;
+        let ws = state.workspace(&workspace).await?;
+        let stages = ws.lifecycle_stages();
+        let ranked: Vec<Ranked> = rank_organizations(&ws, &filter.into_filter()?)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.organization
+                    .stage
+                    .as_deref()
+                    .is_some_and(|s| Stage::is_lead_or_beyond(&stages, s))
+            })
+            .collect();
+        let mut totals = hourglass_core::depth::DepthParts::default();
+        for r in &ranked {
+            let p = r.depth.parts;
+            totals.engaged_contacts += p.engaged_contacts;
+            totals.attendees += p.attendees;
+            totals.full_stay_attendees += p.full_stay_attendees;
+            totals.question_askers += p.question_askers;
+            totals.info_requests += p.info_requests;
+            totals.internal_shares += p.internal_shares;
+            totals.colleague_spread += p.colleague_spread;
+            totals.breadth += p.breadth;
+        }
+        let organization_count = ranked.len() as u64;
+        let short_list =
+            Organization::ranked(&ws, &workspace, ranked.into_iter().take(size)).await?;
+        let lead_at = stages.iter().position(|s| s == "LEAD").unwrap_or(0);
+        Ok(Hourglass {
+            top,
+            bottom: HourglassBottom {
+                lead_stages: stages[lead_at..].to_vec(),
+                organization_count,
+                totals: ws.depth_weights().score(totals).into(),
+                short_list,
+            },
+        })
+    }
+}
