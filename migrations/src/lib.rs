@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_tables;
 mod m20261125_000002_depth_and_scripts;
+mod m20261125_000003_covering_kpi_index;
 
 /// Every migration, in the order they apply.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_depth_and_scripts::Migration),
+            Box::new(m20261125_000003_covering_kpi_index::Migration),
         ]
     }
 }

@@ -652,4 +652,112 @@ on_both_backends!(
     event_pages_are_newest_first_without_gaps_or_repeats,
     nothing_crosses_workspaces,
     concurrent_batches_store_each_message_once,
+    script_versions_are_immutable_and_keys_unique,
 );
+
+mod scripts {
+    use super::*;
+    use hourglass_core::definition::ParamDecl;
+    use hourglass_storage::{KpiScriptChanges, KpiScriptContent};
+
+    fn content(source: &str) -> KpiScriptContent {
+        KpiScriptContent {
+            name: "Hot account".into(),
+            description: Some("Attendees, questions and shares".into()),
+            goal: Goal::Find,
+            unit: Some("points".into()),
+            source: source.into(),
+            params: vec![ParamDecl {
+                name: "min_attendees".into(),
+                default: json!(3),
+                description: None,
+            }],
+        }
+    }
+
+    pub(super) async fn script_versions_are_immutable_and_keys_unique(backend: Backend) {
+        let Some((_db, store)) = setup(backend).await else {
+            return;
+        };
+        let ws = workspace(&store, "scripts").await;
+        let v1 = ws
+            .create_kpi_script("hot_account", content("1"))
+            .await
+            .unwrap();
+        assert_eq!((v1.version, v1.current_version), (1, 1));
+        assert!(matches!(
+            ws.create_kpi_script("hot_account", content("2")).await,
+            Err(StorageError::AlreadyExists { .. })
+        ));
+        assert!(matches!(
+            ws.create_kpi_script("Hot Account", content("2")).await,
+            Err(StorageError::Invalid(_))
+        ));
+        let v2 = ws
+            .update_kpi_script(
+                "hot_account",
+                KpiScriptChanges {
+                    source: Some("2".into()),
+                    ..KpiScriptChanges::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((v2.version, v2.content.source.as_str()), (2, "2"));
+        assert_eq!(
+            v2.content.params, v1.content.params,
+            "unchanged fields carry over"
+        );
+        let old = ws.kpi_script("hot_account", Some(1)).await.unwrap();
+        assert_eq!((old.content.source.as_str(), old.current_version), ("1", 2));
+        let history = ws.kpi_script_history("hot_account").await.unwrap();
+        assert_eq!(
+            history.iter().map(|r| r.version).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+
+        ws.create_kpi_script("other", content("3")).await.unwrap();
+        ws.archive_kpi_script("other").await.unwrap();
+        let listed = ws
+            .kpi_scripts(
+                false,
+                PageRequest {
+                    after: None,
+                    first: 10,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            listed
+                .items
+                .iter()
+                .map(|(_, r)| r.key.as_str())
+                .collect::<Vec<_>>(),
+            vec!["hot_account"]
+        );
+        let all = ws
+            .kpi_scripts(
+                true,
+                PageRequest {
+                    after: None,
+                    first: 10,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(all.items.len(), 2);
+        assert!(
+            ws.update_kpi_script("other", KpiScriptChanges::default())
+                .await
+                .is_err()
+        );
+
+        let elsewhere = workspace(&store, "elsewhere").await;
+        assert!(matches!(
+            elsewhere.kpi_script("hot_account", None).await,
+            Err(StorageError::NotFound { .. })
+        ));
+    }
+}
+use scripts::script_versions_are_immutable_and_keys_unique;

@@ -6,13 +6,16 @@
 //! `hourglass-tests` holds that boundary.
 
 pub mod catalog;
+pub mod definition;
 pub mod depth;
 pub mod engagement;
 pub mod event;
 pub mod filter;
+pub mod fixtures;
 pub mod ids;
 pub mod kinds;
 pub mod kpi;
+pub mod script;
 pub mod stats;
 
 pub use catalog::FieldError;
@@ -21,4 +24,5 @@ pub use filter::{FilterError, TimeRange};
 pub use ids::{ExternalId, IdError, Slug};
 pub use kinds::{AssetKind, EventKind, Goal, ParseKindError, Stage};
 pub use kpi::{FunnelCounts, FunnelStep, KpiDefinition, TopCounts, TopReport};
+pub use script::{ScriptEngine, ScriptError, ScriptErrorKind, ScriptLimits};
 pub use stats::{Rate, wilson_interval};

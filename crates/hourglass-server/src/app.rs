@@ -12,6 +12,7 @@ use hourglass_storage::{Store, StoreOptions};
 
 use crate::graphql::{AppState, build_schema};
 use crate::http::{Shared, routes};
+use crate::scripts::ScriptRunner;
 use crate::settings::Settings;
 
 /// A bound, ready-to-run server.
@@ -63,6 +64,7 @@ impl Application {
         let settings = Arc::new(settings);
         let state = AppState {
             store: store.clone(),
+            scripts: ScriptRunner::new(&settings.scripts),
             settings: settings.clone(),
         };
         let shared = web::Data::new(Shared {

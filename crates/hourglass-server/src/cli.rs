@@ -35,6 +35,52 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Write, check and run custom KPI scripts.
+    #[command(subcommand)]
+    Kpi(KpiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KpiCommand {
+    /// Compile a script without running it; exit 1 with line and column on error.
+    Validate {
+        /// The .rhai script.
+        file: PathBuf,
+    },
+    /// Run a script on fixture organizations and compare with their expected outputs;
+    /// exit 0 when every case passes, 1 otherwise.
+    Test {
+        file: PathBuf,
+        /// A JSON fixtures file (see scripts/kpis/*.test.json).
+        #[arg(long)]
+        fixtures: PathBuf,
+    },
+    /// Run a script on a workspace's real data and print each organization's value.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        workspace: String,
+        /// Only events of this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Only events on this asset.
+        #[arg(long)]
+        asset: Option<String>,
+        /// Start of the range (RFC 3339), inclusive.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// End of the range (RFC 3339), exclusive; scripts see it as `now`.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// Parameter values as a JSON object, e.g. '{"min_attendees": 3}'.
+        #[arg(long, default_value = "{}")]
+        params: String,
+        /// How many organizations to print, highest value first.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
 }
 
 #[derive(Debug, Default, Args)]

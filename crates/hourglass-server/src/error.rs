@@ -4,6 +4,7 @@
 //! Internal details are logged with an id and never reach the client.
 
 use actix_web::http::StatusCode;
+use hourglass_core::script::{ScriptError, ScriptErrorKind};
 use hourglass_storage::StorageError;
 
 /// Public error codes, as they appear in `extensions.code` and NDJSON responses.
@@ -31,6 +32,12 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The query is too deep or too complex.
     QueryTooComplex,
+    /// A KPI script does not compile; `line` and `column` say where.
+    ScriptCompileError,
+    /// A KPI script failed while running (bad return value, unknown function, …).
+    ScriptRuntimeError,
+    /// A KPI script hit a sandbox limit: time, operations, recursion, size.
+    ScriptLimitExceeded,
     /// Something failed on our side. The response carries an `errorId` found in the log.
     Internal,
 }
@@ -49,6 +56,9 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::MethodNotAllowed,
         ErrorCode::QueryTooComplex,
+        ErrorCode::ScriptCompileError,
+        ErrorCode::ScriptRuntimeError,
+        ErrorCode::ScriptLimitExceeded,
         ErrorCode::Internal,
     ];
 
@@ -65,6 +75,9 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            ErrorCode::ScriptCompileError => "SCRIPT_COMPILE_ERROR",
+            ErrorCode::ScriptRuntimeError => "SCRIPT_RUNTIME_ERROR",
+            ErrorCode::ScriptLimitExceeded => "SCRIPT_LIMIT_EXCEEDED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -76,7 +89,11 @@ impl ErrorCode {
             | ErrorCode::GraphqlValidationFailed
             | ErrorCode::BadUserInput
             | ErrorCode::BadRequest
-            | ErrorCode::QueryTooComplex => StatusCode::BAD_REQUEST,
+            | ErrorCode::QueryTooComplex
+            | ErrorCode::ScriptCompileError => StatusCode::BAD_REQUEST,
+            ErrorCode::ScriptRuntimeError | ErrorCode::ScriptLimitExceeded => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::AlreadyExists => StatusCode::CONFLICT,
             ErrorCode::BatchTooLarge | ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -111,6 +128,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    #[error("{}", .0)]
+    Script(ScriptError),
     #[error("internal error (errorId {error_id}); the server log has the details")]
     Internal { error_id: String },
 }
@@ -140,6 +159,11 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::Script(e) => match e.kind {
+                ScriptErrorKind::Compile => ErrorCode::ScriptCompileError,
+                ScriptErrorKind::Runtime => ErrorCode::ScriptRuntimeError,
+                ScriptErrorKind::LimitExceeded => ErrorCode::ScriptLimitExceeded,
+            },
             ApiError::Internal { .. } => ErrorCode::Internal,
         }
     }
@@ -150,8 +174,13 @@ impl ApiError {
             "code": self.code().as_str(),
             "message": self.to_string(),
         });
-        if let ApiError::Internal { error_id } = self {
-            body["errorId"] = error_id.clone().into();
+        match self {
+            ApiError::Internal { error_id } => body["errorId"] = error_id.clone().into(),
+            ApiError::Script(e) => {
+                body["line"] = e.line.into();
+                body["column"] = e.column.into();
+            }
+            _ => {}
         }
         serde_json::json!({ "error": body })
     }
@@ -167,6 +196,15 @@ impl From<StorageError> for ApiError {
                 field: Some(field.field.to_owned()),
             },
             StorageError::Database(db) => ApiError::internal(&db),
+        }
+    }
+}
+
+impl From<hourglass_core::FieldError> for ApiError {
+    fn from(err: hourglass_core::FieldError) -> Self {
+        ApiError::BadUserInput {
+            message: err.to_string(),
+            field: Some(err.field.to_owned()),
         }
     }
 }

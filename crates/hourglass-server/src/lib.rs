@@ -10,6 +10,8 @@ pub mod error;
 pub mod graphql;
 mod http;
 mod ingest;
+pub mod kpi_cli;
+pub mod scripts;
 pub mod settings;
 
 pub use app::Application;

@@ -1,11 +1,13 @@
+use std::process::ExitCode;
+
 use anyhow::Context as _;
 use clap::Parser;
 use hourglass_server::cli::{Cli, Command, MigrateAction, ServeArgs};
 use hourglass_server::settings::LogFormat;
-use hourglass_server::{Application, Settings, app, demo, graphql};
+use hourglass_server::{Application, Settings, app, demo, graphql, kpi_cli};
 
 #[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref()).context("reading settings")?;
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
@@ -22,7 +24,8 @@ async fn main() -> anyhow::Result<()> {
                 "hourglass is listening; GraphiQL at http://{}/graphql",
                 application.address()
             );
-            application.run_until_stopped().await
+            application.run_until_stopped().await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { database, action } => {
             database.apply(&mut settings);
@@ -37,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
             for (name, applied) in store.migration_status().await? {
                 println!("{} {name}", if applied { "applied " } else { "pending " });
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
             args.database.apply(&mut settings);
@@ -52,11 +55,15 @@ async fn main() -> anyhow::Result<()> {
                 "next: `hourglass serve`, then open http://{}/graphql",
                 settings.bind
             );
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
             print!("{}", graphql::sdl());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kpi(command) => {
+            init_logging(&settings);
+            kpi_cli::run(command, settings).await
         }
     }
 }

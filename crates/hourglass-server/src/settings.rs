@@ -26,6 +26,7 @@ pub struct Settings {
     pub log_level: String,
     pub graphql: GraphqlSettings,
     pub ingest: IngestSettings,
+    pub scripts: ScriptSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +82,70 @@ impl Default for Settings {
             log_level: "info".into(),
             graphql: GraphqlSettings::default(),
             ingest: IngestSettings::default(),
+            scripts: ScriptSettings::default(),
+        }
+    }
+}
+
+/// Limits of the custom KPI sandbox and of how much script work runs at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScriptSettings {
+    /// Operations one organization's run may take.
+    pub max_operations: u64,
+    /// Wall-clock milliseconds one organization's run may take.
+    pub per_org_timeout_ms: u64,
+    /// Wall-clock milliseconds a whole query (all organizations) may take.
+    pub query_timeout_ms: u64,
+    /// Nesting depth of expressions.
+    pub max_expr_depth: usize,
+    /// Depth of function calls (recursion).
+    pub max_call_levels: usize,
+    /// Largest string a script may build, in bytes.
+    pub max_string_size: usize,
+    /// Largest array a script may build.
+    pub max_array_size: usize,
+    /// Largest map a script may build.
+    pub max_map_size: usize,
+    /// print/debug lines kept per organization.
+    pub max_log_lines: usize,
+    /// Script queries running at once; more wait their turn.
+    pub max_concurrent_runs: usize,
+    /// Threads one query spreads its organizations over; 0 = one per core.
+    pub threads: usize,
+}
+
+impl Default for ScriptSettings {
+    fn default() -> Self {
+        let limits = hourglass_core::script::ScriptLimits::default();
+        Self {
+            max_operations: limits.max_operations,
+            per_org_timeout_ms: u64::try_from(limits.per_org_timeout.as_millis())
+                .unwrap_or(u64::MAX),
+            query_timeout_ms: 30_000,
+            max_expr_depth: limits.max_expr_depth,
+            max_call_levels: limits.max_call_levels,
+            max_string_size: limits.max_string_size,
+            max_array_size: limits.max_array_size,
+            max_map_size: limits.max_map_size,
+            max_log_lines: limits.max_log_lines,
+            max_concurrent_runs: 2,
+            threads: 0,
+        }
+    }
+}
+
+impl ScriptSettings {
+    pub fn limits(&self) -> hourglass_core::script::ScriptLimits {
+        hourglass_core::script::ScriptLimits {
+            max_operations: self.max_operations,
+            max_expr_depth: self.max_expr_depth,
+            max_call_levels: self.max_call_levels,
+            max_string_size: self.max_string_size,
+            max_array_size: self.max_array_size,
+            max_map_size: self.max_map_size,
+            per_org_timeout: std::time::Duration::from_millis(self.per_org_timeout_ms),
+            max_log_lines: self.max_log_lines,
         }
     }
 }

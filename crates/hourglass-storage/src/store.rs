@@ -61,6 +61,11 @@ impl Store {
                 .busy_timeout(busy_timeout)
                 .foreign_keys(true)
         });
+        // Prepared statements with long IN lists would otherwise keep a generic plan
+        // made while a table was small (a sequential scan) long after it has grown.
+        connect.map_sqlx_postgres_opts(|opts| {
+            opts.options([("plan_cache_mode", "force_custom_plan")])
+        });
         let db = Database::connect(connect).await?;
         Ok(Self {
             db,

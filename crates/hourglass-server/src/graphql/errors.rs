@@ -42,16 +42,23 @@ fn classify_execution_error(error: &mut ServerError) {
     }
     if let Some(api) = error.source::<ApiError>() {
         let code = api.code();
-        let extra = match api {
+        let mut extra: Vec<(&str, async_graphql::Value)> = Vec::new();
+        match api {
             ApiError::BadUserInput {
                 field: Some(field), ..
-            } => Some(("field", field.clone())),
-            ApiError::Internal { error_id } => Some(("errorId", error_id.clone())),
-            _ => None,
-        };
+            } => extra.push(("field", field.clone().into())),
+            ApiError::Internal { error_id } => extra.push(("errorId", error_id.clone().into())),
+            ApiError::Script(script) => {
+                if let (Some(line), Some(column)) = (script.line, script.column) {
+                    extra.push(("line", (line as u64).into()));
+                    extra.push(("column", (column as u64).into()));
+                }
+            }
+            _ => {}
+        }
         let ext = error.extensions.get_or_insert_with(Default::default);
         ext.set("code", code.as_str());
-        if let Some((key, value)) = extra {
+        for (key, value) in extra {
             ext.set(key, value);
         }
     } else if error.source.is_some() {

@@ -1,12 +1,13 @@
 //! Top-of-hourglass KPIs and the webinar funnel.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use hourglass_core::filter::start_of_day;
 use hourglass_core::{EventKind as CoreKind, TimeRange, TopReport};
 use hourglass_storage::KpiFilter;
 
+use super::scripts::{CustomKpiResult, run_saved};
 use super::types::{EventKind, Goal, Rate};
 use super::{AppState, external_id, state};
 use crate::error::{ApiError, ApiResult};
@@ -99,6 +100,7 @@ pub struct KindCount {
 /// funnel people (landing-page viewers, registrants, attendees) and the rates built
 /// on them also see the asset's landing page and what it promotes.
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct KpiReport {
     pub impressions: u64,
     pub page_views: u64,
@@ -141,10 +143,36 @@ pub struct KpiReport {
     pub spend: Option<f64>,
     /// The workspace's minimum sample that `sufficient` is judged against.
     pub min_sample: u64,
+    #[graphql(skip)]
+    pub workspace: ID,
+    #[graphql(skip)]
+    pub filter: KpiFilterInput,
+}
+
+#[ComplexObject]
+impl KpiReport {
+    /// A custom KPI of the workspace by key, over the same filter.
+    async fn custom(
+        &self,
+        ctx: &Context<'_>,
+        key: String,
+        params: Option<Json<serde_json::Value>>,
+        version: Option<i32>,
+    ) -> ApiResult<CustomKpiResult> {
+        let state = state(ctx);
+        let ws = state.workspace(&self.workspace).await?;
+        run_saved(state, &ws, &key, version, self.filter.clone(), params).await
+    }
 }
 
 impl KpiReport {
-    fn new(report: TopReport, spend: Option<f64>, min_sample: u64) -> Self {
+    fn new(
+        report: TopReport,
+        spend: Option<f64>,
+        min_sample: u64,
+        workspace: ID,
+        filter: KpiFilterInput,
+    ) -> Self {
         let c = &report.counts;
         Self {
             impressions: c.count(CoreKind::Impression),
@@ -183,6 +211,8 @@ impl KpiReport {
             attendance_rate: report.attendance_rate.into(),
             spend,
             min_sample,
+            workspace,
+            filter,
         }
     }
 }
@@ -193,6 +223,7 @@ pub(crate) async fn kpi_report(
     workspace: &ID,
     filter: KpiFilterInput,
 ) -> ApiResult<KpiReport> {
+    let input = filter.clone();
     let filter = filter.into_filter()?;
     let ws = state.workspace(workspace).await?;
     let counts = ws.top_counts(&filter).await?;
@@ -202,6 +233,8 @@ pub(crate) async fn kpi_report(
         TopReport::from_counts(counts, min_sample),
         spend,
         min_sample,
+        workspace.clone(),
+        input,
     ))
 }
 

@@ -7,6 +7,7 @@ mod events;
 mod ingest;
 mod kpis;
 mod page;
+mod scripts;
 pub mod types;
 mod workspaces;
 
@@ -17,6 +18,7 @@ use hourglass_core::ExternalId;
 use hourglass_storage::{Store, WorkspaceStore};
 
 use crate::error::{ApiError, ApiResult};
+use crate::scripts::ScriptRunner;
 use crate::settings::Settings;
 
 pub use errors::ErrorCodes;
@@ -26,6 +28,7 @@ pub use errors::ErrorCodes;
 pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
+    pub scripts: ScriptRunner,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ pub struct Query(
     catalog::CatalogQuery,
     kpis::KpiQuery,
     depth::DepthQuery,
+    scripts::ScriptQuery,
     events::EventQuery,
 );
 
@@ -62,6 +66,7 @@ pub struct Mutation(
     workspaces::WorkspaceMutation,
     ingest::IngestMutation,
     catalog::CatalogMutation,
+    scripts::ScriptMutation,
 );
 
 pub type HourglassSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -1,0 +1,355 @@
+//! The read-only record lists scripts receive: `events`, `contacts` and `assets`.
+//!
+//! They are cheap handles (an `Arc` and an optional selection of row numbers), not Rhai
+//! arrays: passing a Rhai array of 200,000 maps to a function copies every map, and
+//! Rhai's size limits measure the whole array on every method call, so a large
+//! organization could not even ask `events.len()`. A handle costs nothing to pass, is
+//! never counted against the size limits (only what a script builds is), and native
+//! helpers read its rows directly. An element becomes a Rhai map only when a script
+//! looks at it (`for e in events`, `events[0]`, a closure given to `filter`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use rhai::{Dynamic, FLOAT, INT, ImmutableString, Map};
+
+use crate::kinds::EventKind;
+
+/// The kinds' names as shared Rhai strings, indexed by `EventKind as usize`.
+static KIND_NAMES: LazyLock<Vec<ImmutableString>> =
+    LazyLock::new(|| EventKind::ALL.iter().map(|k| k.as_str().into()).collect());
+
+/// The kind's name as a shared Rhai string (no allocation).
+pub(crate) fn kind_name(kind: EventKind) -> ImmutableString {
+    KIND_NAMES
+        .get(kind as usize)
+        .cloned()
+        .unwrap_or_else(|| kind.as_str().into())
+}
+
+fn opt_str(v: &Option<ImmutableString>) -> Dynamic {
+    v.as_ref()
+        .map_or(Dynamic::UNIT, |s| Dynamic::from(s.clone()))
+}
+
+/// A kind of row a list holds.
+pub(crate) trait Row: Clone + Send + Sync + 'static {
+    /// What scripts see as the list's type.
+    const LIST_NAME: &'static str;
+    /// The fields an element has, for error messages.
+    const FIELDS: &'static str;
+    /// A field, resolved once per helper call.
+    type Field;
+    fn field(name: &str) -> Option<Self::Field>;
+    fn get(&self, field: &Self::Field) -> Dynamic;
+    /// The element as the Rhai map scripts see.
+    fn to_map(&self) -> Map;
+}
+
+/// One event, converted once per run.
+#[derive(Debug, Clone)]
+pub(crate) struct EventRow {
+    pub kind: EventKind,
+    pub at: INT,
+    pub contact: Option<ImmutableString>,
+    pub asset: Option<ImmutableString>,
+    pub campaign: Option<ImmutableString>,
+    pub channel: Option<ImmutableString>,
+    pub value: Option<FLOAT>,
+    /// `properties.recipient` when it is a string (SHARE events), for `internal_shares`.
+    pub recipient: Option<ImmutableString>,
+    pub properties: Map,
+}
+
+/// A field of an event; `properties.NAME` reaches into the properties.
+#[derive(Debug, Clone)]
+pub(crate) enum EventField {
+    Kind,
+    At,
+    Contact,
+    Asset,
+    Campaign,
+    Channel,
+    Value,
+    Properties,
+    Property(String),
+}
+
+impl Row for EventRow {
+    const LIST_NAME: &'static str = "event list";
+    const FIELDS: &'static str =
+        "kind, at, contact, asset, campaign, channel, value, properties, properties.NAME";
+    type Field = EventField;
+
+    fn field(name: &str) -> Option<EventField> {
+        Some(match name {
+            "kind" => EventField::Kind,
+            "at" => EventField::At,
+            "contact" => EventField::Contact,
+            "asset" => EventField::Asset,
+            "campaign" => EventField::Campaign,
+            "channel" => EventField::Channel,
+            "value" => EventField::Value,
+            "properties" => EventField::Properties,
+            other => EventField::Property(other.strip_prefix("properties.")?.to_owned()),
+        })
+    }
+
+    fn get(&self, field: &EventField) -> Dynamic {
+        match field {
+            EventField::Kind => kind_name(self.kind).into(),
+            EventField::At => self.at.into(),
+            EventField::Contact => opt_str(&self.contact),
+            EventField::Asset => opt_str(&self.asset),
+            EventField::Campaign => opt_str(&self.campaign),
+            EventField::Channel => opt_str(&self.channel),
+            EventField::Value => self.value.map_or(Dynamic::UNIT, Dynamic::from_float),
+            EventField::Properties => Dynamic::from_map(self.properties.clone()),
+            EventField::Property(name) => self
+                .properties
+                .get(name.as_str())
+                .cloned()
+                .unwrap_or(Dynamic::UNIT),
+        }
+    }
+
+    fn to_map(&self) -> Map {
+        let mut m = Map::new();
+        m.insert("kind".into(), kind_name(self.kind).into());
+        m.insert("at".into(), self.at.into());
+        m.insert("contact".into(), opt_str(&self.contact));
+        m.insert("asset".into(), opt_str(&self.asset));
+        m.insert("campaign".into(), opt_str(&self.campaign));
+        m.insert("channel".into(), opt_str(&self.channel));
+        m.insert(
+            "value".into(),
+            self.value.map_or(Dynamic::UNIT, Dynamic::from_float),
+        );
+        m.insert(
+            "properties".into(),
+            Dynamic::from_map(self.properties.clone()),
+        );
+        m
+    }
+}
+
+/// One contact of the organization.
+#[derive(Debug, Clone)]
+pub(crate) struct ContactRow {
+    pub id: ImmutableString,
+    pub stage: ImmutableString,
+    pub email: Option<ImmutableString>,
+}
+
+/// A field of a contact.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ContactField {
+    Id,
+    Stage,
+    Email,
+}
+
+impl Row for ContactRow {
+    const LIST_NAME: &'static str = "contact list";
+    const FIELDS: &'static str = "id, stage, email";
+    type Field = ContactField;
+
+    fn field(name: &str) -> Option<ContactField> {
+        match name {
+            "id" => Some(ContactField::Id),
+            "stage" => Some(ContactField::Stage),
+            "email" => Some(ContactField::Email),
+            _ => None,
+        }
+    }
+
+    fn get(&self, field: &ContactField) -> Dynamic {
+        match field {
+            ContactField::Id => self.id.clone().into(),
+            ContactField::Stage => self.stage.clone().into(),
+            ContactField::Email => opt_str(&self.email),
+        }
+    }
+
+    fn to_map(&self) -> Map {
+        let mut m = Map::new();
+        m.insert("id".into(), self.id.clone().into());
+        m.insert("stage".into(), self.stage.clone().into());
+        m.insert("email".into(), opt_str(&self.email));
+        m
+    }
+}
+
+/// A read-only list of rows, or a selection of them. Cloning shares the rows.
+#[derive(Clone)]
+pub(crate) struct RowList<R> {
+    rows: Arc<Vec<R>>,
+    /// Row numbers of this selection, in order; `None` means every row.
+    sel: Option<Arc<[u32]>>,
+}
+
+pub(crate) type EventList = RowList<EventRow>;
+pub(crate) type ContactList = RowList<ContactRow>;
+
+impl<R> fmt::Debug for RowList<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowList({} rows)", self.len())
+    }
+}
+
+impl<R> RowList<R> {
+    pub fn len(&self) -> usize {
+        self.sel.as_ref().map_or(self.rows.len(), |s| s.len())
+    }
+}
+
+impl<R: Row> RowList<R> {
+    pub fn new(rows: Vec<R>) -> Self {
+        Self {
+            rows: Arc::new(rows),
+            sel: None,
+        }
+    }
+
+    pub fn get(&self, i: usize) -> Option<&R> {
+        match &self.sel {
+            None => self.rows.get(i),
+            Some(sel) => sel.get(i).and_then(|&r| self.rows.get(r as usize)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &R> + '_ {
+        (0..self.len()).filter_map(move |i| self.get(i))
+    }
+
+    /// The rows at `positions` (positions in this list, ascending).
+    pub fn select(&self, positions: &[usize]) -> Self {
+        let sel: Arc<[u32]> = positions
+            .iter()
+            .filter_map(|&p| match &self.sel {
+                None => u32::try_from(p).ok(),
+                Some(s) => s.get(p).copied(),
+            })
+            .collect();
+        Self {
+            rows: self.rows.clone(),
+            sel: Some(sel),
+        }
+    }
+
+    /// The rows for which `keep` holds.
+    pub fn select_where(&self, mut keep: impl FnMut(&R) -> bool) -> Self {
+        let positions: Vec<usize> = self
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| keep(r))
+            .map(|(i, _)| i)
+            .collect();
+        self.select(&positions)
+    }
+
+    /// Every element as a map (what `to_array()` gives scripts).
+    pub fn to_maps(&self) -> rhai::Array {
+        self.iter().map(|r| Dynamic::from_map(r.to_map())).collect()
+    }
+}
+
+/// Iterates a list's elements as maps for `for e in events`.
+#[derive(Debug)]
+pub(crate) struct RowIter<R> {
+    list: RowList<R>,
+    pos: usize,
+}
+
+impl<R: Row> Iterator for RowIter<R> {
+    type Item = Dynamic;
+    fn next(&mut self) -> Option<Dynamic> {
+        let row = self.list.get(self.pos)?;
+        self.pos += 1;
+        Some(Dynamic::from_map(row.to_map()))
+    }
+}
+
+impl<R: Row> IntoIterator for RowList<R> {
+    type Item = Dynamic;
+    type IntoIter = RowIter<R>;
+    fn into_iter(self) -> RowIter<R> {
+        RowIter { list: self, pos: 0 }
+    }
+}
+
+/// One asset of the workspace.
+#[derive(Debug, Clone)]
+pub(crate) struct AssetRow {
+    pub id: ImmutableString,
+    pub kind: Option<ImmutableString>,
+    pub title: Option<ImmutableString>,
+    pub duration: Option<INT>,
+}
+
+impl AssetRow {
+    pub fn to_map(&self) -> Map {
+        let mut m = Map::new();
+        m.insert("id".into(), self.id.clone().into());
+        m.insert("kind".into(), opt_str(&self.kind));
+        m.insert("title".into(), opt_str(&self.title));
+        m.insert(
+            "duration".into(),
+            self.duration.map_or(Dynamic::UNIT, Dynamic::from_int),
+        );
+        m
+    }
+}
+
+/// The workspace's assets by id: read-only, shared by every organization of a query.
+#[derive(Clone, Default)]
+pub(crate) struct AssetMap {
+    inner: Arc<AssetData>,
+}
+
+#[derive(Default)]
+struct AssetData {
+    rows: Vec<AssetRow>,
+    by_id: HashMap<String, usize>,
+}
+
+impl fmt::Debug for AssetMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AssetMap({} assets)", self.inner.rows.len())
+    }
+}
+
+impl AssetMap {
+    /// Later duplicates of an id replace earlier ones, as in a map.
+    pub fn new(rows: Vec<AssetRow>) -> Self {
+        let mut by_id = HashMap::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            by_id.insert(row.id.to_string(), i);
+        }
+        Self {
+            inner: Arc::new(AssetData { rows, by_id }),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&AssetRow> {
+        self.inner
+            .by_id
+            .get(id)
+            .and_then(|&i| self.inner.rows.get(i))
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.by_id.len()
+    }
+
+    /// Assets in the order given, each id once.
+    pub fn iter(&self) -> impl Iterator<Item = &AssetRow> + '_ {
+        self.inner
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| self.inner.by_id.get(r.id.as_str()) == Some(i))
+            .map(|(_, r)| r)
+    }
+}

@@ -1,0 +1,152 @@
+//! Running custom KPI scripts for a workspace: the one path behind GraphQL
+//! (`customKpi`, `previewKpiScript`, `kpis { custom }`) and the CLI (`kpi run`).
+//!
+//! Scripts are CPU work: they run on the blocking pool, at most
+//! `scripts.max_concurrent_runs` queries at once, each spread over
+//! `scripts.threads` threads, under a query-wide deadline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use hourglass_core::definition::{ParamDecl, resolve_params};
+use hourglass_core::engagement::OrgInfo;
+use hourglass_core::script::{
+    Aggregate, CompiledScript, ScriptCache, ScriptEngine, ScriptError, ScriptOutput, SharedInput,
+    aggregate,
+};
+use hourglass_storage::{KpiFilter, WorkspaceStore};
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+
+use crate::error::{ApiError, ApiResult};
+use crate::settings::ScriptSettings;
+
+/// One organization's outcome.
+#[derive(Debug, Clone)]
+pub struct OrgOutcome {
+    pub organization: OrgInfo,
+    pub result: Result<ScriptOutput, ScriptError>,
+}
+
+/// A script run over every organization of a filter.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub outcomes: Vec<OrgOutcome>,
+    /// Over the organizations whose run succeeded.
+    pub aggregate: Aggregate,
+    pub elapsed: Duration,
+}
+
+/// The shared engine, compiled-script cache and concurrency limits.
+#[derive(Debug, Clone)]
+pub struct ScriptRunner {
+    engine: Arc<ScriptEngine>,
+    cache: Arc<ScriptCache>,
+    permits: Arc<Semaphore>,
+    threads: usize,
+    query_timeout: Duration,
+}
+
+impl ScriptRunner {
+    pub fn new(settings: &ScriptSettings) -> Self {
+        let threads = if settings.threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            settings.threads
+        };
+        Self {
+            engine: Arc::new(ScriptEngine::new(settings.limits())),
+            cache: Arc::new(ScriptCache::new(256)),
+            permits: Arc::new(Semaphore::new(settings.max_concurrent_runs.max(1))),
+            threads,
+            query_timeout: Duration::from_millis(settings.query_timeout_ms),
+        }
+    }
+
+    /// Compiles without running.
+    pub fn compile(&self, source: &str) -> Result<CompiledScript, ScriptError> {
+        self.engine.compile(source)
+    }
+
+    /// Compiles through the cache; `key` names one immutable version.
+    pub fn compile_cached(&self, key: &str, source: &str) -> Result<CompiledScript, ScriptError> {
+        self.cache.get_or_compile(key, &self.engine, source)
+    }
+
+    /// Runs `script` once per organization with events in `filter`.
+    pub async fn run(
+        &self,
+        ws: &WorkspaceStore,
+        script: CompiledScript,
+        declared: &[ParamDecl],
+        given: &Map<String, Value>,
+        filter: &KpiFilter,
+    ) -> ApiResult<RunReport> {
+        self.run_limited(ws, script, declared, given, filter, None)
+            .await
+    }
+
+    /// Like [`run`](Self::run), for at most `limit` organizations (a preview).
+    pub async fn run_limited(
+        &self,
+        ws: &WorkspaceStore,
+        script: CompiledScript,
+        declared: &[ParamDecl],
+        given: &Map<String, Value>,
+        filter: &KpiFilter,
+        limit: Option<usize>,
+    ) -> ApiResult<RunReport> {
+        let params = resolve_params(declared, given).map_err(|e| ApiError::BadUserInput {
+            message: e.to_string(),
+            field: Some("params".into()),
+        })?;
+        let mut orgs = ws.engagement(filter).await?;
+        if let Some(limit) = limit {
+            orgs.truncate(limit);
+        }
+        let shared = SharedInput {
+            assets: ws.asset_infos().await?,
+            params,
+            // Scripts never read the clock: `now` is the end of what they look at.
+            now: filter.range.to.unwrap_or_else(Utc::now),
+            campaign: filter.campaign.as_ref().map(ToString::to_string),
+            asset: filter.asset.as_ref().map(ToString::to_string),
+            from: filter.range.from,
+            to: filter.range.to,
+        };
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let engine = self.engine.clone();
+        let threads = self.threads;
+        let started = Instant::now();
+        let deadline = started + self.query_timeout;
+        let (orgs, results) = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let results = engine.run_all(&script, &orgs, &shared, deadline, threads);
+            (orgs, results)
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+        let values: Vec<f64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|o| o.value))
+            .collect();
+        Ok(RunReport {
+            aggregate: aggregate(&values),
+            outcomes: orgs
+                .into_iter()
+                .zip(results)
+                .map(|(org, result)| OrgOutcome {
+                    organization: org.organization,
+                    result,
+                })
+                .collect(),
+            elapsed: started.elapsed(),
+        })
+    }
+}
