@@ -10,9 +10,22 @@ use hourglass_server::{Application, Settings};
 use hourglass_storage::{Store, StoreOptions};
 use serde_json::{Value, json};
 
+mod scripts;
+
 #[derive(Debug, Parser)]
-#[command(about = "Ingest throughput and KPI latency of hourglass")]
+#[command(
+    about = "Ingest throughput and KPI latency of hourglass; custom KPI scripts against native Rust"
+)]
 struct Args {
+    /// Only the custom KPI benchmark (script against native Rust), no database.
+    #[arg(long)]
+    scripts: bool,
+    /// Organizations in the script benchmark.
+    #[arg(long, default_value_t = 10_000)]
+    organizations: usize,
+    /// Events per organization in the script benchmark.
+    #[arg(long, default_value_t = 100)]
+    events_per_organization: usize,
     /// Database to load into (default: a temporary SQLite file). It must be empty or
     /// hold a previous bench run's workspace.
     #[arg(long)]
@@ -60,6 +73,9 @@ fn ms(d: Duration) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.scripts {
+        return scripts::run(args.organizations, args.events_per_organization);
+    }
     let dir = tempfile::tempdir()?;
     let url = args.database_url.clone().unwrap_or_else(|| {
         format!(

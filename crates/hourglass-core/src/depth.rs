@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::engagement::{AssetInfo, OrgInfo, OrgRecords};
+use crate::engagement::{AssetInfo, Colleagues, OrgInfo, OrgRecords};
 use crate::kinds::{EventKind, vocabulary};
 
 vocabulary! {
@@ -233,12 +233,12 @@ pub fn measure(
     let mut first_on_asset: HashMap<&str, &str> = HashMap::new();
     let mut spread = HashSet::new();
 
-    let colleagues: HashSet<&str> = org.contacts.iter().map(|c| c.id.as_str()).collect();
-    let domain = org
-        .organization
-        .domain
-        .as_deref()
-        .map(str::to_ascii_lowercase);
+    let colleagues = Colleagues::new(
+        org.contacts
+            .iter()
+            .map(|c| (c.id.as_str(), c.email.as_deref())),
+        org.organization.domain.as_deref(),
+    );
 
     for event in &org.events {
         if let Some(asset) = event.asset.as_deref() {
@@ -272,9 +272,7 @@ pub fn measure(
             EventKind::InfoRequest => info_requests += 1,
             EventKind::Share => {
                 let recipient = event.properties.get("recipient").and_then(Value::as_str);
-                if recipient
-                    .is_some_and(|r| is_colleague(r, contact, &colleagues, domain.as_deref()))
-                {
+                if recipient.is_some_and(|r| colleagues.is_internal_share(Some(contact), r)) {
                     internal_shares += 1;
                 }
             }
@@ -302,29 +300,6 @@ pub fn measure(
         internal_shares,
         colleague_spread: spread.len() as u64,
         breadth: engaged_assets.len() as u64,
-    }
-}
-
-/// A share reached a colleague when its recipient is another contact of the
-/// organization, or an e-mail address at the organization's domain.
-fn is_colleague(
-    recipient: &str,
-    sharer: &str,
-    colleagues: &HashSet<&str>,
-    domain: Option<&str>,
-) -> bool {
-    if recipient == sharer {
-        return false;
-    }
-    if colleagues.contains(recipient) {
-        return true;
-    }
-    match (recipient.rsplit_once('@'), domain) {
-        (Some((_, at)), Some(domain)) => {
-            let at = at.to_ascii_lowercase();
-            at == domain || at.ends_with(&format!(".{domain}"))
-        }
-        _ => false,
     }
 }
 

@@ -59,3 +59,55 @@ pub struct OrgRecords {
     /// All its contacts.
     pub contacts: Vec<ContactInfo>,
 }
+
+/// Who counts as a colleague of a sharer: the rule behind internal shares, used by
+/// the built-in depth KPI and the scripts' `internal_shares` helper alike.
+#[derive(Debug, Clone)]
+pub struct Colleagues<'a> {
+    ids: std::collections::HashSet<&'a str>,
+    emails: std::collections::HashSet<String>,
+    domain: Option<String>,
+}
+
+impl<'a> Colleagues<'a> {
+    pub fn new(
+        contacts: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+        domain: Option<&str>,
+    ) -> Self {
+        let mut ids = std::collections::HashSet::new();
+        let mut emails = std::collections::HashSet::new();
+        for (id, email) in contacts {
+            ids.insert(id);
+            if let Some(email) = email {
+                emails.insert(email.trim().to_ascii_lowercase());
+            }
+        }
+        Self {
+            ids,
+            emails,
+            domain: domain
+                .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+                .filter(|d| !d.is_empty()),
+        }
+    }
+
+    /// A share from `sharer` reached a colleague when `recipient` is another contact
+    /// of the organization (by id or e-mail) or an address at its domain or a
+    /// subdomain. Sharing with oneself is not spreading the word.
+    pub fn is_internal_share(&self, sharer: Option<&str>, recipient: &str) -> bool {
+        if sharer == Some(recipient) {
+            return false;
+        }
+        if self.ids.contains(recipient) {
+            return true;
+        }
+        let recipient = recipient.trim().to_ascii_lowercase();
+        let Some((_, at)) = recipient.rsplit_once('@') else {
+            return false;
+        };
+        self.emails.contains(&recipient)
+            || self.domain.as_deref().is_some_and(|d| {
+                at == d || at.strip_suffix(d).is_some_and(|sub| sub.ends_with('.'))
+            })
+    }
+}

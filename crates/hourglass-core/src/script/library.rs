@@ -10,6 +10,7 @@ use super::convert::{contacts_from_array, events_from_array};
 use super::error::{closest, helper_error, type_name};
 use super::records::{AssetMap, ContactList, ContactRow, EventList, EventRow, kind_name};
 use super::sandbox::check_deadline;
+use crate::engagement::Colleagues;
 use crate::kinds::EventKind;
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
@@ -184,34 +185,20 @@ fn full_stay(events: &EventList, assets: &impl Durations, threshold: FLOAT) -> R
 fn internal_shares(events: &EventList, org: &Map, contacts: &ContactList) -> Res<INT> {
     let domain = org
         .get("domain")
-        .and_then(|d| d.clone().into_immutable_string().ok())
-        .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
-        .filter(|d| !d.is_empty());
-    let ids: HashSet<&str> = contacts
-        .iter()
-        .map(|c: &ContactRow| c.id.as_str())
-        .collect();
-    let emails: HashSet<String> = contacts
-        .iter()
-        .filter_map(|c| c.email.as_ref().map(|e| e.trim().to_ascii_lowercase()))
-        .collect();
-    let internal = |r: &str| {
-        if ids.contains(r) {
-            return true;
-        }
-        let r = r.trim().to_ascii_lowercase();
-        let Some((_, at)) = r.rsplit_once('@') else {
-            return false;
-        };
-        emails.contains(&r)
-            || domain.as_deref().is_some_and(|d| {
-                at == d || at.strip_suffix(d).is_some_and(|sub| sub.ends_with('.'))
-            })
-    };
+        .and_then(|d| d.clone().into_immutable_string().ok());
+    let rows: Vec<&ContactRow> = contacts.iter().collect();
+    let colleagues = Colleagues::new(
+        rows.iter().map(|c| (c.id.as_str(), c.email.as_deref())),
+        domain.as_deref(),
+    );
     let n = events
         .iter()
         .filter(|e| e.kind == EventKind::Share)
-        .filter(|e| e.recipient.as_deref().is_some_and(internal))
+        .filter(|e| {
+            e.recipient
+                .as_deref()
+                .is_some_and(|r| colleagues.is_internal_share(e.contact.as_deref(), r))
+        })
         .count();
     check_deadline()?;
     Ok(n as INT)
