@@ -55,7 +55,7 @@
 //! | `attended_seconds(events)` | map contact -> summed `ATTENDANCE` seconds |
 //! | `attended_seconds(events, asset_id)` | the same for one asset |
 //! | `full_stay(events, assets, threshold)` | the distinct contacts whose summed attended seconds on some asset with a duration reach `threshold` × its duration (`0.9` = 90 %) |
-//! | `internal_shares(events, org, contacts)` | how many `SHARE` events went to a colleague: `properties.recipient` is a contact's id or e-mail, or an address at `org.domain` (or a subdomain) |
+//! | `internal_shares(events, org, contacts)` | how many `SHARE` events went to a colleague: `properties.recipient` is a contact's id or e-mail, or an address at `org.domain` (or a subdomain); a share to the sharer never counts |
 //! | `days_between(ms_a, ms_b)` | days from `ms_a` to `ms_b`, as a float |
 //! | `days(n)` | `n` days in milliseconds, for `now - days(30)` |
 //!

@@ -3,7 +3,6 @@
 mod abuse;
 mod engine;
 mod helpers;
-mod perf;
 
 use std::time::{Duration, Instant};
 
