@@ -50,6 +50,28 @@ pub struct DepthParts {
     pub breadth: u64,
 }
 
+impl std::ops::Add for DepthParts {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            engaged_contacts: self.engaged_contacts + o.engaged_contacts,
+            attendees: self.attendees + o.attendees,
+            full_stay_attendees: self.full_stay_attendees + o.full_stay_attendees,
+            question_askers: self.question_askers + o.question_askers,
+            info_requests: self.info_requests + o.info_requests,
+            internal_shares: self.internal_shares + o.internal_shares,
+            colleague_spread: self.colleague_spread + o.colleague_spread,
+            breadth: self.breadth + o.breadth,
+        }
+    }
+}
+
+impl std::iter::Sum for DepthParts {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |a, b| a + b)
+    }
+}
+
 /// How much each part counts toward the depth score. Set per workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]

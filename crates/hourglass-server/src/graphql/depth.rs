@@ -3,7 +3,7 @@
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use hourglass_core::Stage;
-use hourglass_core::depth::{DepthScore, Ranked, short_list};
+use hourglass_core::depth::{DepthParts, DepthScore, Ranked, short_list};
 use hourglass_storage::{KpiFilter, WorkspaceStore};
 
 use super::catalog::Organization;
@@ -156,18 +156,7 @@ impl DepthQuery {
                     .is_some_and(|s| Stage::is_lead_or_beyond(&stages, s))
             })
             .collect();
-        let mut totals = hourglass_core::depth::DepthParts::default();
-        for r in &ranked {
-            let p = r.depth.parts;
-            totals.engaged_contacts += p.engaged_contacts;
-            totals.attendees += p.attendees;
-            totals.full_stay_attendees += p.full_stay_attendees;
-            totals.question_askers += p.question_askers;
-            totals.info_requests += p.info_requests;
-            totals.internal_shares += p.internal_shares;
-            totals.colleague_spread += p.colleague_spread;
-            totals.breadth += p.breadth;
-        }
+        let totals: DepthParts = ranked.iter().map(|r| r.depth.parts).sum();
         let organization_count = ranked.len() as u64;
         let short_list =
             Organization::ranked(&ws, &workspace, ranked.into_iter().take(size)).await?;
