@@ -65,7 +65,7 @@ impl WorkspaceStore {
             .collect();
 
         let unique_visitors = self
-            .distinct_people(&resolved, AssetScope::Exact, EventKind::VISIT_KINDS)
+            .distinct_people(&resolved, AssetScope::Exact, EventKind::VISIT_KINDS, None)
             .await?;
         let funnel = self.funnel_counts_resolved(&resolved).await?;
         Ok(TopCounts {
@@ -133,13 +133,23 @@ impl WorkspaceStore {
             hourglass_core::AssetKind::LandingPage.as_str()
         );
         let landing_viewers = self
-            .distinct_people_where(resolved, &[EventKind::PageView], Some(&landing))
+            .distinct_people(
+                resolved,
+                AssetScope::Family,
+                &[EventKind::PageView],
+                Some(&landing),
+            )
             .await?;
         let registrants = self
-            .distinct_people(resolved, AssetScope::Family, &[EventKind::Registration])
+            .distinct_people(
+                resolved,
+                AssetScope::Family,
+                &[EventKind::Registration],
+                None,
+            )
             .await?;
         let attendees = self
-            .distinct_people(resolved, AssetScope::Family, &[EventKind::Attendance])
+            .distinct_people(resolved, AssetScope::Family, &[EventKind::Attendance], None)
             .await?;
         Ok(FunnelCounts {
             landing_viewers,
@@ -148,34 +158,18 @@ impl WorkspaceStore {
         })
     }
 
+    /// Distinct people (contact, else anonymous id) with an event of `kinds` in the
+    /// filter (its asset exactly or its family, per `scope`) and, if given, matching
+    /// `extra` (trusted SQL).
     async fn distinct_people(
         &self,
         resolved: &Resolved,
         scope: AssetScope,
         kinds: &[EventKind],
-    ) -> Result<u64> {
-        match scope {
-            AssetScope::Exact => {
-                let exact = Resolved {
-                    asset_family: resolved.asset.into_iter().collect(),
-                    ..resolved.clone()
-                };
-                self.distinct_people_where(&exact, kinds, None).await
-            }
-            AssetScope::Family => self.distinct_people_where(resolved, kinds, None).await,
-        }
-    }
-
-    /// Distinct people (contact, else anonymous id) with an event of `kinds` in the
-    /// filter's asset family and, if given, matching `extra` (trusted SQL).
-    async fn distinct_people_where(
-        &self,
-        resolved: &Resolved,
-        kinds: &[EventKind],
         extra: Option<&str>,
     ) -> Result<u64> {
         let mut condition = self
-            .condition(resolved, AssetScope::Family)
+            .condition(resolved, scope)
             .add(event::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
         if let Some(extra) = extra {
             condition = condition.add(Expr::cust(extra.to_owned()));
