@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_tables;
 mod m20261125_000002_depth_and_scripts;
 mod m20261125_000003_covering_kpi_index;
+mod m20261125_000004_agencies_and_keys;
 
 /// Every migration, in the order they apply.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_depth_and_scripts::Migration),
             Box::new(m20261125_000003_covering_kpi_index::Migration),
+            Box::new(m20261125_000004_agencies_and_keys::Migration),
         ]
     }
 }

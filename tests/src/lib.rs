@@ -10,7 +10,8 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use hourglass_server::{Application, Settings};
+use hourglass_core::Role;
+use hourglass_server::{Application, Settings, admin};
 use hourglass_storage::{Store, StoreOptions};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -152,12 +153,32 @@ impl Drop for TestDatabase {
     }
 }
 
-/// The server, running on a free port against a fresh database.
+/// The agency every [`TestApp`] is set up with.
+pub const AGENCY: &str = "test-agency";
+
+/// The server, running on a free port against a fresh database, with an agency and
+/// an agency-wide ADMIN key that `client` sends on every request.
 #[derive(Debug)]
 pub struct TestApp {
     pub address: SocketAddr,
+    /// Sends `Authorization: Bearer <key>` with every request.
     pub client: reqwest::Client,
+    /// The ADMIN key of [`AGENCY`].
+    pub key: String,
     pub db: TestDatabase,
+}
+
+/// A client that sends `key` with every request.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl TestApp {
@@ -174,7 +195,8 @@ impl TestApp {
         Some(Self::spawn_on(db, configure).await)
     }
 
-    /// Spawns on an existing database (for data loaded beforehand).
+    /// Spawns on an existing database (for data loaded beforehand). Rate limits are
+    /// off unless `configure` turns them on.
     pub async fn spawn_on(db: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings {
             bind: "127.0.0.1:0".into(),
@@ -182,15 +204,58 @@ impl TestApp {
             shutdown_timeout_secs: 1,
             ..Settings::default()
         };
+        settings.rate_limit.requests_per_second = 0;
         configure(&mut settings);
         let app = Application::build(settings).await.unwrap();
         let address = app.address();
         tokio::spawn(app.run_until_stopped());
+        let store = db.store().await;
+        let tenant = admin::agency_or_create(&store, AGENCY, "Test agency")
+            .await
+            .unwrap();
+        let key = admin::issue_key(&tenant, None, Role::Admin, "tests")
+            .await
+            .unwrap()
+            .secret
+            .reveal();
+        store.close().await.unwrap();
         Self {
             address,
-            client: reqwest::Client::new(),
+            client: client_with_key(&key),
+            key,
             db,
         }
+    }
+
+    /// Issues a key through the API with this app's ADMIN key; `workspace: None`
+    /// makes an agency-wide one.
+    pub async fn issue_key(&self, workspace: Option<&str>, role: &str) -> String {
+        let data = self
+            .graphql_ok(
+                "mutation($w: ID, $r: Role!) { createApiKey(input: {workspace: $w, role: $r, name: \"test\"}) { secret } }",
+                json!({ "w": workspace, "r": role }),
+            )
+            .await;
+        data["createApiKey"]["secret"].as_str().unwrap().to_owned()
+    }
+
+    /// Posts a GraphQL operation with `key` (`None`: no Authorization header) and
+    /// returns the status and the JSON answer.
+    pub async fn graphql_as(
+        &self,
+        key: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        let client = key.map_or_else(reqwest::Client::new, client_with_key);
+        let response = client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
     }
 
     pub fn url(&self, path: &str) -> String {

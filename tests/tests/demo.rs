@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use hourglass_tests::{Backend, TestApp, TestDatabase, on_both_backends};
+use hourglass_tests::{AGENCY, Backend, TestApp, TestDatabase, on_both_backends};
 use serde_json::json;
 
 async fn the_demo_loads_once_and_its_kpis_add_up(backend: Backend) {
@@ -11,11 +11,11 @@ async fn the_demo_loads_once_and_its_kpis_add_up(backend: Backend) {
         return;
     };
     let store = db.store().await;
-    let first = hourglass_server::demo::load(&store, "demo", 42, 6_000)
+    let first = hourglass_server::demo::load(&store, AGENCY, "demo", 42, 6_000)
         .await
         .unwrap();
     assert!(first.accepted > 5_000, "{first:?}");
-    let again = hourglass_server::demo::load(&store, "demo", 42, 6_000)
+    let again = hourglass_server::demo::load(&store, AGENCY, "demo", 42, 6_000)
         .await
         .unwrap();
     assert_eq!(again.accepted, 0);

@@ -47,11 +47,13 @@ fn by_contact(message_id: &str, kind: EventKind, contact: &str) -> NewEvent {
 }
 
 async fn workspace(store: &Store, slug: &str) -> WorkspaceStore {
-    store
-        .create_workspace(&Slug::parse(slug).unwrap(), "Test")
+    let tenant = hourglass_server::admin::agency_or_create(store, "test-agency", "Test")
         .await
         .unwrap();
-    store.workspace(slug).await.unwrap()
+    tenant
+        .create_workspace(&Slug::parse(slug).unwrap(), "Test")
+        .await
+        .unwrap()
 }
 
 async fn setup(backend: Backend) -> Option<(TestDatabase, Store)> {

@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let backend = format!("{:?}", store.backend());
 
     let started = Instant::now();
-    let summary = hourglass_server::demo::load(&store, "bench", 42, args.events)
+    let summary = hourglass_server::demo::load(&store, "bench", "bench", 42, args.events)
         .await
         .context("loading the demo")?;
     let load = started.elapsed();

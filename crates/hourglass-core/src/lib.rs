@@ -5,6 +5,7 @@
 //! storage and server crates translate to and from these types. A test in
 //! `hourglass-tests` holds that boundary.
 
+pub mod access;
 pub mod catalog;
 pub mod definition;
 pub mod depth;
@@ -18,6 +19,7 @@ pub mod kpi;
 pub mod script;
 pub mod stats;
 
+pub use access::{ApiKeySecret, Permission, Role};
 pub use catalog::FieldError;
 pub use event::{EventDraft, EventLimits, NewEvent, Rejection, RejectionCode};
 pub use filter::{FilterError, TimeRange};

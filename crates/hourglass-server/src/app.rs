@@ -6,12 +6,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use hourglass_storage::{Store, StoreOptions};
+use tracing::Instrument as _;
 
+use crate::access::RateLimits;
 use crate::graphql::{AppState, build_schema};
 use crate::http::{Shared, routes};
+use crate::request_id;
 use crate::scripts::ScriptRunner;
 use crate::settings::Settings;
 
@@ -69,6 +73,7 @@ impl Application {
         };
         let shared = web::Data::new(Shared {
             schema: build_schema(&settings, Some(state.clone())),
+            rate_limits: RateLimits::new(&settings.rate_limit),
             state,
         });
         let listener = TcpListener::bind(&settings.bind)
@@ -79,18 +84,33 @@ impl Application {
                 .app_data(shared.clone())
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
-                    let method = req.method().clone();
-                    let path = req.path().to_owned();
-                    let fut = srv.call(req);
+                    let id = req
+                        .headers()
+                        .get(request_id::HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(request_id::accept_incoming)
+                        .unwrap_or_else(request_id::fresh);
+                    let span = tracing::info_span!(
+                        "request",
+                        request_id = %id,
+                        method = %req.method(),
+                        path = req.path(),
+                    );
+                    let header_value = HeaderValue::from_str(&id).ok();
+                    let fut = request_id::scope(id, srv.call(req).instrument(span.clone()));
                     async move {
-                        let res = fut.await?;
-                        tracing::info!(
-                            %method,
-                            path,
-                            status = res.status().as_u16(),
-                            ms = started.elapsed().as_millis() as u64,
-                            "request"
-                        );
+                        let mut res = fut.await?;
+                        if let Some(value) = header_value {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static(request_id::HEADER), value);
+                        }
+                        span.in_scope(|| {
+                            tracing::info!(
+                                status = res.status().as_u16(),
+                                ms = started.elapsed().as_millis() as u64,
+                                "request"
+                            );
+                        });
                         Ok(res)
                     }
                 })

@@ -38,6 +38,51 @@ pub enum Command {
     /// Write, check and run custom KPI scripts.
     #[command(subcommand)]
     Kpi(KpiCommand),
+    /// Agencies and API keys: how an operator lets the first client in.
+    Admin {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an agency (the owner of workspaces and keys).
+    CreateAgency {
+        /// Lower-case letters, digits and '-'.
+        slug: String,
+        /// A display name; the slug when left out.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Issue an API key and print it once on stdout.
+    CreateKey {
+        #[arg(long)]
+        agency: String,
+        /// Limit the key to one workspace; without it the key acts on all of the
+        /// agency's workspaces.
+        #[arg(long)]
+        workspace: Option<String>,
+        /// ADMIN, ANALYST, INGEST or READ.
+        #[arg(long)]
+        role: String,
+        /// What the key is for, shown in listings.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List an agency's keys (never their secrets).
+    ListKeys {
+        #[arg(long)]
+        agency: String,
+    },
+    /// Revoke a key by its public id (the part after `hg_`, before the second `_`).
+    RevokeKey {
+        #[arg(long)]
+        agency: String,
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +105,9 @@ pub enum KpiCommand {
         file: PathBuf,
         #[command(flatten)]
         database: DatabaseArgs,
+        /// The agency that owns the workspace.
+        #[arg(long)]
+        agency: String,
         #[arg(long)]
         workspace: String,
         /// Only events of this campaign.
@@ -117,6 +165,9 @@ pub enum MigrateAction {
 pub struct DemoArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Slug of the agency that owns the demo workspace; created if missing.
+    #[arg(long, default_value = "demo")]
+    pub agency: String,
     /// Slug of the demo workspace.
     #[arg(long, default_value = "demo")]
     pub workspace: String,

@@ -40,23 +40,25 @@ pub struct DemoSummary {
     pub duplicates: u64,
 }
 
-/// Loads the demo into workspace `slug`, creating it if needed.
+/// Loads the demo into workspace `slug` of `agency`, creating either if needed.
 pub async fn load(
     store: &Store,
+    agency: &str,
     slug: &str,
     seed: u64,
     target_events: usize,
 ) -> anyhow::Result<DemoSummary> {
     let started = Instant::now();
+    let tenant = crate::admin::agency_or_create(store, agency, "Demo agency").await?;
     let slug = Slug::parse(slug)?;
-    match store
+    match tenant
         .create_workspace(&slug, "Demo: Northwind Software")
         .await
     {
         Ok(_) | Err(StorageError::AlreadyExists { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let ws = store.workspace(slug.as_str()).await?;
+    let ws = tenant.workspace(slug.as_str()).await?;
     describe_catalog(&ws).await?;
 
     let drafts = Generator::new(seed, target_events).generate();

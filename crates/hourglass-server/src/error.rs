@@ -10,6 +10,14 @@ use hourglass_storage::StorageError;
 /// Public error codes, as they appear in `extensions.code` and NDJSON responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
+    /// No API key, or one that is unknown, malformed or revoked.
+    Unauthenticated,
+    /// The key's role does not allow this, or its scope does not reach it.
+    Forbidden,
+    /// Too many requests with this key; `Retry-After` says when to try again.
+    RateLimited,
+    /// The request took longer than the server allows and was stopped.
+    Timeout,
     /// The request is not valid GraphQL.
     GraphqlParseFailed,
     /// The request is GraphQL but does not fit the schema, or its variables do not.
@@ -45,6 +53,10 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code, for the documentation test.
     pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
+        ErrorCode::Timeout,
         ErrorCode::GraphqlParseFailed,
         ErrorCode::GraphqlValidationFailed,
         ErrorCode::BadUserInput,
@@ -64,6 +76,10 @@ impl ErrorCode {
 
     pub const fn as_str(self) -> &'static str {
         match self {
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
@@ -94,6 +110,10 @@ impl ErrorCode {
             ErrorCode::ScriptRuntimeError | ErrorCode::ScriptLimitExceeded => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::AlreadyExists => StatusCode::CONFLICT,
             ErrorCode::BatchTooLarge | ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -108,6 +128,14 @@ impl ErrorCode {
 /// [`ErrorCodes`](crate::graphql::ErrorCodes) extension turns it into `extensions`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many requests with this key; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the request took longer than {limit_ms} ms and was stopped")]
+    Timeout { limit_ms: u64 },
     #[error("{message}")]
     BadUserInput {
         message: String,
@@ -130,8 +158,8 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{}", .0)]
     Script(ScriptError),
-    #[error("internal error (errorId {error_id}); the server log has the details")]
-    Internal { error_id: String },
+    #[error("internal error (requestId {request_id}); the server log has the details")]
+    Internal { request_id: String },
 }
 
 impl ApiError {
@@ -142,15 +170,20 @@ impl ApiError {
         }
     }
 
-    /// Logs `source` with a fresh id and returns an error that shows only the id.
+    /// Logs `source` under the current request's id and returns an error that shows
+    /// only that id.
     pub fn internal(source: &dyn std::fmt::Display) -> Self {
-        let error_id = format!("{:016x}", rand::random::<u64>());
-        tracing::error!(error_id, error = %source, "internal error");
-        Self::Internal { error_id }
+        let request_id = crate::request_id::current();
+        tracing::error!(request_id, error = %source, "internal error");
+        Self::Internal { request_id }
     }
 
     pub fn code(&self) -> ErrorCode {
         match self {
+            ApiError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Timeout { .. } => ErrorCode::Timeout,
             ApiError::BadUserInput { .. } => ErrorCode::BadUserInput,
             ApiError::BadRequest(_) => ErrorCode::BadRequest,
             ApiError::NotFound { .. } => ErrorCode::NotFound,
@@ -168,6 +201,24 @@ impl ApiError {
         }
     }
 
+    /// Headers the error's status calls for: `WWW-Authenticate` with 401,
+    /// `Retry-After` with 429, `Allow` with 405.
+    pub fn add_headers(&self, response: &mut actix_web::HttpResponseBuilder) {
+        use actix_web::http::header;
+        match self {
+            ApiError::Unauthenticated(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            ApiError::MethodNotAllowed(_) => {
+                response.insert_header((header::ALLOW, "POST"));
+            }
+            _ => {}
+        }
+    }
+
     /// The body of a non-GraphQL error response: `{"error": {"code", "message"}}`.
     pub fn to_json(&self) -> serde_json::Value {
         let mut body = serde_json::json!({
@@ -175,7 +226,7 @@ impl ApiError {
             "message": self.to_string(),
         });
         match self {
-            ApiError::Internal { error_id } => body["errorId"] = error_id.clone().into(),
+            ApiError::Internal { request_id } => body["requestId"] = request_id.clone().into(),
             ApiError::Script(e) => {
                 body["line"] = e.line.into();
                 body["column"] = e.column.into();
@@ -191,6 +242,7 @@ impl From<StorageError> for ApiError {
         match err {
             StorageError::NotFound { what, id } => ApiError::NotFound { what, id },
             StorageError::AlreadyExists { what, id } => ApiError::AlreadyExists { what, id },
+            StorageError::OutOfScope(message) => ApiError::Forbidden(message),
             StorageError::Invalid(field) => ApiError::BadUserInput {
                 message: field.to_string(),
                 field: Some(field.field.to_owned()),
@@ -227,7 +279,9 @@ impl actix_web::ResponseError for ApiError {
     }
 
     fn error_response(&self) -> actix_web::HttpResponse {
-        actix_web::HttpResponse::build(self.status_code()).json(self.to_json())
+        let mut response = actix_web::HttpResponse::build(self.status_code());
+        self.add_headers(&mut response);
+        response.json(self.to_json())
     }
 }
 

@@ -1,12 +1,15 @@
 //! HTTP transport: GraphQL over HTTP, NDJSON ingest, health, and the GraphiQL page.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use async_graphql::{BatchRequest, BatchResponse, Response};
-use hourglass_core::{EventDraft, Rejection, RejectionCode};
+use hourglass_core::{EventDraft, Permission, Rejection, RejectionCode};
 
+use crate::access::{self, Caller, RateLimits};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::graphql::{AppState, HourglassSchema};
 use crate::ingest;
@@ -15,6 +18,14 @@ use crate::ingest;
 pub struct Shared {
     pub schema: HourglassSchema,
     pub state: AppState,
+    pub rate_limits: RateLimits,
+}
+
+/// The request's caller, counted against its key's rate limit.
+async fn authorize(req: &HttpRequest, shared: &Shared) -> ApiResult<Caller> {
+    let caller = access::authenticate(&shared.state.store, access::bearer_token(req)).await?;
+    shared.rate_limits.check(&caller)?;
+    Ok(caller)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -60,9 +71,7 @@ fn graphql_error(req: &HttpRequest, err: ApiError) -> HttpResponse {
         "errors": [{ "message": err.to_string(), "extensions": { "code": err.code().as_str() } }]
     });
     let mut response = HttpResponse::build(err.code().status());
-    if matches!(err, ApiError::MethodNotAllowed(_)) {
-        response.insert_header((header::ALLOW, "POST"));
-    }
+    err.add_headers(&mut response);
     response
         .content_type(response_media_type(req))
         .body(body.to_string())
@@ -87,8 +96,18 @@ fn failed_before_execution(response: &Response) -> bool {
 /// Runs a batch and answers as GraphQL over HTTP asks: with the
 /// `application/graphql-response+json` media type a request that failed before
 /// execution is a 400; with plain `application/json` every GraphQL answer is a 200.
-async fn execute(req: &HttpRequest, shared: &Shared, batch: BatchRequest) -> HttpResponse {
-    let response = shared.schema.execute_batch(batch).await;
+async fn execute(
+    req: &HttpRequest,
+    shared: &Shared,
+    caller: Caller,
+    batch: BatchRequest,
+) -> HttpResponse {
+    let limit_ms = shared.state.settings.graphql.timeout_ms;
+    let run = shared.schema.execute_batch(batch.data(caller));
+    // Dropping the execution cancels its database work; a write in progress rolls back.
+    let Ok(response) = tokio::time::timeout(Duration::from_millis(limit_ms), run).await else {
+        return graphql_error(req, ApiError::Timeout { limit_ms });
+    };
     let media_type = response_media_type(req);
     let status = match &response {
         BatchResponse::Single(single)
@@ -120,6 +139,10 @@ async fn graphql_post(
             ),
         );
     }
+    let caller = match authorize(&req, &shared).await {
+        Ok(caller) => caller,
+        Err(e) => return graphql_error(&req, e),
+    };
     let body = match read_body(payload, shared.state.settings.graphql.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return graphql_error(&req, e),
@@ -145,7 +168,7 @@ async fn graphql_post(
             )),
         );
     }
-    execute(&req, &shared, batch).await
+    execute(&req, &shared, caller, batch).await
 }
 
 async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
@@ -161,6 +184,10 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
             ApiError::BadRequest("GET /graphql needs a query parameter".into()),
         );
     }
+    let caller = match authorize(&req, &shared).await {
+        Ok(caller) => caller,
+        Err(e) => return graphql_error(&req, e),
+    };
     let request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
         Err(e) => return graphql_error(&req, ApiError::BadRequest(e.to_string())),
@@ -177,7 +204,7 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
             ApiError::MethodNotAllowed("mutations are only accepted with POST".into()),
         );
     }
-    execute(&req, &shared, BatchRequest::Single(request)).await
+    execute(&req, &shared, caller, BatchRequest::Single(request)).await
 }
 
 /// `POST /v1/events?workspace=SLUG` with one JSON event per line.
@@ -206,6 +233,8 @@ async fn ingest_ndjson(
         })?
         .into_inner()
         .workspace;
+    let caller = authorize(&req, &shared).await?;
+    let ws = caller.workspace(&workspace, Permission::Ingest).await?;
     let settings = &shared.state.settings.ingest;
     let body = read_body(payload, settings.max_body_bytes).await?;
     let limits = settings.limits();
@@ -215,7 +244,7 @@ async fn ingest_ndjson(
         .filter(|(_, line)| !line.trim_ascii().is_empty())
         .map(|(index, line)| (index, parse_line(line.trim_ascii(), limits.max_event_bytes)))
         .collect();
-    let report = ingest::ingest(&shared.state.store, &limits, &workspace, items).await?;
+    let report = ingest::ingest(&ws, &limits, items).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use hourglass_core::{EventDraft, EventLimits, Rejection};
-use hourglass_storage::Store;
+use hourglass_storage::WorkspaceStore;
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -34,12 +34,11 @@ pub struct IngestReport {
 /// even be read.
 pub type Item = (usize, Result<EventDraft, Rejection>);
 
-/// Validates and stores a request's events for `workspace`. Returns only after the
-/// valid events are committed.
+/// Validates and stores a request's events in `ws`. Returns only after the valid
+/// events are committed.
 pub async fn ingest(
-    store: &Store,
+    ws: &WorkspaceStore,
     limits: &EventLimits,
-    workspace: &str,
     items: Vec<Item>,
 ) -> ApiResult<IngestReport> {
     if items.len() > limits.max_batch_events {
@@ -48,7 +47,6 @@ pub async fn ingest(
             max: limits.max_batch_events,
         });
     }
-    let ws = store.workspace(workspace).await?;
     let received_at = Utc::now();
     let mut valid = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();

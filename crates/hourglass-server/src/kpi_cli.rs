@@ -60,6 +60,7 @@ pub async fn run(command: KpiCommand, mut settings: Settings) -> anyhow::Result<
         KpiCommand::Run {
             file,
             database,
+            agency,
             workspace,
             campaign,
             asset,
@@ -81,7 +82,11 @@ pub async fn run(command: KpiCommand, mut settings: Settings) -> anyhow::Result<
                 }
             };
             let store = crate::app::connect(&settings).await?;
-            let ws = store.workspace(&workspace).await?;
+            let ws = store
+                .agency_tenant(&agency)
+                .await?
+                .workspace(&workspace)
+                .await?;
             let id = |raw: String| ExternalId::parse(&raw, "id");
             let filter = KpiFilter {
                 campaign: campaign.map(id).transpose()?,

@@ -3,6 +3,8 @@
 //! This crate is transport. It parses, calls core and storage, and maps errors
 //! to the public codes in [`error`]; KPI maths lives in `hourglass-core`.
 
+pub mod access;
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod demo;
@@ -11,6 +13,7 @@ pub mod graphql;
 mod http;
 mod ingest;
 pub mod kpi_cli;
+mod request_id;
 pub mod scripts;
 pub mod settings;
 

@@ -2,9 +2,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
+use hourglass_core::Role;
 use hourglass_server::cli::{Cli, Command, MigrateAction, ServeArgs};
 use hourglass_server::settings::LogFormat;
-use hourglass_server::{Application, Settings, app, demo, graphql, kpi_cli};
+use hourglass_server::{Application, Settings, admin, app, demo, graphql, kpi_cli};
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<ExitCode> {
@@ -46,16 +47,38 @@ async fn main() -> anyhow::Result<ExitCode> {
             args.database.apply(&mut settings);
             init_logging(&settings);
             let store = app::connect(&settings).await?;
-            let summary = demo::load(&store, &args.workspace, args.seed, args.events).await?;
+            let summary = demo::load(
+                &store,
+                &args.agency,
+                &args.workspace,
+                args.seed,
+                args.events,
+            )
+            .await?;
             println!(
-                "demo workspace '{}': {} events stored, {} already there",
-                args.workspace, summary.accepted, summary.duplicates
+                "demo workspace '{}' of agency '{}': {} events stored, {} already there",
+                args.workspace, args.agency, summary.accepted, summary.duplicates
+            );
+            let tenant = store.agency_tenant(&args.agency).await?;
+            let key = admin::issue_key(&tenant, None, Role::Admin, "demo").await?;
+            println!(
+                "an ADMIN key for agency '{}' (shown once): {}",
+                args.agency,
+                key.secret.reveal()
             );
             println!(
-                "next: `hourglass serve`, then open http://{}/graphql",
-                settings.bind
+                "next: `hourglass serve`, open http://{}/graphql and set the header \
+                 {{\"Authorization\": \"Bearer {}\"}}",
+                settings.bind,
+                key.secret.reveal()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin { database, action } => {
+            database.apply(&mut settings);
+            init_logging(&settings);
+            let store = app::connect(&settings).await?;
+            admin::run(&store, action).await
         }
         Command::Schema => {
             print!("{}", graphql::sdl());

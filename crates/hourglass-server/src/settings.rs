@@ -27,6 +27,27 @@ pub struct Settings {
     pub graphql: GraphqlSettings,
     pub ingest: IngestSettings,
     pub scripts: ScriptSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Requests each API key may make, on GraphQL and ingest alike. Over it: 429 with
+/// `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Sustained requests per second per key; 0 turns the limit off.
+    pub requests_per_second: u32,
+    /// Requests a key may send at once above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 50,
+            burst: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +76,10 @@ pub struct GraphqlSettings {
     pub default_page_size: u64,
     /// Largest `first` accepted.
     pub max_page_size: u64,
+    /// Most aliased fields in one operation.
+    pub max_aliases: usize,
+    /// Milliseconds a GraphQL request may run before it is stopped with `TIMEOUT`.
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +108,7 @@ impl Default for Settings {
             graphql: GraphqlSettings::default(),
             ingest: IngestSettings::default(),
             scripts: ScriptSettings::default(),
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }
@@ -161,6 +187,8 @@ impl Default for GraphqlSettings {
             max_complexity: 5_000,
             default_page_size: 20,
             max_page_size: 100,
+            max_aliases: 30,
+            timeout_ms: 30_000,
         }
     }
 }

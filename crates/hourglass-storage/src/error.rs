@@ -9,6 +9,9 @@ pub enum StorageError {
     /// Creating something that already exists.
     #[error("{what} '{id}' already exists")]
     AlreadyExists { what: &'static str, id: String },
+    /// The tenant may not do this at all (a one-workspace key creating workspaces).
+    #[error("{0}")]
+    OutOfScope(String),
     /// A value the domain refuses, with the field it concerns.
     #[error("{0}")]
     Invalid(#[from] hourglass_core::FieldError),

@@ -1,8 +1,9 @@
 //! Persistence for hourglass on SQLite (embedded, the default) and PostgreSQL.
 //!
 //! Everything a workspace owns is reached through a [`WorkspaceStore`], which can
-//! only be had by naming an existing workspace: queries are scoped by
-//! construction, not by remembering a `WHERE` clause. This crate returns its own
+//! only be had from a [`Tenant`] (an agency, or one workspace of it) that can see
+//! the workspace: queries are scoped by construction, not by remembering a `WHERE`
+//! clause. Requests get their tenant from [`Store::authenticate`]. This crate returns its own
 //! types and core types, never GraphQL types.
 
 mod catalog;
@@ -15,6 +16,7 @@ mod kpis;
 mod page;
 mod scripts;
 mod store;
+mod tenancy;
 mod time;
 mod workspaces;
 
@@ -29,10 +31,12 @@ pub use kpis::KpiFilter;
 pub use page::{Page, PageRequest};
 pub use scripts::{KpiScriptChanges, KpiScriptContent, KpiScriptRecord};
 pub use store::{Backend, Store, StoreOptions};
+pub use tenancy::{ApiKeyRecord, IssuedKey, Principal, Tenant};
 pub use time::{from_millis, to_millis};
 pub use workspaces::{WorkspaceStore, WorkspaceUpdate};
 
 pub use entities::{
-    asset::Model as Asset, campaign::Model as Campaign, contact::Model as Contact,
-    organization::Model as Organization, spend::Model as Spend, workspace::Model as Workspace,
+    agency::Model as Agency, asset::Model as Asset, campaign::Model as Campaign,
+    contact::Model as Contact, organization::Model as Organization, spend::Model as Spend,
+    workspace::Model as Workspace,
 };

@@ -1,16 +1,12 @@
 //! Workspaces, and the scoped handle every per-workspace query goes through.
 
-use chrono::Utc;
 use hourglass_core::depth::DepthWeights;
-use hourglass_core::{FieldError, Slug, Stage};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-};
+use hourglass_core::{FieldError, Stage};
+use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
 
 use crate::entities::workspace;
-use crate::error::{Result, StorageError};
+use crate::error::Result;
 use crate::store::Store;
-use crate::time::to_millis;
 
 /// Changes to a workspace's settings; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -26,8 +22,8 @@ pub struct WorkspaceUpdate {
 /// Most a workspace's minimum sample may be set to.
 const MAX_MIN_SAMPLE: u32 = 1_000_000;
 
-/// Everything of one workspace. It can only be had for a workspace that exists, and
-/// every query it makes is bound to that workspace.
+/// Everything of one workspace. It can only be had from a [`Tenant`](crate::Tenant)
+/// that can see the workspace, and every query it makes is bound to it.
 #[derive(Debug, Clone)]
 pub struct WorkspaceStore {
     pub(crate) store: Store,
@@ -107,74 +103,6 @@ impl WorkspaceStore {
         let _guard = self.store.write_guard().await;
         self.workspace = active.update(&self.store.db).await?;
         Ok(self.workspace.clone())
-    }
-}
-
-impl Store {
-    /// Creates a workspace; a taken slug is `AlreadyExists`.
-    pub async fn create_workspace(&self, slug: &Slug, name: &str) -> Result<WorkspaceStore> {
-        let name = hourglass_core::catalog::name("name", name)?;
-        let _guard = self.write_guard().await;
-        if self.find_workspace(slug.as_str()).await?.is_some() {
-            return Err(StorageError::AlreadyExists {
-                what: "workspace",
-                id: slug.to_string(),
-            });
-        }
-        let model = workspace::ActiveModel {
-            slug: Set(slug.to_string()),
-            name: Set(name),
-            min_sample: Set(30),
-            created_at: Set(to_millis(Utc::now())),
-            ..Default::default()
-        };
-        match model.insert(&self.db).await {
-            Ok(workspace) => Ok(WorkspaceStore {
-                store: self.clone(),
-                workspace,
-            }),
-            // Lost a race with another creator of the same slug.
-            Err(_) if self.find_workspace(slug.as_str()).await?.is_some() => {
-                Err(StorageError::AlreadyExists {
-                    what: "workspace",
-                    id: slug.to_string(),
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The scoped handle of an existing workspace, or `NotFound`.
-    pub async fn workspace(&self, slug: &str) -> Result<WorkspaceStore> {
-        let workspace = self
-            .find_workspace(slug)
-            .await?
-            .ok_or_else(|| StorageError::not_found("workspace", slug))?;
-        Ok(WorkspaceStore {
-            store: self.clone(),
-            workspace,
-        })
-    }
-
-    /// Every workspace, by slug.
-    pub async fn list_workspaces(&self) -> Result<Vec<WorkspaceStore>> {
-        Ok(workspace::Entity::find()
-            .order_by_asc(workspace::Column::Slug)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|workspace| WorkspaceStore {
-                store: self.clone(),
-                workspace,
-            })
-            .collect())
-    }
-
-    async fn find_workspace(&self, slug: &str) -> Result<Option<workspace::Model>> {
-        Ok(workspace::Entity::find()
-            .filter(workspace::Column::Slug.eq(slug))
-            .one(&self.db)
-            .await?)
     }
 }
 

@@ -3,6 +3,7 @@
 use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
+use hourglass_core::Permission;
 use hourglass_core::depth::Ranked;
 use hourglass_storage::{
     AssetChanges, AssetRecord, CampaignChanges, ContactRecord, NewAsset, NewCampaign,
@@ -12,7 +13,7 @@ use hourglass_storage::{
 use super::depth::{OrganizationDepth, OrganizationOrder, rank_organizations};
 use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
 use super::types::{AssetKind, Goal};
-use super::{external_id, page, state};
+use super::{caller, external_id, page, state};
 use crate::error::{ApiError, ApiResult};
 
 /// A marketing effort with exactly one goal.
@@ -42,7 +43,10 @@ impl Campaign {
     ) -> ApiResult<KpiReport> {
         let mut filter = filter.unwrap_or_default();
         filter.campaign = Some(self.id.clone());
-        kpi_report(state(ctx), &self.workspace, filter).await
+        let ws = caller(ctx)?
+            .workspace(&self.workspace, Permission::Read)
+            .await?;
+        kpi_report(&ws, filter).await
     }
 }
 
@@ -180,7 +184,9 @@ impl Organization {
         }
         let mut filter = filter.unwrap_or_default().into_filter()?;
         filter.organization = Some(external_id(&self.id, "id")?);
-        let ws = state(ctx).workspace(&self.workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&self.workspace, Permission::Read)
+            .await?;
         let ranked = rank_organizations(&ws, &filter).await?;
         Ok(match ranked.into_iter().next() {
             Some(r) => r.depth.into(),
@@ -280,7 +286,7 @@ pub struct CatalogQuery;
 impl CatalogQuery {
     /// One campaign, with its goal and KPIs.
     async fn campaign(&self, ctx: &Context<'_>, workspace: ID, id: ID) -> ApiResult<Campaign> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         let campaign = ws.campaign(&external_id(&id, "id")?).await?;
         Ok(Campaign::new(&workspace, campaign))
     }
@@ -298,7 +304,7 @@ impl CatalogQuery {
         let state = state(ctx);
         let has_previous = after.is_some();
         let request = page::request(&state.settings, first, after)?;
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         let found = ws.campaigns(goal.map(Into::into), request).await?;
         Ok(page::connection(found, has_previous, |c| {
             Campaign::new(&workspace, c)
@@ -306,7 +312,7 @@ impl CatalogQuery {
     }
 
     async fn asset(&self, ctx: &Context<'_>, workspace: ID, id: ID) -> ApiResult<Asset> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         Ok(ws.asset(&external_id(&id, "id")?).await?.into())
     }
 
@@ -322,7 +328,7 @@ impl CatalogQuery {
         let state = state(ctx);
         let has_previous = after.is_some();
         let request = page::request(&state.settings, first, after)?;
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         Ok(page::connection(
             ws.assets(request).await?,
             has_previous,
@@ -336,7 +342,7 @@ impl CatalogQuery {
         workspace: ID,
         id: ID,
     ) -> ApiResult<Organization> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         let found = ws.organization(&external_id(&id, "id")?).await?;
         Ok(Organization::new(&workspace, found))
     }
@@ -356,7 +362,7 @@ impl CatalogQuery {
         let state = state(ctx);
         let has_previous = after.is_some();
         let request = page::request(&state.settings, first, after)?;
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         match order_by {
             OrganizationOrder::Created => {
                 if filter.is_some() {
@@ -397,7 +403,7 @@ impl CatalogQuery {
     }
 
     async fn contact(&self, ctx: &Context<'_>, workspace: ID, id: ID) -> ApiResult<Contact> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         Ok(ws.contact(&external_id(&id, "id")?).await?.into())
     }
 
@@ -417,7 +423,7 @@ impl CatalogQuery {
         let organization = organization
             .map(|o| external_id(&o, "organization"))
             .transpose()?;
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         Ok(page::connection(
             ws.contacts(organization.as_ref(), request).await?,
             has_previous,
@@ -439,7 +445,9 @@ impl CatalogMutation {
         workspace: ID,
         input: CampaignInput,
     ) -> ApiResult<Campaign> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::Administer)
+            .await?;
         let created = ws
             .create_campaign(NewCampaign {
                 id: external_id(&input.id, "id")?,
@@ -461,7 +469,9 @@ impl CatalogMutation {
         id: ID,
         input: CampaignUpdateInput,
     ) -> ApiResult<Campaign> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::Administer)
+            .await?;
         let updated = ws
             .update_campaign(
                 &external_id(&id, "id")?,
@@ -484,7 +494,9 @@ impl CatalogMutation {
         workspace: ID,
         input: AssetInput,
     ) -> ApiResult<Asset> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::Administer)
+            .await?;
         let created = ws
             .create_asset(NewAsset {
                 id: external_id(&input.id, "id")?,
@@ -509,7 +521,9 @@ impl CatalogMutation {
         id: ID,
         input: AssetUpdateInput,
     ) -> ApiResult<Asset> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::Administer)
+            .await?;
         let updated = ws
             .update_asset(
                 &external_id(&id, "id")?,
@@ -534,7 +548,9 @@ impl CatalogMutation {
         workspace: ID,
         input: OrganizationInput,
     ) -> ApiResult<Organization> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::Administer)
+            .await?;
         let created = ws
             .create_organization(NewOrganization {
                 id: external_id(&input.id, "id")?,
@@ -552,7 +568,9 @@ impl CatalogMutation {
         id: ID,
         input: OrganizationUpdateInput,
     ) -> ApiResult<Organization> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::Administer)
+            .await?;
         let updated = ws
             .update_organization(
                 &external_id(&id, "id")?,
@@ -576,7 +594,9 @@ impl CatalogMutation {
         day: NaiveDate,
         amount: f64,
     ) -> ApiResult<SpendRecord> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::Administer)
+            .await?;
         let recorded = ws
             .record_spend(&external_id(&campaign, "campaign")?, &channel, day, amount)
             .await?;

@@ -2,14 +2,15 @@
 //! and both halves of the hourglass in one answer.
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use hourglass_core::Permission;
 use hourglass_core::Stage;
 use hourglass_core::depth::{DepthParts, DepthScore, Ranked, short_list};
 use hourglass_storage::{KpiFilter, WorkspaceStore};
 
 use super::catalog::Organization;
 use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
-use super::state;
 use super::types::DepthPart;
+use super::{caller, state};
 use crate::error::{ApiError, ApiResult};
 
 /// One line of a depth score's working.
@@ -143,8 +144,8 @@ impl DepthQuery {
         if campaign.is_some() {
             filter.campaign = campaign;
         }
-        let top = kpi_report(state, &workspace, filter.clone()).await?;
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
+        let top = kpi_report(&ws, filter.clone()).await?;
         let stages = ws.lifecycle_stages();
         let ranked: Vec<Ranked> = rank_organizations(&ws, &filter.into_filter()?)
             .await?

@@ -47,7 +47,9 @@ fn classify_execution_error(error: &mut ServerError) {
             ApiError::BadUserInput {
                 field: Some(field), ..
             } => extra.push(("field", field.clone().into())),
-            ApiError::Internal { error_id } => extra.push(("errorId", error_id.clone().into())),
+            ApiError::Internal { request_id } => {
+                extra.push(("requestId", request_id.clone().into()));
+            }
             ApiError::Script(script) => {
                 if let (Some(line), Some(column)) = (script.line, script.column) {
                     extra.push(("line", (line as u64).into()));
@@ -68,8 +70,8 @@ fn classify_execution_error(error: &mut ServerError) {
         error.source = None;
         let ext = error.extensions.get_or_insert_with(Default::default);
         ext.set("code", ErrorCode::Internal.as_str());
-        if let ApiError::Internal { error_id } = masked {
-            ext.set("errorId", error_id);
+        if let ApiError::Internal { request_id } = masked {
+            ext.set("requestId", request_id);
         }
     } else {
         // async-graphql's own input coercion errors carry no source.
@@ -95,7 +97,10 @@ impl Extension for ErrorCodes {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables).await.map_err(|mut error| {
-            set_code(&mut error, ErrorCode::GraphqlParseFailed);
+            // Later extensions (the alias limit) set their own code.
+            if !has_code(&error) {
+                set_code(&mut error, ErrorCode::GraphqlParseFailed);
+            }
             error
         })
     }

@@ -3,11 +3,12 @@
 use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use hourglass_core::Permission;
 use hourglass_storage::{EventRecord, EventsFilter, from_millis};
 
 use super::kpis::KpiFilterInput;
 use super::types::EventKind;
-use super::{page, state};
+use super::{caller, page, state};
 use crate::error::ApiResult;
 
 /// One stored engagement event.
@@ -74,7 +75,7 @@ impl EventQuery {
             kpi: filter.unwrap_or_default().into_filter()?,
             kind: kind.map(Into::into),
         };
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         Ok(page::connection(
             ws.events(&filter, request).await?,
             has_previous,

@@ -4,8 +4,10 @@ use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use hourglass_core::EventDraft;
 
-use super::state;
+use hourglass_core::Permission;
+
 use super::types::{EventKind, RejectionCode};
+use super::{caller, state};
 use crate::error::ApiResult;
 use crate::ingest::{self, IngestReport};
 
@@ -105,14 +107,16 @@ impl IngestMutation {
         workspace: ID,
         events: Vec<EventInput>,
     ) -> ApiResult<IngestResult> {
-        let state = state(ctx);
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::Ingest)
+            .await?;
         let items = events
             .into_iter()
             .enumerate()
             .map(|(index, event)| (index, Ok(EventDraft::from(event))))
             .collect();
-        let limits = state.settings.ingest.limits();
-        let report = ingest::ingest(&state.store, &limits, workspace.as_str(), items).await?;
+        let limits = state(ctx).settings.ingest.limits();
+        let report = ingest::ingest(&ws, &limits, items).await?;
         Ok(report.into())
     }
 }

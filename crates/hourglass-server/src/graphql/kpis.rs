@@ -3,13 +3,16 @@
 use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use hourglass_core::Permission;
 use hourglass_core::filter::start_of_day;
 use hourglass_core::{EventKind as CoreKind, TimeRange, TopReport};
 use hourglass_storage::KpiFilter;
 
 use super::scripts::{CustomKpiResult, run_saved};
 use super::types::{EventKind, Goal, Rate};
-use super::{AppState, external_id, state};
+use hourglass_storage::WorkspaceStore;
+
+use super::{caller, external_id, state};
 use crate::error::{ApiError, ApiResult};
 
 /// Which events a KPI counts. Every field narrows; leave one out to keep it open.
@@ -160,7 +163,9 @@ impl KpiReport {
         version: Option<i32>,
     ) -> ApiResult<CustomKpiResult> {
         let state = state(ctx);
-        let ws = state.workspace(&self.workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&self.workspace, Permission::Read)
+            .await?;
         run_saved(state, &ws, &key, version, self.filter.clone(), params).await
     }
 }
@@ -219,13 +224,11 @@ impl KpiReport {
 
 /// Computes the report for `workspace` and `filter`.
 pub(crate) async fn kpi_report(
-    state: &AppState,
-    workspace: &ID,
+    ws: &WorkspaceStore,
     filter: KpiFilterInput,
 ) -> ApiResult<KpiReport> {
     let input = filter.clone();
     let filter = filter.into_filter()?;
-    let ws = state.workspace(workspace).await?;
     let counts = ws.top_counts(&filter).await?;
     let spend = ws.spend_total(&filter).await?;
     let min_sample = ws.min_sample();
@@ -233,7 +236,7 @@ pub(crate) async fn kpi_report(
         TopReport::from_counts(counts, min_sample),
         spend,
         min_sample,
-        workspace.clone(),
+        ID(ws.workspace().slug.clone()),
         input,
     ))
 }
@@ -280,7 +283,8 @@ impl KpiQuery {
         workspace: ID,
         filter: Option<KpiFilterInput>,
     ) -> ApiResult<KpiReport> {
-        kpi_report(state(ctx), &workspace, filter.unwrap_or_default()).await
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
+        kpi_report(&ws, filter.unwrap_or_default()).await
     }
 
     /// The funnel of a webinar or landing page: distinct people who viewed the
@@ -293,7 +297,7 @@ impl KpiQuery {
         filter: Option<KpiFilterInput>,
     ) -> ApiResult<Funnel> {
         let filter = filter.unwrap_or_default().into_filter()?;
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         let counts = ws.funnel(&external_id(&asset, "asset")?, &filter).await?;
         let steps = counts
             .steps(ws.min_sample())

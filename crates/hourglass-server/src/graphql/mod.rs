@@ -5,7 +5,9 @@ mod depth;
 mod errors;
 mod events;
 mod ingest;
+mod keys;
 mod kpis;
+mod limits;
 mod page;
 mod scripts;
 pub mod types;
@@ -15,8 +17,9 @@ use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, ID, MergedObject, Schema};
 use hourglass_core::ExternalId;
-use hourglass_storage::{Store, WorkspaceStore};
+use hourglass_storage::Store;
 
+use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::scripts::ScriptRunner;
 use crate::settings::Settings;
@@ -31,16 +34,16 @@ pub struct AppState {
     pub scripts: ScriptRunner,
 }
 
-impl AppState {
-    /// The scoped store of a workspace, or `NOT_FOUND`.
-    pub async fn workspace(&self, slug: &ID) -> ApiResult<WorkspaceStore> {
-        Ok(self.store.workspace(slug.as_str()).await?)
-    }
-}
-
 /// Reads the application state from a resolver's context; it is always registered.
 pub(crate) fn state<'a>(ctx: &async_graphql::Context<'a>) -> &'a AppState {
     ctx.data_unchecked::<AppState>()
+}
+
+/// The request's authenticated caller: the only way resolvers reach a workspace.
+/// The transport refuses requests without a valid key before they get here.
+pub(crate) fn caller<'a>(ctx: &async_graphql::Context<'a>) -> ApiResult<&'a Caller> {
+    ctx.data_opt::<Caller>()
+        .ok_or_else(|| ApiError::Unauthenticated("send an API key".into()))
 }
 
 /// A client id argument as an [`ExternalId`], or `BAD_USER_INPUT` naming the field.
@@ -53,6 +56,7 @@ pub(crate) fn external_id(id: &ID, field: &'static str) -> ApiResult<ExternalId>
 
 #[derive(MergedObject, Debug, Default)]
 pub struct Query(
+    keys::KeyQuery,
     workspaces::WorkspaceQuery,
     catalog::CatalogQuery,
     kpis::KpiQuery,
@@ -63,6 +67,7 @@ pub struct Query(
 
 #[derive(MergedObject, Debug, Default)]
 pub struct Mutation(
+    keys::KeyMutation,
     workspaces::WorkspaceMutation,
     ingest::IngestMutation,
     catalog::CatalogMutation,
@@ -75,6 +80,9 @@ pub type HourglassSchema = Schema<Query, Mutation, EmptySubscription>;
 pub fn build_schema(settings: &Settings, state: Option<AppState>) -> HourglassSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .extension(ErrorCodes)
+        .extension(limits::AliasLimit {
+            max_aliases: settings.graphql.max_aliases,
+        })
         .limit_depth(settings.graphql.max_depth)
         .limit_complexity(settings.graphql.max_complexity)
         .limit_recursive_depth(32)

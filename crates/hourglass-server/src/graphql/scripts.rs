@@ -4,6 +4,7 @@
 use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use hourglass_core::Permission;
 use hourglass_core::definition::ParamDecl;
 use hourglass_core::script::{Aggregate, ScriptError};
 use hourglass_storage::{
@@ -13,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::kpis::KpiFilterInput;
 use super::types::Goal;
-use super::{AppState, page, state};
+use super::{AppState, caller, page, state};
 use crate::error::{ApiError, ApiResult};
 use crate::scripts::RunReport;
 
@@ -78,7 +79,9 @@ pub struct KpiScript {
 impl KpiScript {
     /// Every version, newest first.
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<KpiScript>> {
-        let ws = state(ctx).workspace(&self.workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&self.workspace, Permission::Read)
+            .await?;
         let versions = ws.kpi_script_history(&self.key).await?;
         Ok(versions
             .into_iter()
@@ -417,7 +420,7 @@ impl ScriptQuery {
         key: String,
         version: Option<i32>,
     ) -> ApiResult<KpiScript> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         Ok(KpiScript::new(
             &workspace,
             ws.kpi_script(&key, version).await?,
@@ -437,7 +440,7 @@ impl ScriptQuery {
         let state = state(ctx);
         let has_previous = after.is_some();
         let request = page::request(&state.settings, first, after)?;
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         Ok(page::connection(
             ws.kpi_scripts(include_archived, request).await?,
             has_previous,
@@ -456,7 +459,7 @@ impl ScriptQuery {
         version: Option<i32>,
     ) -> ApiResult<CustomKpiResult> {
         let state = state(ctx);
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         run_saved(
             state,
             &ws,
@@ -481,7 +484,9 @@ impl ScriptQuery {
         limit: Option<i32>,
     ) -> ApiResult<CustomKpiResult> {
         let state = state(ctx);
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::WriteScripts)
+            .await?;
         let script = state.scripts.compile(&source).map_err(ApiError::Script)?;
         let declared: Vec<ParamDecl> = declared_params.into_iter().map(Into::into).collect();
         hourglass_core::definition::params(&declared)?;
@@ -518,7 +523,9 @@ impl ScriptMutation {
             .scripts
             .compile(&input.source)
             .map_err(ApiError::Script)?;
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::WriteScripts)
+            .await?;
         let created = ws
             .create_kpi_script(
                 &input.key,
@@ -547,7 +554,9 @@ impl ScriptMutation {
         if let Some(source) = &input.source {
             state.scripts.compile(source).map_err(ApiError::Script)?;
         }
-        let ws = state.workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::WriteScripts)
+            .await?;
         let updated = ws
             .update_kpi_script(
                 &key,
@@ -574,7 +583,9 @@ impl ScriptMutation {
         workspace: ID,
         key: String,
     ) -> ApiResult<KpiScript> {
-        let ws = state(ctx).workspace(&workspace).await?;
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::WriteScripts)
+            .await?;
         Ok(KpiScript::new(
             &workspace,
             ws.archive_kpi_script(&key).await?,

@@ -143,3 +143,17 @@ pub enum DepthPart {
     /// Distinct assets engaged with.
     Breadth,
 }
+
+/// What an API key may do.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "hourglass_core::Role")]
+pub enum Role {
+    /// Keys, workspaces, settings and the catalog, and everything the other roles do.
+    Admin,
+    /// Reads everything; writes and previews custom KPI scripts.
+    Analyst,
+    /// Sends events and nothing else: for trackers and pipelines.
+    Ingest,
+    /// Reads: for dashboards.
+    Read,
+}

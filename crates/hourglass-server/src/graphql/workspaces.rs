@@ -6,7 +6,9 @@ use hourglass_core::Slug;
 use hourglass_core::depth::DepthWeights as CoreWeights;
 use hourglass_storage::{WorkspaceStore, WorkspaceUpdate, from_millis};
 
-use super::state;
+use hourglass_core::Permission;
+
+use super::caller;
 use crate::error::ApiResult;
 
 /// One client company's data. Nothing ever crosses workspaces.
@@ -104,15 +106,17 @@ pub struct WorkspaceQuery;
 
 #[Object]
 impl WorkspaceQuery {
-    /// Every workspace, by slug.
+    /// Every workspace the key can see (all of its agency's, or its one), by slug.
     async fn workspaces(&self, ctx: &Context<'_>) -> ApiResult<Vec<Workspace>> {
-        let all = state(ctx).store.list_workspaces().await?;
+        let all = caller(ctx)?.tenant(Permission::Read)?.workspaces().await?;
         Ok(all.iter().map(Workspace::from).collect())
     }
 
     /// One workspace by slug.
     async fn workspace(&self, ctx: &Context<'_>, slug: ID) -> ApiResult<Workspace> {
-        Ok(Workspace::from(&state(ctx).workspace(&slug).await?))
+        Ok(Workspace::from(
+            &caller(ctx)?.workspace(&slug, Permission::Read).await?,
+        ))
     }
 }
 
@@ -121,7 +125,8 @@ pub struct WorkspaceMutation;
 
 #[Object]
 impl WorkspaceMutation {
-    /// Creates a workspace. The slug (lower-case letters, digits and '-') is permanent.
+    /// Creates a workspace in the key's agency (an agency-wide ADMIN key). The slug
+    /// (lower-case letters, digits and '-') is permanent and unique in the agency.
     async fn create_workspace(
         &self,
         ctx: &Context<'_>,
@@ -129,7 +134,10 @@ impl WorkspaceMutation {
         name: String,
     ) -> ApiResult<Workspace> {
         let slug = Slug::parse(&slug)?;
-        let created = state(ctx).store.create_workspace(&slug, &name).await?;
+        let created = caller(ctx)?
+            .tenant(Permission::Administer)?
+            .create_workspace(&slug, &name)
+            .await?;
         Ok(Workspace::from(&created))
     }
 
@@ -140,7 +148,9 @@ impl WorkspaceMutation {
         slug: ID,
         input: WorkspaceSettingsInput,
     ) -> ApiResult<Workspace> {
-        let mut ws = state(ctx).workspace(&slug).await?;
+        let mut ws = caller(ctx)?
+            .workspace(&slug, Permission::Administer)
+            .await?;
         ws.update(WorkspaceUpdate {
             name: input.name,
             min_sample: input.min_sample,

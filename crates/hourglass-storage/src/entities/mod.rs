@@ -1,6 +1,8 @@
 //! sea-orm entities: one per table. These are storage types; the server never
 //! exposes them as they are.
 
+pub mod agency;
+pub mod api_key;
 pub mod asset;
 pub mod campaign;
 pub mod contact;

@@ -6,7 +6,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    #[sea_orm(unique)]
+    /// The agency that owns the workspace; slugs are unique within it.
+    pub agency_id: i64,
     pub slug: String,
     pub name: String,
     /// Rates with a smaller sample are marked insufficient.

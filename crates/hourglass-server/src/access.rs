@@ -1,0 +1,161 @@
+//! Who is calling and what they may do: the API key of a request becomes a
+//! [`Caller`], and every workspace a request touches is reached through it with the
+//! permission the action needs.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hourglass_core::{Permission, Role};
+use hourglass_storage::{Principal, Store, Tenant, WorkspaceStore};
+
+use crate::error::{ApiError, ApiResult};
+use crate::settings::RateLimitSettings;
+
+/// An authenticated request's key: its tenant and role.
+#[derive(Debug, Clone)]
+pub struct Caller(Principal);
+
+impl Caller {
+    pub fn principal(&self) -> &Principal {
+        &self.0
+    }
+
+    /// A workspace the key can see, checked for `needs`. A workspace outside the key's
+    /// scope is `NOT_FOUND` whatever the role, exactly like one that does not exist;
+    /// only then does a role that falls short get `FORBIDDEN`.
+    pub async fn workspace(&self, slug: &str, needs: Permission) -> ApiResult<WorkspaceStore> {
+        let workspace = self.0.tenant.workspace(slug).await?;
+        self.require(needs)?;
+        Ok(workspace)
+    }
+
+    /// The key's tenant, for actions on the agency itself (workspaces, keys).
+    pub fn tenant(&self, needs: Permission) -> ApiResult<&Tenant> {
+        self.require(needs)?;
+        Ok(&self.0.tenant)
+    }
+
+    pub fn require(&self, needs: Permission) -> ApiResult<()> {
+        if self.0.role.allows(needs) {
+            return Ok(());
+        }
+        let action = match needs {
+            Permission::Read => "reading",
+            Permission::Ingest => "sending events",
+            Permission::WriteScripts => "writing KPI scripts",
+            Permission::Administer => "administering workspaces, the catalog and keys",
+        };
+        Err(ApiError::Forbidden(format!(
+            "a {} key does not allow {action}",
+            self.0.role
+        )))
+    }
+
+    pub fn role(&self) -> Role {
+        self.0.role
+    }
+}
+
+/// The key a request presents: `Authorization: Bearer <key>`.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer(value)
+}
+
+/// The key in an `Authorization` value (the scheme is case-insensitive).
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Turns a presented key into a caller, or `UNAUTHENTICATED`. Every way a key can
+/// be wrong gets the same answer.
+pub async fn authenticate(store: &Store, token: Option<&str>) -> ApiResult<Caller> {
+    let Some(token) = token else {
+        return Err(ApiError::Unauthenticated(
+            "send an API key: Authorization: Bearer <key>".into(),
+        ));
+    };
+    match store.authenticate(token).await? {
+        Some(principal) => Ok(Caller(principal)),
+        None => Err(ApiError::Unauthenticated(
+            "the API key is not valid (unknown, malformed or revoked)".into(),
+        )),
+    }
+}
+
+/// Requests per key per second, with bursts: GCRA through `governor`, one cell per
+/// key id. Unlimited when the configured rate is 0.
+#[derive(Clone)]
+pub struct RateLimits(Option<Arc<DefaultKeyedRateLimiter<String>>>);
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RateLimits")
+            .field(&self.0.as_ref().map(|_| "on"))
+            .finish()
+    }
+}
+
+impl RateLimits {
+    pub fn new(settings: &RateLimitSettings) -> Self {
+        let Some(rate) = NonZeroU32::new(settings.requests_per_second) else {
+            return Self(None);
+        };
+        let burst = NonZeroU32::new(settings.burst).unwrap_or(rate);
+        let quota = Quota::per_second(rate).allow_burst(burst);
+        Self(Some(Arc::new(RateLimiter::keyed(quota))))
+    }
+
+    /// Counts one request for `caller`, or says how long it must wait.
+    pub fn check(&self, caller: &Caller) -> ApiResult<()> {
+        let Some(limiter) = &self.0 else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&caller.principal().key.public_id)
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                ApiError::RateLimited {
+                    retry_after_secs: whole_seconds(wait),
+                }
+            })
+    }
+}
+
+/// `Retry-After` takes whole seconds; round up so that a client waiting exactly that
+/// long is let in.
+fn whole_seconds(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_reads_the_key_and_nothing_else() {
+        assert_eq!(bearer("Bearer hg_x"), Some("hg_x"));
+        assert_eq!(bearer("bearer   hg_x "), Some("hg_x"));
+        assert_eq!(bearer("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("hg_x"), None);
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_a_whole_second() {
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1000)), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1001)), 2);
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+    }
+}
