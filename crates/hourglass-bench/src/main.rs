@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
+use hourglass_core::Role;
 use hourglass_server::{Application, Settings};
 use hourglass_storage::{Store, StoreOptions};
 use serde_json::{Value, json};
@@ -99,14 +100,21 @@ async fn main() -> anyhow::Result<()> {
         load.as_secs_f64(),
         summary.accepted as f64 / load.as_secs_f64()
     );
+    let tenant = store.agency_tenant("bench").await?;
+    let key = hourglass_server::admin::issue_key(&tenant, None, Role::Read, "bench")
+        .await?
+        .secret
+        .reveal();
     store.close().await?;
 
-    let settings = Settings {
+    let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
         database_url: url,
         log_level: "warn".into(),
         ..Settings::default()
     };
+    // Measure queries, not the per-key rate limit.
+    settings.rate_limit.requests_per_second = 0;
     let app = Application::build(settings).await?;
     let address = app.address();
     tokio::spawn(app.run_until_stopped());
@@ -121,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
             let started = Instant::now();
             let answer: Value = client
                 .post(format!("http://{address}/graphql"))
+                .bearer_auth(&key)
                 .json(&json!({ "query": query }))
                 .send()
                 .await?

@@ -70,6 +70,7 @@ impl Application {
             store: store.clone(),
             scripts: ScriptRunner::new(&settings.scripts),
             settings: settings.clone(),
+            ingest_feed: Default::default(),
         };
         let shared = web::Data::new(Shared {
             schema: build_schema(&settings, Some(state.clone())),

@@ -5,8 +5,9 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, guard};
 use async_graphql::{BatchRequest, BatchResponse, Response};
+use async_graphql_actix_web::GraphQLSubscription;
 use hourglass_core::{EventDraft, Permission, Rejection, RejectionCode};
 
 use crate::access::{self, Caller, RateLimits};
@@ -23,13 +24,23 @@ pub struct Shared {
 
 /// The request's caller, counted against its key's rate limit.
 async fn authorize(req: &HttpRequest, shared: &Shared) -> ApiResult<Caller> {
-    let caller = access::authenticate(&shared.state.store, access::bearer_token(req)).await?;
+    authorize_key(shared, access::bearer_token(req)).await
+}
+
+async fn authorize_key(shared: &Shared, key: Option<&str>) -> ApiResult<Caller> {
+    let caller = access::authenticate(&shared.state.store, key).await?;
     shared.rate_limits.check(&caller)?;
     Ok(caller)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/graphql", web::post().to(graphql_post))
+        .route(
+            "/graphql",
+            web::get()
+                .guard(guard::Header("upgrade", "websocket"))
+                .to(graphql_ws),
+        )
         .route("/graphql", web::get().to(graphql_get))
         .route("/v1/events", web::post().to(ingest_ndjson))
         .route("/health", web::get().to(health))
@@ -207,6 +218,34 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
     execute(&req, &shared, caller, BatchRequest::Single(request)).await
 }
 
+/// GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`). The
+/// key comes in the `connection_init` payload as `{"Authorization": "Bearer <key>"}`
+/// (browsers cannot set headers on a WebSocket), or in the upgrade request's header.
+async fn graphql_ws(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+) -> actix_web::Result<HttpResponse> {
+    let header_key = access::bearer_token(&req).map(str::to_owned);
+    let schema = shared.schema.clone();
+    GraphQLSubscription::new(schema)
+        .on_connection_init(move |init| async move {
+            let from_payload = ["Authorization", "authorization"]
+                .iter()
+                .find_map(|name| init.get(*name)?.as_str())
+                .and_then(access::bearer);
+            let key = header_key.as_deref().or(from_payload);
+            // Refused: async-graphql closes the connection (1002) with this reason.
+            let caller = authorize_key(&shared, key)
+                .await
+                .map_err(|e| async_graphql::Error::new(format!("{}: {e}", e.code().as_str())))?;
+            let mut data = async_graphql::Data::default();
+            data.insert(caller);
+            Ok(data)
+        })
+        .start(&req, payload)
+}
+
 /// `POST /v1/events?workspace=SLUG` with one JSON event per line.
 async fn ingest_ndjson(
     req: HttpRequest,
@@ -237,14 +276,18 @@ async fn ingest_ndjson(
     let ws = caller.workspace(&workspace, Permission::Ingest).await?;
     let settings = &shared.state.settings.ingest;
     let body = read_body(payload, settings.max_body_bytes).await?;
-    let limits = settings.limits();
     let items: Vec<ingest::Item> = body
         .split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.trim_ascii().is_empty())
-        .map(|(index, line)| (index, parse_line(line.trim_ascii(), limits.max_event_bytes)))
+        .map(|(index, line)| {
+            (
+                index,
+                parse_line(line.trim_ascii(), settings.max_event_bytes),
+            )
+        })
         .collect();
-    let report = ingest::ingest(&ws, &limits, items).await?;
+    let report = ingest::ingest(&shared.state, &ws, items).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 

@@ -2,11 +2,13 @@
 //! validate each event, store the valid ones in one transaction, report the rest.
 
 use chrono::Utc;
-use hourglass_core::{EventDraft, EventLimits, Rejection};
+use hourglass_core::{EventDraft, Rejection};
 use hourglass_storage::WorkspaceStore;
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::AppState;
+use crate::graphql::live::IngestNotice;
 
 /// One refused event: where it was in the request, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,12 +37,13 @@ pub struct IngestReport {
 pub type Item = (usize, Result<EventDraft, Rejection>);
 
 /// Validates and stores a request's events in `ws`. Returns only after the valid
-/// events are committed.
+/// events are committed, and then tells live subscribers when any were new.
 pub async fn ingest(
+    state: &AppState,
     ws: &WorkspaceStore,
-    limits: &EventLimits,
     items: Vec<Item>,
 ) -> ApiResult<IngestReport> {
+    let limits = &state.settings.ingest.limits();
     if items.len() > limits.max_batch_events {
         return Err(ApiError::BatchTooLarge {
             got: items.len(),
@@ -65,9 +68,22 @@ pub async fn ingest(
         }
     }
     let outcome = ws.ingest(valid, received_at).await?;
-    Ok(IngestReport {
+    let report = IngestReport {
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,
         rejected,
-    })
+    };
+    if report.accepted > 0 {
+        state.ingest_feed.publish(
+            ws.workspace().id,
+            IngestNotice {
+                workspace: ws.workspace().slug.clone().into(),
+                accepted: report.accepted,
+                duplicates: report.duplicates,
+                rejected: report.rejected.len() as u64,
+                committed_at: Utc::now(),
+            },
+        );
+    }
+    Ok(report)
 }

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
+    NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use futures_util::stream::{BoxStream, StreamExt as _};
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -87,6 +89,23 @@ impl Extension for ErrorCodes {
             classify_execution_error(error);
         }
         response
+    }
+
+    /// Subscriptions (and anything sent over WebSocket) get the same codes.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                for error in &mut response.errors {
+                    classify_execution_error(error);
+                }
+                response
+            })
+            .boxed()
     }
 
     async fn parse_query(

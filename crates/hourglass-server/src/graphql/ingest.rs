@@ -115,8 +115,7 @@ impl IngestMutation {
             .enumerate()
             .map(|(index, event)| (index, Ok(EventDraft::from(event))))
             .collect();
-        let limits = state(ctx).settings.ingest.limits();
-        let report = ingest::ingest(&ws, &limits, items).await?;
+        let report = ingest::ingest(state(ctx), &ws, items).await?;
         Ok(report.into())
     }
 }

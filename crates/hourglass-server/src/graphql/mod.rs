@@ -8,6 +8,7 @@ mod ingest;
 mod keys;
 mod kpis;
 mod limits;
+pub mod live;
 mod page;
 mod scripts;
 pub mod types;
@@ -15,7 +16,7 @@ mod workspaces;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, ID, MergedObject, Schema};
+use async_graphql::{ID, MergedObject, Schema};
 use hourglass_core::ExternalId;
 use hourglass_storage::Store;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub scripts: ScriptRunner,
+    /// Committed ingest batches, for subscriptions.
+    pub ingest_feed: live::IngestFeed,
 }
 
 /// Reads the application state from a resolver's context; it is always registered.
@@ -74,19 +77,23 @@ pub struct Mutation(
     scripts::ScriptMutation,
 );
 
-pub type HourglassSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type HourglassSchema = Schema<Query, Mutation, live::LiveSubscription>;
 
 /// Builds the schema with its limits; `state` is `None` only to print the SDL.
 pub fn build_schema(settings: &Settings, state: Option<AppState>) -> HourglassSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .extension(ErrorCodes)
-        .extension(limits::AliasLimit {
-            max_aliases: settings.graphql.max_aliases,
-        })
-        .limit_depth(settings.graphql.max_depth)
-        .limit_complexity(settings.graphql.max_complexity)
-        .limit_recursive_depth(32)
-        .limit_directives(16);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        live::LiveSubscription,
+    )
+    .extension(ErrorCodes)
+    .extension(limits::AliasLimit {
+        max_aliases: settings.graphql.max_aliases,
+    })
+    .limit_depth(settings.graphql.max_depth)
+    .limit_complexity(settings.graphql.max_complexity)
+    .limit_recursive_depth(32)
+    .limit_directives(16);
     if !settings.graphql.introspection {
         builder = builder.disable_introspection();
     }
