@@ -643,8 +643,55 @@ async fn concurrent_batches_store_each_message_once(backend: Backend) {
     assert_eq!(counts.unique_visitors, 40);
 }
 
+/// Migration 4 rebuilds SQLite's workspaces table with foreign keys off: a rebuild that
+/// let `DROP TABLE` cascade would empty every workspace. Rolling it back and applying it
+/// again must keep every event, and hand the workspace to the `default` agency.
+async fn tenancy_migration_keeps_existing_workspaces_and_their_data(backend: Backend) {
+    let Some((_db, store)) = setup(backend).await else {
+        return;
+    };
+    let ws = workspace(&store, "legacy").await;
+    let events: Vec<NewEvent> = (0..25)
+        .map(|i| {
+            by_contact(
+                &format!("m-{i}"),
+                EventKind::PageView,
+                &format!("c-{}", i % 5),
+            )
+        })
+        .collect();
+    ws.ingest(events, Utc::now()).await.unwrap();
+    let before = ws.top_counts(&KpiFilter::default()).await.unwrap();
+
+    store.migrate_down(Some(1)).await.unwrap();
+    store.migrate_up().await.unwrap();
+
+    assert!(
+        store.agency_tenant("test-agency").await.is_err(),
+        "agencies made after migration 4 go with its rollback"
+    );
+    let tenant = store.agency_tenant("default").await.unwrap();
+    let legacy = tenant.workspace("legacy").await.unwrap();
+    assert_eq!(
+        legacy.top_counts(&KpiFilter::default()).await.unwrap(),
+        before
+    );
+    let page = legacy
+        .events(
+            &EventsFilter::default(),
+            PageRequest {
+                after: None,
+                first: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 25);
+}
+
 on_both_backends!(
     migrations_run_up_down_and_up_again,
+    tenancy_migration_keeps_existing_workspaces_and_their_data,
     ingest_is_idempotent_per_message_id,
     first_sight_creates_the_catalog_and_contacts_join_organizations,
     stage_changes_follow_the_latest_event_not_the_latest_arrival,
