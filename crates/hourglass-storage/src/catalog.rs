@@ -328,7 +328,7 @@ impl WorkspaceStore {
         })
     }
 
-    async fn find_asset(&self, id: &ExternalId) -> Result<Option<asset::Model>> {
+    pub(crate) async fn find_asset(&self, id: &ExternalId) -> Result<Option<asset::Model>> {
         Ok(asset::Entity::find()
             .filter(asset::Column::WorkspaceId.eq(self.id()))
             .filter(asset::Column::ExternalId.eq(id.as_str()))
@@ -408,7 +408,7 @@ impl WorkspaceStore {
         ids: &[String],
     ) -> Result<HashMap<String, organization::Model>> {
         let mut found = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(crate::LOOKUP_CHUNK) {
             let rows = organization::Entity::find()
                 .filter(organization::Column::WorkspaceId.eq(self.id()))
                 .filter(organization::Column::ExternalId.is_in(chunk.iter().map(String::as_str)))

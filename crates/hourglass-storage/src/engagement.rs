@@ -8,15 +8,13 @@ use hourglass_core::engagement::{AssetInfo, ContactInfo, EngagementEvent, OrgInf
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder};
 
+use crate::LOOKUP_CHUNK;
 use crate::entities::{asset, contact, organization};
 use crate::error::Result;
 use crate::events::{EventRecord, joined_events};
 use crate::kpis::{AssetScope, KpiFilter};
 use crate::time::from_millis;
 use crate::workspaces::WorkspaceStore;
-
-/// How many ids one `IN (…)` list carries.
-const LOOKUP_CHUNK: usize = 500;
 
 impl WorkspaceStore {
     /// Every organization with at least one event in the filter, with those events

@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use serde_json::Value;
 
+use crate::LOOKUP_CHUNK;
 use crate::catalog::ExternalIdColumns;
 use crate::entities::{asset, campaign, contact, event, organization};
 use crate::error::Result;
@@ -20,8 +21,6 @@ use crate::workspaces::WorkspaceStore;
 
 /// How many rows one INSERT carries: well under both backends' bind-parameter caps.
 const INSERT_CHUNK: usize = 500;
-/// How many values one `IN (…)` list carries.
-const LOOKUP_CHUNK: usize = 500;
 
 /// What happened to a batch of valid events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

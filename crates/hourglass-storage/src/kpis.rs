@@ -7,7 +7,7 @@ use hourglass_core::{EventKind, ExternalId, FunnelCounts, TimeRange, TopCounts};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::entities::{asset, campaign, event, organization, spend};
+use crate::entities::{asset, event, spend};
 use crate::error::{Result, StorageError};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
@@ -236,40 +236,18 @@ impl WorkspaceStore {
         let db = &self.store.db;
         let ws = self.id();
         let campaign = match &filter.campaign {
+            Some(ext) => Some(self.campaign(ext).await?.id),
             None => None,
-            Some(ext) => Some(
-                campaign::Entity::find()
-                    .select_only()
-                    .column(campaign::Column::Id)
-                    .filter(campaign::Column::WorkspaceId.eq(ws))
-                    .filter(campaign::Column::ExternalId.eq(ext.as_str()))
-                    .into_tuple::<i64>()
-                    .one(db)
-                    .await?
-                    .ok_or_else(|| StorageError::not_found("campaign", ext.as_str()))?,
-            ),
         };
         let organization = match &filter.organization {
+            Some(ext) => Some(self.organization(ext).await?.id),
             None => None,
-            Some(ext) => Some(
-                organization::Entity::find()
-                    .select_only()
-                    .column(organization::Column::Id)
-                    .filter(organization::Column::WorkspaceId.eq(ws))
-                    .filter(organization::Column::ExternalId.eq(ext.as_str()))
-                    .into_tuple::<i64>()
-                    .one(db)
-                    .await?
-                    .ok_or_else(|| StorageError::not_found("organization", ext.as_str()))?,
-            ),
         };
         let (asset, asset_family) = match &filter.asset {
             None => (None, Vec::new()),
             Some(ext) => {
-                let found = asset::Entity::find()
-                    .filter(asset::Column::WorkspaceId.eq(ws))
-                    .filter(asset::Column::ExternalId.eq(ext.as_str()))
-                    .one(db)
+                let found = self
+                    .find_asset(ext)
                     .await?
                     .ok_or_else(|| StorageError::not_found("asset", ext.as_str()))?;
                 let promoted: Vec<i64> = asset::Entity::find()

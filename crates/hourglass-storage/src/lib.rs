@@ -6,6 +6,10 @@
 //! clause. Requests get their tenant from [`Store::authenticate`]. This crate returns its own
 //! types and core types, never GraphQL types.
 
+/// How many values one `IN (…)` list carries: well under both backends' caps on bind
+/// parameters (SQLite 32,766; PostgreSQL 65,535), and short enough to plan well.
+pub(crate) const LOOKUP_CHUNK: usize = 500;
+
 mod catalog;
 mod engagement;
 pub mod entities;
