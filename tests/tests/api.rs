@@ -687,7 +687,50 @@ async fn wide_pages_of_deep_nodes_count_against_complexity(backend: Backend) {
     assert_eq!(error_code(&wide), "QUERY_TOO_COMPLEX");
 }
 
+/// A database failure reaches the client as INTERNAL with the request's id, the same id
+/// as in the `X-Request-Id` header and the log, and never the database's own words.
+async fn internal_errors_show_only_the_request_id(backend: Backend) {
+    let Some(app) = spawn(backend, "broken").await else {
+        return;
+    };
+    let store = app.db.store().await;
+    sea_orm::ConnectionTrait::execute_unprepared(store.connection(), "DROP TABLE spend")
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+
+    for accept in ["application/json", "application/graphql-response+json"] {
+        let response = app
+            .client
+            .post(app.url("/graphql"))
+            .header("accept", accept)
+            .header("x-request-id", "trace-42")
+            .json(&json!({"query": KPIS, "variables": {"ws": "broken"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "an execution error is still a GraphQL answer"
+        );
+        assert_eq!(response.headers()["x-request-id"], "trace-42");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&answer), "INTERNAL", "{answer}");
+        let error = &answer["errors"][0];
+        assert_eq!(error["extensions"]["requestId"], "trace-42", "{answer}");
+        let text = answer.to_string().to_lowercase();
+        for leak in ["spend", "table", "relation", "sql", "database"] {
+            assert!(!text.contains(leak), "{leak:?} leaked: {answer}");
+        }
+    }
+    // The rest of the server is unaffected.
+    let data = app.graphql_ok("{ workspaces { slug } }", json!({})).await;
+    assert_eq!(data["workspaces"][0]["slug"], "broken");
+}
+
 on_both_backends!(
+    internal_errors_show_only_the_request_id,
     day_ranges_follow_the_time_zone_across_daylight_saving,
     wide_pages_of_deep_nodes_count_against_complexity,
     health_answers_ok,
