@@ -65,6 +65,13 @@ impl std::fmt::Debug for Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = connect(&settings).await?;
+        if settings.migrate_on_start && store.agencies().await?.is_empty() {
+            tracing::warn!(
+                "no agency yet, so no key can authenticate: run `hourglass admin create-agency \
+                 NAME` and `hourglass admin create-key --agency NAME --role ADMIN` (or \
+                 `hourglass demo`)"
+            );
+        }
         let settings = Arc::new(settings);
         let state = AppState {
             store: store.clone(),

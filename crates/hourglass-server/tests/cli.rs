@@ -30,12 +30,17 @@ fn http_get(address: &str, path: &str) -> String {
     response
 }
 
-#[test]
-fn serve_answers_then_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+/// A server started from the binary, its address read from its JSON log.
+struct Served {
+    child: std::process::Child,
+    address: String,
+    drain: std::thread::JoinHandle<usize>,
+}
+
+fn serve(database_url: &str) -> Served {
     let mut child = hourglass()
         .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("HOURGLASS_DATABASE_URL", sqlite_url(&dir))
+        .env("HOURGLASS_DATABASE_URL", database_url)
         .env("HOURGLASS_LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -56,6 +61,37 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
     let address = address.expect("the server logs the address it listens on");
     // Keep reading the log so the server never writes into a closed pipe.
     let drain = std::thread::spawn(move || lines.count());
+    Served {
+        child,
+        address,
+        drain,
+    }
+}
+
+/// POSTs a GraphQL query with an API key; the whole HTTP response as text.
+fn graphql_with_key(address: &str, key: &str, query: &str) -> String {
+    let body = serde_json::json!({ "query": query }).to_string();
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /graphql HTTP/1.0\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn serve_answers_then_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let Served {
+        mut child,
+        address,
+        drain,
+    } = serve(&sqlite_url(&dir));
     let health = http_get(&address, "/health");
     assert!(
         health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"),
@@ -80,6 +116,95 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}");
+    drain.join().unwrap();
+}
+
+#[test]
+fn admin_bootstraps_an_agency_whose_key_works_once_and_can_be_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let admin = |args: &[&str]| {
+        hourglass()
+            .arg("admin")
+            .args(args)
+            .args(["--database-url", &url])
+            .output()
+            .unwrap()
+    };
+    let created = admin(&["create-agency", "northwind", "--name", "Northwind"]);
+    assert!(created.status.success(), "{created:?}");
+    let again = admin(&["create-agency", "northwind"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let issued = admin(&["create-key", "--agency", "northwind", "--role", "read"]);
+    assert!(issued.status.success(), "{issued:?}");
+    // stdout is the key and nothing else, so `KEY=$(hourglass admin create-key …)` works.
+    let key = String::from_utf8(issued.stdout)
+        .unwrap()
+        .trim_end()
+        .to_owned();
+    assert!(
+        key.starts_with("hg_") && !key.contains(char::is_whitespace),
+        "{key}"
+    );
+    let public_id = key.split('_').nth(1).unwrap().to_owned();
+
+    let listed = String::from_utf8(admin(&["list-keys", "--agency", "northwind"]).stdout).unwrap();
+    assert!(
+        listed.contains(&public_id) && listed.contains("READ"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key), "a listing never shows a secret");
+
+    for (args, complaint) in [
+        (
+            &["create-key", "--agency", "nobody", "--role", "READ"][..],
+            "agency 'nobody' was not found",
+        ),
+        (
+            &["create-key", "--agency", "northwind", "--role", "OWNER"][..],
+            "role",
+        ),
+        (
+            &[
+                "create-key",
+                "--agency",
+                "northwind",
+                "--workspace",
+                "none",
+                "--role",
+                "READ",
+            ][..],
+            "workspace 'none' was not found",
+        ),
+    ] {
+        let refused = admin(args);
+        assert!(!refused.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(complaint), "{args:?}: {stderr}");
+    }
+
+    let Served {
+        mut child,
+        address,
+        drain,
+    } = serve(&url);
+    let answer = graphql_with_key(&address, &key, "{ viewer { agency { slug } role } }");
+    assert!(answer.contains("\"slug\":\"northwind\""), "{answer}");
+    assert!(answer.contains("\"role\":\"READ\""), "{answer}");
+
+    let revoked = admin(&["revoke-key", "--agency", "northwind", &public_id]);
+    assert!(revoked.status.success(), "{revoked:?}");
+    let refused = graphql_with_key(&address, &key, "{ viewer { role } }");
+    assert!(
+        refused.starts_with("HTTP/1.0 401") || refused.starts_with("HTTP/1.1 401"),
+        "{refused}"
+    );
+    assert!(refused.contains("UNAUTHENTICATED"), "{refused}");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
     drain.join().unwrap();
 }
 
