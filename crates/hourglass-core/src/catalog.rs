@@ -26,11 +26,21 @@ pub const MAX_NAME_LEN: usize = 200;
 /// Longest URL kept.
 pub const MAX_URL_LEN: usize = 2048;
 
-/// A display name: trimmed, not empty, not too long.
+/// Largest amount of money (spend, a budget, revenue) one record may carry: far above
+/// any real figure, and far below where a database's sum could overflow.
+pub const MAX_AMOUNT: f64 = 1e12;
+
+/// A display name: one line, trimmed, not empty, not too long.
 pub fn name(field: &'static str, raw: &str) -> Result<String, FieldError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "is one line of text without control characters",
+        ));
     }
     if trimmed.chars().count() > MAX_NAME_LEN {
         return Err(FieldError::new(
@@ -55,13 +65,37 @@ pub fn currency(raw: &str) -> Result<String, FieldError> {
 
 /// A money amount: finite and not negative.
 pub fn amount(field: &'static str, value: f64) -> Result<f64, FieldError> {
-    if value.is_finite() && value >= 0.0 {
+    if (0.0..=MAX_AMOUNT).contains(&value) {
         Ok(value)
     } else {
         Err(FieldError::new(
             field,
-            format!("must be a finite amount of at least 0; got {value}"),
+            format!("must be an amount from 0 to {MAX_AMOUNT:e}; got {value}"),
         ))
+    }
+}
+
+/// Free text (a description, a script's source) may hold anything but the NUL
+/// character, which no text needs and PostgreSQL cannot store.
+pub fn text(field: &'static str, raw: &str) -> Result<(), FieldError> {
+    if raw.contains('\0') {
+        return Err(FieldError::new(
+            field,
+            "may not contain the NUL character (U+0000)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a JSON value holds the NUL character in any string or key.
+pub fn json_has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || json_has_nul(value)),
+        _ => false,
     }
 }
 
@@ -142,6 +176,23 @@ pub fn duration(kind: Option<AssetKind>, seconds: Option<i32>) -> Result<(), Fie
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_one_line_amounts_bounded_and_text_free_of_nul() {
+        assert_eq!(name("name", "  Acme  ").unwrap(), "Acme");
+        assert!(name("name", "Ac\u{0}me").is_err());
+        assert!(name("name", "two\nlines").is_err());
+        assert_eq!(amount("amount", 1e12).unwrap(), 1e12);
+        assert!(amount("amount", 1e12 + 1.0).is_err());
+        assert!(amount("amount", -0.01).is_err());
+        assert!(amount("amount", f64::NAN).is_err());
+        assert!(text("source", "line 1\nline 2\t").is_ok());
+        assert!(text("source", "a\u{0}").is_err());
+        assert!(json_has_nul(
+            &serde_json::json!({"a": ["b", {"c\u{0}": 1}]})
+        ));
+        assert!(!json_has_nul(&serde_json::json!({"a": ["b", {"c": "d"}]})));
+    }
 
     #[test]
     fn domains_are_normalised() {

@@ -41,7 +41,7 @@ pub fn key(raw: &str) -> Result<String, FieldError> {
 /// A unit shown next to values, such as `points` or `%`.
 pub fn unit(raw: &str) -> Result<String, FieldError> {
     let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 32 {
+    if trimmed.is_empty() || trimmed.chars().count() > 32 || trimmed.chars().any(char::is_control) {
         return Err(FieldError::new(
             "unit",
             "is 1 to 32 characters, such as points",
@@ -61,7 +61,7 @@ pub fn source(raw: &str) -> Result<(), FieldError> {
             format!("is {} bytes; the limit is {MAX_SOURCE_BYTES}", raw.len()),
         ));
     }
-    Ok(())
+    crate::catalog::text("source", raw)
 }
 
 /// Declared parameters: named like variables, each once.
@@ -96,6 +96,15 @@ pub fn params(declared: &[ParamDecl]) -> Result<(), FieldError> {
                 "params",
                 format!("'{}' is declared twice", p.name),
             ));
+        }
+        if crate::catalog::json_has_nul(&p.default) {
+            return Err(FieldError::new(
+                "params",
+                format!("the default of '{}' contains the NUL character", p.name),
+            ));
+        }
+        if let Some(description) = &p.description {
+            crate::catalog::text("params", description)?;
         }
     }
     Ok(())

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::catalog::{FieldError, MAX_AMOUNT, json_has_nul};
 use crate::ids::ExternalId;
 use crate::kinds::{EventKind, Stage, vocabulary};
 
@@ -126,6 +127,24 @@ pub fn normalize_channel(raw: &str) -> String {
         .to_lowercase()
 }
 
+/// A channel as events, spend and filters name it: normalised, not empty, short, and
+/// free of control characters.
+pub fn channel(raw: &str) -> Result<String, FieldError> {
+    let channel = normalize_channel(raw);
+    if channel.is_empty()
+        || channel.chars().count() > MAX_CHANNEL_LEN
+        || channel.chars().any(char::is_control)
+    {
+        return Err(FieldError::new(
+            "channel",
+            format!(
+                "must be a short name of at most {MAX_CHANNEL_LEN} characters, such as paid_search"
+            ),
+        ));
+    }
+    Ok(channel)
+}
+
 impl EventDraft {
     /// Checks every rule of domain.md for one event. `received_at` is the server's
     /// clock, passed in because this crate never reads one.
@@ -166,16 +185,12 @@ impl EventDraft {
         let campaign_id = optional_id(self.campaign_id, "campaignId")?;
         let asset_id = optional_id(self.asset_id, "assetId")?;
 
-        let channel = match self.channel.as_deref().map(normalize_channel) {
-            None => None,
-            Some(c) if c.is_empty() => None,
-            Some(c) if c.chars().count() > MAX_CHANNEL_LEN || c.chars().any(char::is_control) => {
-                return Err(Rejection::new(
-                    RejectionCode::InvalidId,
-                    format!("channel must be a short name of at most {MAX_CHANNEL_LEN} characters"),
-                ));
-            }
-            Some(c) => Some(c),
+        let channel = match self.channel.as_deref() {
+            Some(raw) if !normalize_channel(raw).is_empty() => Some(
+                channel(raw)
+                    .map_err(|e| Rejection::new(RejectionCode::InvalidId, e.to_string()))?,
+            ),
+            _ => None,
         };
 
         let properties = match self.properties {
@@ -190,6 +205,15 @@ impl EventDraft {
         };
 
         check_value(kind, self.value)?;
+        if properties
+            .iter()
+            .any(|(key, value)| key.contains('\0') || json_has_nul(value))
+        {
+            return Err(Rejection::new(
+                RejectionCode::InvalidProperties,
+                "properties may not contain the NUL character (U+0000)",
+            ));
+        }
         check_properties(kind, &properties)?;
 
         Ok(NewEvent {
@@ -262,9 +286,11 @@ const MAX_ATTENDED_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 fn check_value(kind: EventKind, value: Option<f64>) -> Result<(), Rejection> {
     let invalid = |msg: String| Err(Rejection::new(RejectionCode::InvalidValue, msg));
     if let Some(v) = value
-        && !v.is_finite()
+        && !(v.is_finite() && v.abs() <= MAX_AMOUNT)
     {
-        return invalid("value must be a finite number".into());
+        return invalid(format!(
+            "value must be a finite number from -{MAX_AMOUNT:e} to {MAX_AMOUNT:e}; got {v}"
+        ));
     }
     match (kind, value) {
         (EventKind::Attendance, None) => {
@@ -433,6 +459,29 @@ mod tests {
         d.properties = Some(json!({"to": "OQL", "from": "MQL"}));
         let event = d.validate(&EventLimits::default(), now()).unwrap();
         assert_eq!(event.stage_to().unwrap().as_str(), "OQL");
+    }
+
+    #[test]
+    fn text_no_database_can_store_and_absurd_amounts_are_rejected_per_event() {
+        for properties in [
+            json!({"text": "a\u{0}b"}),
+            json!({"a\u{0}": 1}),
+            json!({"x": [{"y": "\u{0}"}]}),
+        ] {
+            let mut d = draft("CLICK");
+            d.properties = Some(properties.clone());
+            assert_eq!(code(d), RejectionCode::InvalidProperties, "{properties}");
+        }
+        let mut d = draft("REVENUE");
+        d.value = Some(1e308);
+        assert_eq!(code(d), RejectionCode::InvalidValue);
+        let mut d = draft("CLICK");
+        d.channel = Some("e\u{0}mail".into());
+        assert_eq!(code(d), RejectionCode::InvalidId);
+        let mut d = draft("CLICK");
+        d.channel = Some("  Paid   Search ".into());
+        let event = d.validate(&EventLimits::default(), now()).unwrap();
+        assert_eq!(event.channel.as_deref(), Some("paid_search"));
     }
 
     #[test]

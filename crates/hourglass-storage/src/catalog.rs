@@ -511,14 +511,7 @@ impl WorkspaceStore {
         amount: f64,
     ) -> Result<spend::Model> {
         let amount = rules::amount("amount", amount)?;
-        let channel = hourglass_core::event::normalize_channel(channel);
-        if channel.is_empty() || channel.len() > 64 {
-            return Err(rules::FieldError::new(
-                "channel",
-                "must be a short name such as paid_search",
-            )
-            .into());
-        }
+        let channel = hourglass_core::event::channel(channel)?;
         let _guard = self.store.write_guard().await;
         let campaign = self.campaign(campaign).await?;
         let row = spend::ActiveModel {

@@ -1,4 +1,4 @@
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr};
 
 /// What can go wrong in storage, as data the server maps to public error codes.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +17,34 @@ pub enum StorageError {
     Invalid(#[from] hourglass_core::FieldError),
     /// The database failed. The detail is for logs, never for clients.
     #[error("database error: {0}")]
-    Database(#[from] DbErr),
+    Database(DbErr),
+}
+
+/// PostgreSQL's SQLSTATEs for text it cannot hold (a NUL character, a byte sequence
+/// that is not UTF-8): the caller's value is at fault, not the database. Core's rules
+/// refuse such values first; this keeps any path they miss from becoming INTERNAL.
+const UNSTORABLE_TEXT: &[&str] = &["22021", "22P05"];
+
+impl From<DbErr> for StorageError {
+    fn from(err: DbErr) -> Self {
+        let sqlstate = match &err {
+            DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => e
+                .as_database_error()
+                .and_then(|db| db.code())
+                .map(|code| code.into_owned()),
+            _ => None,
+        };
+        match sqlstate {
+            Some(code) if UNSTORABLE_TEXT.contains(&code.as_str()) => {
+                tracing::debug!(error = %err, "refused text");
+                Self::Invalid(hourglass_core::FieldError::new(
+                    "input",
+                    "text may not contain the NUL character (U+0000)",
+                ))
+            }
+            _ => Self::Database(err),
+        }
+    }
 }
 
 impl StorageError {

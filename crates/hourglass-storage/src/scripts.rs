@@ -56,6 +56,9 @@ impl KpiScriptContent {
     /// Checks every declared field; the sandbox checks the source compiles.
     fn validate(mut self) -> Result<Self> {
         self.name = rules::name("name", &self.name)?;
+        if let Some(description) = &self.description {
+            rules::text("description", description)?;
+        }
         self.description = self
             .description
             .map(|d| d.trim().to_owned())
@@ -216,6 +219,10 @@ impl WorkspaceStore {
     }
 
     async fn find_script(&self, key: &str) -> Result<Option<kpi_script::Model>> {
+        // A string that cannot be a key names nothing; the database is not asked.
+        if definition::key(key).is_err() {
+            return Ok(None);
+        }
         Ok(kpi_script::Entity::find()
             .filter(kpi_script::Column::WorkspaceId.eq(self.id()))
             .filter(kpi_script::Column::Key.eq(key))

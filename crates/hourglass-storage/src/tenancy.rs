@@ -72,6 +72,10 @@ impl Tenant {
     /// A workspace this tenant can see, by slug; any other is `NotFound`.
     pub async fn workspace(&self, slug: &str) -> Result<WorkspaceStore> {
         let not_found = || StorageError::not_found("workspace", slug);
+        // A string that cannot be a slug names nothing; the database is not asked.
+        if Slug::parse(slug).is_err() {
+            return Err(not_found());
+        }
         if let Some(only) = &self.only {
             // The slug must match; the row is still read again below, as settings
             // may have changed since the key was checked.

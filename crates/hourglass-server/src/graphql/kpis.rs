@@ -70,7 +70,8 @@ impl KpiFilterInput {
             channel: self
                 .channel
                 .as_deref()
-                .map(hourglass_core::event::normalize_channel),
+                .map(hourglass_core::event::channel)
+                .transpose()?,
             asset: self.asset.map(|a| external_id(&a, "asset")).transpose()?,
             organization: self
                 .organization
