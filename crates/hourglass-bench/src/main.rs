@@ -41,6 +41,10 @@ struct Args {
 
 const QUERIES: &[(&str, &str)] = &[
     (
+        "viewer: authentication and nothing else",
+        "{ viewer { role } }",
+    ),
+    (
         "kpis, whole workspace",
         "{ kpis(workspace: \"bench\") { impressions clicks uniqueVisitors clickThroughRate { value n } registrationRate { value n } attendanceRate { value n } spend } }",
     ),
