@@ -96,6 +96,17 @@ fn response_media_type(req: &HttpRequest) -> &'static str {
     }
 }
 
+/// Whether a document holds a mutation (a document that does not parse holds none; it
+/// fails with its parse error).
+fn has_mutation(query: &str) -> bool {
+    async_graphql::parser::parse_query(query).is_ok_and(|document| {
+        document
+            .operations
+            .iter()
+            .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
+    })
+}
+
 /// Whether a response failed before execution (parse, validation, limits, bad
 /// variables): no data, and no error tied to a field path.
 fn failed_before_execution(response: &Response) -> bool {
@@ -114,10 +125,18 @@ async fn execute(
     batch: BatchRequest,
 ) -> HttpResponse {
     let limit_ms = shared.state.settings.graphql.timeout_ms;
+    // Only reads are stopped at the time limit. A write may already be committed when
+    // time runs out, and answering TIMEOUT for it would lie; writes are bounded by
+    // their own limits (batch sizes, script deadlines) instead.
+    let writes = batch.iter().any(|request| has_mutation(&request.query));
     let run = shared.schema.execute_batch(batch.data(caller));
-    // Dropping the execution cancels its database work; a write in progress rolls back.
-    let Ok(response) = tokio::time::timeout(Duration::from_millis(limit_ms), run).await else {
-        return graphql_error(req, ApiError::Timeout { limit_ms });
+    let response = if writes {
+        run.await
+    } else {
+        match tokio::time::timeout(Duration::from_millis(limit_ms), run).await {
+            Ok(response) => response,
+            Err(_) => return graphql_error(req, ApiError::Timeout { limit_ms }),
+        }
     };
     let media_type = response_media_type(req);
     let status = match &response {
@@ -204,12 +223,7 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
         Err(e) => return graphql_error(&req, ApiError::BadRequest(e.to_string())),
     };
     // GET must be safe: a mutation in a link or an <img> must never run.
-    if let Ok(document) = async_graphql::parser::parse_query(&request.query)
-        && document
-            .operations
-            .iter()
-            .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
-    {
+    if has_mutation(&request.query) {
         return graphql_error(
             &req,
             ApiError::MethodNotAllowed("mutations are only accepted with POST".into()),

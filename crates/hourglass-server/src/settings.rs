@@ -78,7 +78,8 @@ pub struct GraphqlSettings {
     pub max_page_size: u64,
     /// Most aliased fields in one operation.
     pub max_aliases: usize,
-    /// Milliseconds a GraphQL request may run before it is stopped with `TIMEOUT`.
+    /// Milliseconds a GraphQL query may run before it is stopped with `TIMEOUT`.
+    /// Mutations are not cut off: a write may have committed by then.
     pub timeout_ms: u64,
 }
 

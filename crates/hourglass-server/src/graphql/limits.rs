@@ -1,5 +1,7 @@
-//! Limits async-graphql does not have built in: how many aliases one document may
-//! use. Aliases let one small request ask for the same expensive field many times.
+//! Rules on a parsed document that async-graphql does not have built in: how many
+//! aliases it may use (aliases let one small request ask for the same expensive
+//! field many times), and no introspection when it is switched off (async-graphql
+//! would answer `__schema: null` without an error).
 
 use std::sync::Arc;
 
@@ -9,16 +11,43 @@ use async_graphql::{ServerError, ServerResult, Variables};
 
 use crate::error::ErrorCode;
 
-/// Refuses documents with more than `max_aliases` aliased fields (QUERY_TOO_COMPLEX).
+/// Refuses documents with more than `max_aliases` aliased fields (QUERY_TOO_COMPLEX),
+/// and introspection when `introspection` is false (GRAPHQL_VALIDATION_FAILED).
 #[derive(Debug, Clone, Copy)]
-pub struct AliasLimit {
+pub struct DocumentLimits {
     pub max_aliases: usize,
+    pub introspection: bool,
 }
 
-impl ExtensionFactory for AliasLimit {
+impl ExtensionFactory for DocumentLimits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(*self)
     }
+}
+
+/// Every selection set of the document: its operations' and its fragments'.
+fn selection_sets(document: &ExecutableDocument) -> impl Iterator<Item = &SelectionSet> {
+    let operations = document
+        .operations
+        .iter()
+        .map(|(_, op)| &op.node.selection_set.node);
+    let fragments = document
+        .fragments
+        .values()
+        .map(|f| &f.node.selection_set.node);
+    operations.chain(fragments)
+}
+
+/// Whether a selection set, at any depth, asks for `__schema` or `__type`.
+fn introspects(set: &SelectionSet) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => {
+            matches!(field.node.name.node.as_str(), "__schema" | "__type")
+                || introspects(&field.node.selection_set.node)
+        }
+        Selection::InlineFragment(fragment) => introspects(&fragment.node.selection_set.node),
+        Selection::FragmentSpread(_) => false,
+    })
 }
 
 fn count_aliases(set: &SelectionSet) -> usize {
@@ -35,23 +64,23 @@ fn count_aliases(set: &SelectionSet) -> usize {
         .sum()
 }
 
-/// Aliases in every operation and fragment of the document.
+/// Aliases in every operation and fragment of the document (a fragment's once,
+/// however often it is spread: the complexity limit bounds the rest).
 pub fn aliases_in(document: &ExecutableDocument) -> usize {
-    let in_operations: usize = document
-        .operations
-        .iter()
-        .map(|(_, op)| count_aliases(&op.node.selection_set.node))
-        .sum();
-    let in_fragments: usize = document
-        .fragments
-        .values()
-        .map(|f| count_aliases(&f.node.selection_set.node))
-        .sum();
-    in_operations + in_fragments
+    selection_sets(document).map(count_aliases).sum()
+}
+
+fn refuse(message: String, code: ErrorCode) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    error
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for AliasLimit {
+impl Extension for DocumentLimits {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -62,18 +91,19 @@ impl Extension for AliasLimit {
         let document = next.run(ctx, query, variables).await?;
         let aliases = aliases_in(&document);
         if aliases > self.max_aliases {
-            let mut error = ServerError::new(
+            return Err(refuse(
                 format!(
                     "the query uses {aliases} aliases; the limit is {}",
                     self.max_aliases
                 ),
-                None,
-            );
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("code", ErrorCode::QueryTooComplex.as_str());
-            return Err(error);
+                ErrorCode::QueryTooComplex,
+            ));
+        }
+        if !self.introspection && selection_sets(&document).any(introspects) {
+            return Err(refuse(
+                "introspection is switched off on this server".into(),
+                ErrorCode::GraphqlValidationFailed,
+            ));
         }
         Ok(document)
     }
@@ -91,5 +121,29 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(aliases_in(&document), 5);
+        assert!(!selection_sets(&document).any(introspects));
+    }
+
+    #[test]
+    fn introspection_is_found_in_fragments_but_typename_is_not_introspection() {
+        for (query, expected) in [
+            ("{ __schema { types { name } } }", true),
+            (
+                "{ viewer { role } ... on Query { __type(name: \"Query\") { name } } }",
+                true,
+            ),
+            (
+                "query { ...F } fragment F on Query { __schema { queryType { name } } }",
+                true,
+            ),
+            ("{ viewer { __typename role } }", false),
+        ] {
+            let document = async_graphql::parser::parse_query(query).expect("parses");
+            assert_eq!(
+                selection_sets(&document).any(introspects),
+                expected,
+                "{query}"
+            );
+        }
     }
 }

@@ -87,8 +87,9 @@ pub fn build_schema(settings: &Settings, state: Option<AppState>) -> HourglassSc
         live::LiveSubscription,
     )
     .extension(ErrorCodes)
-    .extension(limits::AliasLimit {
+    .extension(limits::DocumentLimits {
         max_aliases: settings.graphql.max_aliases,
+        introspection: settings.graphql.introspection,
     })
     .limit_depth(settings.graphql.max_depth)
     .limit_complexity(settings.graphql.max_complexity)
