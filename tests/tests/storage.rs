@@ -689,8 +689,46 @@ async fn tenancy_migration_keeps_existing_workspaces_and_their_data(backend: Bac
     assert_eq!(page.items.len(), 25);
 }
 
+/// Another process writing (the admin CLI, a migration) makes ingest wait for it, not
+/// fail: on SQLite a transaction that only asks for the write lock when it first
+/// writes cannot wait for it.
+async fn ingest_waits_for_another_writer_instead_of_failing(backend: Backend) {
+    let Some((db, store)) = setup(backend).await else {
+        return;
+    };
+    let ws = workspace(&store, "shared").await;
+    let mut options = hourglass_storage::StoreOptions::new(&db.url);
+    options.max_connections = 1;
+    let other = Store::connect(&options).await.unwrap();
+    let hold: &[&str] = match backend {
+        Backend::Sqlite => &["BEGIN IMMEDIATE"],
+        Backend::Postgres => &["BEGIN", "LOCK TABLE events IN EXCLUSIVE MODE"],
+    };
+    for statement in hold {
+        sea_orm::ConnectionTrait::execute_unprepared(other.connection(), statement)
+            .await
+            .unwrap();
+    }
+    let ingest = tokio::spawn(async move {
+        let events = vec![by_contact("waited", EventKind::Click, "c-1")];
+        ws.ingest(events, Utc::now()).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !ingest.is_finished(),
+        "ingest waits while another writer holds the lock"
+    );
+    sea_orm::ConnectionTrait::execute_unprepared(other.connection(), "ROLLBACK")
+        .await
+        .unwrap();
+    let outcome = ingest.await.unwrap().unwrap();
+    assert_eq!(outcome.accepted, 1);
+    other.close().await.unwrap();
+}
+
 on_both_backends!(
     migrations_run_up_down_and_up_again,
+    ingest_waits_for_another_writer_instead_of_failing,
     tenancy_migration_keeps_existing_workspaces_and_their_data,
     ingest_is_idempotent_per_message_id,
     first_sight_creates_the_catalog_and_contacts_join_organizations,

@@ -8,7 +8,7 @@ use hourglass_core::{ExternalId, NewEvent};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait, TryInsertResult,
+    TryInsertResult,
 };
 use serde_json::Value;
 
@@ -39,7 +39,7 @@ impl WorkspaceStore {
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome> {
         let _guard = self.store.write_guard().await;
-        let txn = self.store.db.begin().await?;
+        let txn = self.store.begin_write().await?;
         let outcome = self.ingest_in(&txn, events, received_at).await?;
         txn.commit().await?;
         Ok(outcome)

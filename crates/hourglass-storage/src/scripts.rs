@@ -6,7 +6,7 @@ use hourglass_core::catalog as rules;
 use hourglass_core::definition::{self, ParamDecl};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 
 use crate::entities::{kpi_script, kpi_script_version};
@@ -86,7 +86,7 @@ impl WorkspaceStore {
                 id: key,
             });
         }
-        let txn = self.store.db.begin().await?;
+        let txn = self.store.begin_write().await?;
         let now = to_millis(Utc::now());
         let script = kpi_script::ActiveModel {
             workspace_id: Set(self.id()),
@@ -132,7 +132,7 @@ impl WorkspaceStore {
             .await?
             .ok_or_else(|| StorageError::not_found("KPI script", key))?;
         let next = script.current_version + 1;
-        let txn = self.store.db.begin().await?;
+        let txn = self.store.begin_write().await?;
         let version = version_row(script.id, next, &content, to_millis(Utc::now()))
             .insert(&txn)
             .await?;

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use hourglass_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use tokio::sync::Mutex;
 
 use crate::error::Result;
@@ -124,6 +127,20 @@ impl Store {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
         }
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at `BEGIN`
+    /// (IMMEDIATE), waiting out the busy timeout for another process (the admin CLI)
+    /// to finish: a deferred transaction that reads first cannot wait for the lock
+    /// when it comes to write, and would fail at once instead.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction> {
+        Ok(self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await?)
     }
 
     #[doc(hidden)]
