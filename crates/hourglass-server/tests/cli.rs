@@ -2,21 +2,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn hourglass() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hourglass"));
-    // Only what each test sets: no HOURGLASS_* from the developer's shell.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("HOURGLASS_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
+use support::{Server, hourglass};
 
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display())
@@ -28,44 +21,6 @@ fn http_get(address: &str, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
-}
-
-/// A server started from the binary, its address read from its JSON log.
-struct Served {
-    child: std::process::Child,
-    address: String,
-    drain: std::thread::JoinHandle<usize>,
-}
-
-fn serve(database_url: &str) -> Served {
-    let mut child = hourglass()
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("HOURGLASS_DATABASE_URL", database_url)
-        .env("HOURGLASS_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut address = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let Some(found) = entry["fields"]["address"].as_str() {
-            address = Some(found.to_owned());
-            break;
-        }
-    }
-    let address = address.expect("the server logs the address it listens on");
-    // Keep reading the log so the server never writes into a closed pipe.
-    let drain = std::thread::spawn(move || lines.count());
-    Served {
-        child,
-        address,
-        drain,
-    }
 }
 
 /// POSTs a GraphQL query with an API key; the whole HTTP response as text.
@@ -87,12 +42,8 @@ fn graphql_with_key(address: &str, key: &str, query: &str) -> String {
 #[test]
 fn serve_answers_then_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let Served {
-        mut child,
-        address,
-        drain,
-    } = serve(&sqlite_url(&dir));
-    let health = http_get(&address, "/health");
+    let mut server = Server::start(&sqlite_url(&dir), &[]);
+    let health = http_get(&server.address, "/health");
     assert!(
         health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"),
         "{health}"
@@ -100,13 +51,13 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
     assert!(health.contains("\"status\":\"ok\""), "{health}");
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = server.child.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -116,7 +67,6 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}");
-    drain.join().unwrap();
 }
 
 #[test]
@@ -185,27 +135,20 @@ fn admin_bootstraps_an_agency_whose_key_works_once_and_can_be_revoked() {
         assert!(stderr.contains(complaint), "{args:?}: {stderr}");
     }
 
-    let Served {
-        mut child,
-        address,
-        drain,
-    } = serve(&url);
-    let answer = graphql_with_key(&address, &key, "{ viewer { agency { slug } role } }");
+    let server = Server::start(&url, &[]);
+    let address = &server.address;
+    let answer = graphql_with_key(address, &key, "{ viewer { agency { slug } role } }");
     assert!(answer.contains("\"slug\":\"northwind\""), "{answer}");
     assert!(answer.contains("\"role\":\"READ\""), "{answer}");
 
     let revoked = admin(&["revoke-key", "--agency", "northwind", &public_id]);
     assert!(revoked.status.success(), "{revoked:?}");
-    let refused = graphql_with_key(&address, &key, "{ viewer { role } }");
+    let refused = graphql_with_key(address, &key, "{ viewer { role } }");
     assert!(
         refused.starts_with("HTTP/1.0 401") || refused.starts_with("HTTP/1.1 401"),
         "{refused}"
     );
     assert!(refused.contains("UNAUTHENTICATED"), "{refused}");
-
-    child.kill().unwrap();
-    child.wait().unwrap();
-    drain.join().unwrap();
 }
 
 #[test]

@@ -1,0 +1,96 @@
+//! What the binary's integration tests share: the `hourglass` command, and
+//! `hourglass serve` on a free port.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The binary, with only what each test sets: no HOURGLASS_* from the developer's shell.
+pub fn hourglass() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hourglass"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HOURGLASS_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// A running `hourglass serve`, its address read from its JSON log; killed (SIGKILL)
+/// when dropped.
+pub struct Server {
+    pub child: Child,
+    pub address: String,
+    log: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts on `database_url` with the extra environment `env`.
+    pub fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = hourglass()
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("HOURGLASS_DATABASE_URL", database_url)
+            .env("HOURGLASS_LOG_FORMAT", "json")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (found, address) = mpsc::channel();
+        let start_log = Arc::new(Mutex::new(Vec::new()));
+        let early = start_log.clone();
+        // Reads the log for the bound address, then keeps draining it so the server
+        // never blocks on a full pipe or writes into a closed one; ends when it exits.
+        let log = std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(tx) = &found
+                    && let Ok(entry) = serde_json::from_str::<Value>(&line)
+                    && let Some(address) = entry["fields"]["address"].as_str()
+                {
+                    let _ = tx.send(address.to_owned());
+                    found = None;
+                } else if found.is_some() {
+                    early.lock().unwrap().push(line);
+                }
+            }
+        });
+        let Ok(address) = address.recv_timeout(Duration::from_secs(120)) else {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            let _ = log.join();
+            panic!(
+                "the server did not log its address (exit: {status}); its log:\n{}",
+                start_log.lock().unwrap().join("\n")
+            );
+        };
+        Self {
+            child,
+            address,
+            log: Some(log),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no draining, no closing of the database.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+        if let Some(log) = self.log.take() {
+            log.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
