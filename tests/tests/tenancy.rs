@@ -238,7 +238,12 @@ fn click(message_id: &str, contact: &str) -> Value {
 /// Events per kind in a workspace, as the server counts them.
 async fn event_counts(api: &Api, key: &str, workspace: &str) -> BTreeMap<String, u64> {
     let data = api.ok(key, EVENT_COUNTS, json!({ "ws": workspace })).await;
-    data["kpis"]["eventCounts"]
+    counts_in(&data["kpis"])
+}
+
+/// A `kpis` answer's `eventCounts` as kind → count.
+fn counts_in(kpis: &Value) -> BTreeMap<String, u64> {
+    kpis["eventCounts"]
         .as_array()
         .unwrap()
         .iter()
@@ -249,6 +254,17 @@ async fn event_counts(api: &Api, key: &str, workspace: &str) -> BTreeMap<String,
             )
         })
         .collect()
+}
+
+/// Events per kind in a list of sent events.
+fn counts_of(events: &[Value]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for e in events {
+        *counts
+            .entry(e["kind"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    counts
 }
 
 fn strings(list: &Value, field: &str) -> BTreeSet<String> {
@@ -1575,24 +1591,11 @@ async fn check_own_data(api: &Api, world: &World, t: usize) {
         "{label}"
     );
     assert_eq!(data["workspace"]["minSample"], tenant.min_sample, "{label}");
-    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-    for e in &tenant.events {
-        *expected
-            .entry(e["kind"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
-    let counts: BTreeMap<String, u64> = data["kpis"]["eventCounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["kind"].as_str().unwrap().to_owned(),
-                c["count"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(counts, expected, "{label}: event counts");
+    assert_eq!(
+        counts_in(&data["kpis"]),
+        counts_of(&tenant.events),
+        "{label}: event counts"
+    );
     assert_eq!(
         data["kpis"]["spend"].as_f64(),
         Some(tenant.spend),
@@ -2119,24 +2122,11 @@ async fn cross_tenant_round(app: &TestApp, seed: u64) {
                     "{what}: shows {seen:?}, not only its own: {answer:#?}"
                 );
                 if template.name == "kpis" && allows(key.role, Needs::Read) {
-                    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-                    for e in &world.tenants[*tenant].events {
-                        *expected
-                            .entry(e["kind"].as_str().unwrap().to_owned())
-                            .or_default() += 1;
-                    }
-                    let got: BTreeMap<String, u64> = answer.body["data"]["kpis"]["eventCounts"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|c| {
-                            (
-                                c["kind"].as_str().unwrap().to_owned(),
-                                c["count"].as_u64().unwrap(),
-                            )
-                        })
-                        .collect();
-                    assert_eq!(got, expected, "{what}: its own counts");
+                    assert_eq!(
+                        counts_in(&answer.body["data"]["kpis"]),
+                        counts_of(&world.tenants[*tenant].events),
+                        "{what}: its own counts"
+                    );
                 }
             }
             Plan::Missing {
