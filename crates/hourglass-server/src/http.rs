@@ -38,13 +38,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/graphql",
             web::get()
-                .guard(guard::Header("upgrade", "websocket"))
+                .guard(guard::fn_guard(wants_websocket))
                 .to(graphql_ws),
         )
         .route("/graphql", web::get().to(graphql_get))
         .route("/v1/events", web::post().to(ingest_ndjson))
         .route("/health", web::get().to(health))
         .route("/assets/graphiql/{file}", web::get().to(graphiql_asset));
+}
+
+/// `Upgrade: websocket`, in any case, as RFC 6455 allows.
+fn wants_websocket(ctx: &guard::GuardContext<'_>) -> bool {
+    ctx.head()
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }
 
 /// The media type of the GraphQL-over-HTTP spec's responses.
