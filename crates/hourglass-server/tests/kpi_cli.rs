@@ -3,21 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use support::hourglass;
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kpis")
-}
-
-fn hourglass() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hourglass"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("HOURGLASS_") {
-            command.env_remove(key);
-        }
-    }
-    command
 }
 
 #[test]
