@@ -10,7 +10,7 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use hourglass_core::{Permission, Role};
+use hourglass_core::Permission;
 use hourglass_storage::{Principal, Store, Tenant, WorkspaceStore};
 
 use crate::error::{ApiError, ApiResult};
@@ -54,10 +54,6 @@ impl Caller {
             "a {} key does not allow {action}",
             self.0.role
         )))
-    }
-
-    pub fn role(&self) -> Role {
-        self.0.role
     }
 }
 

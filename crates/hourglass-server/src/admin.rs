@@ -13,7 +13,7 @@ use rand::Rng as _;
 use crate::cli::AdminCommand;
 
 /// Random bytes for a new key, from the thread's CSPRNG (ChaCha, seeded by the OS).
-pub fn new_key_bytes() -> [u8; KEY_RANDOM_BYTES] {
+fn new_key_bytes() -> [u8; KEY_RANDOM_BYTES] {
     let mut bytes = [0; KEY_RANDOM_BYTES];
     rand::rng().fill(&mut bytes[..]);
     bytes
@@ -29,16 +29,17 @@ pub async fn agency_or_create(store: &Store, slug: &str, name: &str) -> anyhow::
     Ok(store.agency_tenant(slug.as_str()).await?)
 }
 
-/// Issues a key and prints it, with how to use it, exactly once.
+/// Issues a key with fresh randomness: the one way keys are made, from the CLI, the
+/// demo and `createApiKey` alike. Its secret is in the answer and nowhere else.
 pub async fn issue_key(
     tenant: &Tenant,
     workspace: Option<&str>,
     role: Role,
     name: &str,
-) -> anyhow::Result<IssuedKey> {
-    Ok(tenant
+) -> Result<IssuedKey, StorageError> {
+    tenant
         .create_api_key(workspace, role, name, new_key_bytes())
-        .await?)
+        .await
 }
 
 pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCode> {

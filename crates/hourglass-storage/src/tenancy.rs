@@ -64,11 +64,6 @@ impl Tenant {
         &self.agency
     }
 
-    /// The one workspace this tenant is narrowed to, if it is.
-    pub fn limited_to(&self) -> Option<&workspace::Model> {
-        self.only.as_ref()
-    }
-
     /// A workspace this tenant can see, by slug; any other is `NotFound`.
     pub async fn workspace(&self, slug: &str) -> Result<WorkspaceStore> {
         let not_found = || StorageError::not_found("workspace", slug);

@@ -7,7 +7,7 @@ use hourglass_storage::{ApiKeyRecord, from_millis};
 
 use super::caller;
 use super::types::Role;
-use crate::admin::new_key_bytes;
+use crate::admin::issue_key;
 use crate::error::ApiResult;
 
 /// An API key as listings show it. Its secret is shown once, when it is created.
@@ -117,15 +117,14 @@ impl KeyMutation {
         ctx: &Context<'_>,
         input: CreateApiKeyInput,
     ) -> ApiResult<CreatedApiKey> {
-        let issued = caller(ctx)?
-            .tenant(Permission::Administer)?
-            .create_api_key(
-                input.workspace.as_ref().map(|w| w.as_str()),
-                input.role.into(),
-                &input.name,
-                new_key_bytes(),
-            )
-            .await?;
+        let tenant = caller(ctx)?.tenant(Permission::Administer)?;
+        let issued = issue_key(
+            tenant,
+            input.workspace.as_ref().map(|w| w.as_str()),
+            input.role.into(),
+            &input.name,
+        )
+        .await?;
         Ok(CreatedApiKey {
             secret: issued.secret.reveal(),
             api_key: issued.record.into(),
