@@ -105,10 +105,11 @@ fn response_media_type(req: &HttpRequest) -> &'static str {
     }
 }
 
-/// Whether a document holds a mutation (a document that does not parse holds none; it
-/// fails with its parse error).
-fn has_mutation(query: &str) -> bool {
-    async_graphql::parser::parse_query(query).is_ok_and(|document| {
+/// Whether a request's document holds a mutation (a document that does not parse holds
+/// none; it fails with its parse error). The parsed document stays in the request, and
+/// the schema executes it without parsing again.
+fn has_mutation(request: &mut async_graphql::Request) -> bool {
+    request.parsed_query().is_ok_and(|document| {
         document
             .operations
             .iter()
@@ -131,13 +132,13 @@ async fn execute(
     req: &HttpRequest,
     shared: &Shared,
     caller: Caller,
-    batch: BatchRequest,
+    mut batch: BatchRequest,
 ) -> HttpResponse {
     let limit_ms = shared.state.settings.graphql.timeout_ms;
     // Only reads are stopped at the time limit. A write may already be committed when
     // time runs out, and answering TIMEOUT for it would lie; writes are bounded by
     // their own limits (batch sizes, script deadlines) instead.
-    let writes = batch.iter().any(|request| has_mutation(&request.query));
+    let writes = batch.iter_mut().any(has_mutation);
     let run = shared.schema.execute_batch(batch.data(caller));
     let response = if writes {
         run.await
@@ -227,12 +228,12 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
         Ok(caller) => caller,
         Err(e) => return graphql_error(&req, e),
     };
-    let request = match async_graphql::http::parse_query_string(query_string) {
+    let mut request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
         Err(e) => return graphql_error(&req, ApiError::BadRequest(e.to_string())),
     };
     // GET must be safe: a mutation in a link or an <img> must never run.
-    if has_mutation(&request.query) {
+    if has_mutation(&mut request) {
         return graphql_error(
             &req,
             ApiError::MethodNotAllowed("mutations are only accepted with POST".into()),
