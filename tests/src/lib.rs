@@ -239,25 +239,6 @@ impl TestApp {
         data["createApiKey"]["secret"].as_str().unwrap().to_owned()
     }
 
-    /// Posts a GraphQL operation with `key` (`None`: no Authorization header) and
-    /// returns the status and the JSON answer.
-    pub async fn graphql_as(
-        &self,
-        key: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> (u16, Value) {
-        let client = key.map_or_else(reqwest::Client::new, client_with_key);
-        let response = client
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
