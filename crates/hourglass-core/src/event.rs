@@ -185,12 +185,13 @@ impl EventDraft {
         let campaign_id = optional_id(self.campaign_id, "campaignId")?;
         let asset_id = optional_id(self.asset_id, "assetId")?;
 
-        let channel = match self.channel.as_deref() {
-            Some(raw) if !normalize_channel(raw).is_empty() => Some(
+        // A blank channel is no channel; anything else follows the one channel rule.
+        let channel = match self.channel.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(
                 channel(raw)
                     .map_err(|e| Rejection::new(RejectionCode::InvalidId, e.to_string()))?,
             ),
-            _ => None,
         };
 
         let properties = match self.properties {
