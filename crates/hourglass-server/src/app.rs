@@ -65,7 +65,7 @@ impl std::fmt::Debug for Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = connect(&settings).await?;
-        if settings.migrate_on_start && store.agencies().await?.is_empty() {
+        if settings.migrate_on_start && !store.has_agencies().await? {
             tracing::warn!(
                 "no agency yet, so no key can authenticate: run `hourglass admin create-agency \
                  NAME` and `hourglass admin create-key --agency NAME --role ADMIN` (or \

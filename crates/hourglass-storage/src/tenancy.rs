@@ -276,12 +276,9 @@ impl Store {
         Ok(model.insert(&self.db).await?)
     }
 
-    /// Every agency, by slug. Operator tooling only.
-    pub async fn agencies(&self) -> Result<Vec<agency::Model>> {
-        Ok(agency::Entity::find()
-            .order_by_asc(agency::Column::Slug)
-            .all(&self.db)
-            .await?)
+    /// Whether any agency exists yet (without one, no key can authenticate).
+    pub async fn has_agencies(&self) -> Result<bool> {
+        Ok(agency::Entity::find().one(&self.db).await?.is_some())
     }
 
     /// An agency's whole tenant, for operator tooling (the CLI), which has the
