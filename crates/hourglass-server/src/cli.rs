@@ -38,6 +38,13 @@ pub enum Command {
     /// Write, check and run custom KPI scripts.
     #[command(subcommand)]
     Kpi(KpiCommand),
+    /// The aggregate layer KPIs read: rebuild it from raw events.
+    Rollups {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        action: RollupsCommand,
+    },
     /// Agencies and API keys: how an operator lets the first client in.
     Admin {
         #[command(flatten)]
@@ -82,6 +89,21 @@ pub enum AdminCommand {
         #[arg(long)]
         agency: String,
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RollupsCommand {
+    /// Recompute person numbers and rollups from raw events (after a restore, or to
+    /// check them); every workspace when none is named. Ingest into a workspace
+    /// waits while it is rebuilt.
+    Rebuild {
+        /// The agency that owns the workspace (with --workspace).
+        #[arg(long, requires = "workspace")]
+        agency: Option<String>,
+        /// Only this workspace (with --agency).
+        #[arg(long, requires = "agency")]
+        workspace: Option<String>,
     },
 }
 

@@ -248,6 +248,7 @@ impl From<StorageError> for ApiError {
                 field: Some(field.field.to_owned()),
             },
             StorageError::Database(db) => ApiError::internal(&db),
+            StorageError::Corrupt(detail) => ApiError::internal(&detail),
         }
     }
 }

@@ -14,6 +14,7 @@ mod http;
 mod ingest;
 pub mod kpi_cli;
 mod request_id;
+pub mod rollups_cli;
 pub mod scripts;
 pub mod settings;
 

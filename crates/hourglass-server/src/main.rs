@@ -5,7 +5,7 @@ use clap::Parser;
 use hourglass_core::Role;
 use hourglass_server::cli::{Cli, Command, MigrateAction, ServeArgs};
 use hourglass_server::settings::LogFormat;
-use hourglass_server::{Application, Settings, admin, app, demo, graphql, kpi_cli};
+use hourglass_server::{Application, Settings, admin, app, demo, graphql, kpi_cli, rollups_cli};
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<ExitCode> {
@@ -73,6 +73,12 @@ async fn main() -> anyhow::Result<ExitCode> {
                 key.secret.reveal()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Rollups { database, action } => {
+            database.apply(&mut settings);
+            init_logging(&settings);
+            let store = app::connect(&settings).await?;
+            rollups_cli::run(&store, action).await
         }
         Command::Admin { database, action } => {
             database.apply(&mut settings);

@@ -18,6 +18,11 @@ pub enum StorageError {
     /// The database failed. The detail is for logs, never for clients.
     #[error("database error: {0}")]
     Database(DbErr),
+    /// Stored data that cannot be what this code wrote (a rollup's people set that does
+    /// not decode, person numbers beyond their range). For logs; `rollups rebuild`
+    /// recomputes it from raw events.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
 }
 
 /// PostgreSQL's SQLSTATEs for text it cannot hold (a NUL character, a byte sequence

@@ -5,17 +5,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use hourglass_core::{ExternalId, NewEvent};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
-    TryInsertResult,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter,
+    QuerySelect, Set, TryInsertResult,
 };
 use serde_json::Value;
 
 use crate::LOOKUP_CHUNK;
 use crate::catalog::ExternalIdColumns;
 use crate::entities::{asset, campaign, contact, event, organization};
-use crate::error::Result;
+use crate::error::{Result, StorageError};
+use crate::rollups::{Delta, PersonNumbers, RollupEvent};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
 
@@ -52,6 +53,9 @@ impl WorkspaceStore {
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome> {
         let total = events.len() as u64;
+        // From here to the commit no other batch writes this workspace, so what we
+        // find stored stays true and the rollups' read-modify-write is safe.
+        self.lock_for_writing(txn).await?;
 
         // The first occurrence of a message id in the batch wins.
         let mut seen = HashSet::new();
@@ -71,40 +75,65 @@ impl WorkspaceStore {
         }
 
         let ids = CatalogIds::resolve(self, txn, &fresh).await?;
+        let mut numbers = {
+            let contacts: BTreeSet<i64> = ids.contacts.values().map(|(id, _)| *id).collect();
+            let anonymous: BTreeSet<&str> = fresh
+                .iter()
+                .filter(|e| e.contact_id.is_none())
+                .filter_map(|e| e.anonymous_id.as_ref().map(ExternalId::as_str))
+                .collect();
+            PersonNumbers::load(txn, self.id(), &contacts, &anonymous).await?
+        };
         let received_ms = to_millis(received_at);
-        let mut stage_changes = Vec::new();
-        let rows: Vec<event::ActiveModel> = fresh
-            .into_iter()
-            .map(|e| {
-                let contact = e.contact_id.as_ref().and_then(|c| ids.contacts.get(c));
-                let contact_id = contact.map(|(id, _)| *id);
-                let organization_id = e
-                    .organization_id
-                    .as_ref()
-                    .and_then(|o| ids.organizations.get(o).copied())
-                    .or_else(|| contact.and_then(|(_, org)| *org));
-                if let (Some(contact_id), Some(stage)) = (contact_id, e.stage_to()) {
-                    stage_changes.push((contact_id, stage, to_millis(e.occurred_at)));
-                }
-                event::ActiveModel {
-                    workspace_id: Set(self.id()),
-                    message_id: Set(e.message_id.to_string()),
-                    kind: Set(e.kind.as_str().to_owned()),
-                    occurred_at: Set(to_millis(e.occurred_at)),
-                    received_at: Set(received_ms),
-                    contact_id: Set(contact_id),
-                    anonymous_id: Set(e.anonymous_id.map(String::from)),
-                    organization_id: Set(organization_id),
-                    campaign_id: Set(e.campaign_id.and_then(|c| ids.campaigns.get(&c).copied())),
-                    asset_id: Set(e.asset_id.and_then(|a| ids.assets.get(&a).copied())),
-                    channel: Set(e.channel),
-                    value: Set(e.value),
-                    properties: Set(Value::Object(e.properties)),
-                    ..Default::default()
-                }
-            })
-            .collect();
+        let mut stages = StageChanges::default();
+        let mut delta = Delta::default();
+        let mut rows: Vec<event::ActiveModel> = Vec::with_capacity(fresh.len());
+        for e in fresh {
+            let contact = e.contact_id.as_ref().and_then(|c| ids.contacts.get(c));
+            let contact_id = contact.map(|(id, _)| *id);
+            let organization_id = e
+                .organization_id
+                .as_ref()
+                .and_then(|o| ids.organizations.get(o).copied())
+                .or_else(|| contact.and_then(|(_, org)| *org));
+            let occurred_at = to_millis(e.occurred_at);
+            if let (Some(contact_id), Some(stage)) = (contact_id, e.stage_to()) {
+                stages.record(contact_id, stage.as_str(), occurred_at);
+            }
+            let person =
+                numbers.person(contact_id, e.anonymous_id.as_ref().map(ExternalId::as_str))?;
+            let campaign_id = e.campaign_id.and_then(|c| ids.campaigns.get(&c).copied());
+            let asset_id = e.asset_id.and_then(|a| ids.assets.get(&a).copied());
+            delta.add(RollupEvent {
+                kind: e.kind,
+                occurred_at,
+                campaign: campaign_id,
+                channel: e.channel.as_deref(),
+                asset: asset_id,
+                value: e.value,
+                person,
+            });
+            rows.push(event::ActiveModel {
+                workspace_id: Set(self.id()),
+                message_id: Set(e.message_id.to_string()),
+                kind: Set(e.kind.as_str().to_owned()),
+                occurred_at: Set(occurred_at),
+                received_at: Set(received_ms),
+                contact_id: Set(contact_id),
+                anonymous_id: Set(e.anonymous_id.map(String::from)),
+                organization_id: Set(organization_id),
+                campaign_id: Set(campaign_id),
+                asset_id: Set(asset_id),
+                channel: Set(e.channel),
+                value: Set(e.value),
+                properties: Set(Value::Object(e.properties)),
+                person: Set(person.map(|p| i32::try_from(p).unwrap_or(i32::MAX))),
+                ..Default::default()
+            });
+        }
+        numbers.store_new(txn, self.id()).await?;
 
+        let fresh_count = rows.len() as u64;
         let mut accepted = 0;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
@@ -117,27 +146,20 @@ impl WorkspaceStore {
                 accepted += n;
             }
         }
-
-        // Apply stage changes in time order; a late event never overwrites a newer stage.
-        stage_changes.sort_by_key(|(_, _, at)| *at);
-        for (contact_id, stage, at) in stage_changes {
-            contact::Entity::update_many()
-                .col_expr(contact::Column::Stage, Expr::value(stage.as_str()))
-                .col_expr(contact::Column::StageChangedAt, Expr::value(at))
-                .filter(contact::Column::Id.eq(contact_id))
-                .filter(
-                    contact::Column::StageChangedAt
-                        .is_null()
-                        .or(contact::Column::StageChangedAt.lte(at)),
-                )
-                .exec(txn)
-                .await?;
+        // Under the workspace lock every fresh event inserts. If one did not, some
+        // writer bypassed the lock and the delta would count it twice: refuse the
+        // batch (it rolls back) rather than let the rollups drift from the events.
+        if accepted != fresh_count {
+            return Err(StorageError::Corrupt(format!(
+                "{} of {fresh_count} new events were stored by another writer meanwhile",
+                fresh_count - accepted
+            )));
         }
+        delta.apply(txn, self.id()).await?;
+        stages.apply(txn).await?;
 
         Ok(IngestOutcome {
             accepted,
-            // Anything not inserted was a duplicate, including one that a
-            // concurrent batch stored between our check and our insert.
             duplicates: total - accepted,
         })
     }
@@ -254,15 +276,20 @@ impl CatalogIds {
                 joins.entry(org_id).or_default().push(contact_id);
             }
         }
-        for (org_id, contacts) in joins {
-            for chunk in contacts.chunks(LOOKUP_CHUNK) {
-                contact::Entity::update_many()
-                    .col_expr(contact::Column::OrganizationId, Expr::value(org_id))
-                    .filter(contact::Column::Id.is_in(chunk.iter().copied()))
-                    .filter(contact::Column::OrganizationId.is_null())
-                    .exec(txn)
-                    .await?;
-            }
+        let joins: Vec<(i64, i64)> = joins
+            .into_iter()
+            .flat_map(|(org, contacts)| contacts.into_iter().map(move |c| (c, org)))
+            .collect();
+        for chunk in joins.chunks(LOOKUP_CHUNK) {
+            contact::Entity::update_many()
+                .col_expr(
+                    contact::Column::OrganizationId,
+                    by_contact(chunk.iter().map(|(c, org)| (*c, Expr::val(*org).into()))),
+                )
+                .filter(contact::Column::Id.is_in(chunk.iter().map(|(c, _)| *c)))
+                .filter(contact::Column::OrganizationId.is_null())
+                .exec(txn)
+                .await?;
         }
 
         let mut contacts = HashMap::with_capacity(contact_ids.len());
@@ -354,4 +381,60 @@ where
         }
     }
     Ok(found)
+}
+
+/// The latest stage change per contact in a batch, applied in one statement per chunk.
+#[derive(Debug, Default)]
+struct StageChanges {
+    /// Contact → (stage, when). Among changes at the same instant the later one in
+    /// the batch wins, as if they were applied one by one in time order.
+    latest: BTreeMap<i64, (String, i64)>,
+}
+
+impl StageChanges {
+    fn record(&mut self, contact: i64, stage: &str, at: i64) {
+        match self.latest.get(&contact) {
+            Some((_, newest)) if *newest > at => {}
+            _ => {
+                self.latest.insert(contact, (stage.to_owned(), at));
+            }
+        }
+    }
+
+    /// Sets each contact's stage unless it already holds a newer one, so a late
+    /// event never overwrites a newer stage.
+    async fn apply(self, txn: &DatabaseTransaction) -> Result<()> {
+        let changes: Vec<(i64, (String, i64))> = self.latest.into_iter().collect();
+        for chunk in changes.chunks(LOOKUP_CHUNK) {
+            let stage = || {
+                by_contact(
+                    chunk
+                        .iter()
+                        .map(|(c, (stage, _))| (*c, Expr::val(stage.as_str()).into())),
+                )
+            };
+            let at = || by_contact(chunk.iter().map(|(c, (_, at))| (*c, Expr::val(*at).into())));
+            contact::Entity::update_many()
+                .col_expr(contact::Column::Stage, stage())
+                .col_expr(contact::Column::StageChangedAt, at())
+                .filter(contact::Column::Id.is_in(chunk.iter().map(|(c, _)| *c)))
+                .filter(
+                    Condition::any()
+                        .add(contact::Column::StageChangedAt.is_null())
+                        .add(Expr::col(contact::Column::StageChangedAt).lte(at())),
+                )
+                .exec(txn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `CASE id WHEN … THEN … END` over contacts: one value per contact in one statement.
+fn by_contact(values: impl Iterator<Item = (i64, SimpleExpr)>) -> SimpleExpr {
+    let mut case = CaseStatement::new();
+    for (contact, value) in values {
+        case = case.case(Expr::col(contact::Column::Id).eq(contact), value);
+    }
+    case.into()
 }

@@ -26,13 +26,13 @@ pub struct KpiFilter {
 /// A filter with external ids turned into row ids.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Resolved {
-    campaign: Option<i64>,
-    channel: Option<String>,
-    asset: Option<i64>,
+    pub campaign: Option<i64>,
+    pub channel: Option<String>,
+    pub asset: Option<i64>,
     /// The asset, its landing page, and what it promotes: where its funnel lives.
-    asset_family: Vec<i64>,
-    organization: Option<i64>,
-    range: TimeRange,
+    pub asset_family: Vec<i64>,
+    pub organization: Option<i64>,
+    pub range: TimeRange,
 }
 
 /// Which assets a condition admits.
@@ -48,13 +48,46 @@ impl WorkspaceStore {
     /// Counts for the top of the hourglass. Event counts cover the filter exactly;
     /// funnel people (landing viewers, registrants, attendees) follow the filtered
     /// asset's family, so a webinar's registration rate sees its landing page.
+    ///
+    /// Read from the rollups (see `rollups`); a workspace whose rollups are not
+    /// current yet is answered from raw events.
     pub async fn top_counts(&self, filter: &KpiFilter) -> Result<TopCounts> {
         let resolved = self.resolve(filter).await?;
+        if !self.rollups_current() {
+            return self.top_counts_raw_resolved(&resolved).await;
+        }
+        let scope = self.scope(&resolved).await?;
+        Ok(self.cells(&resolved, &scope).await?.top_counts(&scope))
+    }
+
+    /// Distinct people at each step of `asset`'s funnel within `filter`.
+    pub async fn funnel(&self, asset: &ExternalId, filter: &KpiFilter) -> Result<FunnelCounts> {
+        let filter = KpiFilter {
+            asset: Some(asset.clone()),
+            ..filter.clone()
+        };
+        let resolved = self.resolve(&filter).await?;
+        if !self.rollups_current() {
+            return self.funnel_counts_resolved(&resolved).await;
+        }
+        let scope = self.scope(&resolved).await?;
+        Ok(self.cells(&resolved, &scope).await?.funnel(&scope))
+    }
+
+    /// The same counts as [`top_counts`](Self::top_counts), computed from raw events
+    /// with `COUNT(DISTINCT …)`: the reference the rollups are tested and
+    /// benchmarked against, and the answer while a workspace's rollups are stale.
+    pub async fn top_counts_raw(&self, filter: &KpiFilter) -> Result<TopCounts> {
+        let resolved = self.resolve(filter).await?;
+        self.top_counts_raw_resolved(&resolved).await
+    }
+
+    async fn top_counts_raw_resolved(&self, resolved: &Resolved) -> Result<TopCounts> {
         let rows: Vec<(String, i64)> = event::Entity::find()
             .select_only()
             .column(event::Column::Kind)
             .column_as(Expr::col(event::Column::Id).count(), "n")
-            .filter(self.condition(&resolved, AssetScope::Exact))
+            .filter(self.condition(resolved, AssetScope::Exact))
             .group_by(event::Column::Kind)
             .into_tuple()
             .all(&self.store.db)
@@ -65,9 +98,9 @@ impl WorkspaceStore {
             .collect();
 
         let unique_visitors = self
-            .distinct_people(&resolved, AssetScope::Exact, EventKind::VISIT_KINDS, None)
+            .distinct_people(resolved, AssetScope::Exact, EventKind::VISIT_KINDS, None)
             .await?;
-        let funnel = self.funnel_counts_resolved(&resolved).await?;
+        let funnel = self.funnel_counts_resolved(resolved).await?;
         Ok(TopCounts {
             events,
             unique_visitors,
@@ -75,16 +108,6 @@ impl WorkspaceStore {
             registrants: funnel.registrants,
             attendees: funnel.attendees,
         })
-    }
-
-    /// Distinct people at each step of `asset`'s funnel within `filter`.
-    pub async fn funnel(&self, asset: &ExternalId, filter: &KpiFilter) -> Result<FunnelCounts> {
-        let filter = KpiFilter {
-            asset: Some(asset.clone()),
-            ..filter.clone()
-        };
-        let resolved = self.resolve(&filter).await?;
-        self.funnel_counts_resolved(&resolved).await
     }
 
     /// Money spent within the filter, or `None` when the filter names an asset or an

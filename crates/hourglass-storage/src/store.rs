@@ -83,9 +83,12 @@ impl Store {
         }
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration, then rebuilds the rollups of any workspace
+    /// whose rollups are older than this code's (the migration that adds a rollup
+    /// dimension cannot compute it in SQL).
     pub async fn migrate_up(&self) -> Result<()> {
         Migrator::up(&self.db, None).await?;
+        self.rebuild_stale_rollups().await?;
         Ok(())
     }
 

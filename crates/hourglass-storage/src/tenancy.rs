@@ -127,6 +127,8 @@ impl Tenant {
             name: Set(name),
             min_sample: Set(30),
             created_at: Set(to_millis(Utc::now())),
+            // No events yet: its (empty) rollups are current.
+            rollup_version: Set(crate::rollups::VERSION),
             ..Default::default()
         };
         match model.insert(&self.store.db).await {

@@ -39,6 +39,12 @@ impl WorkspaceStore {
         self.workspace.id
     }
 
+    /// Whether the workspace's rollups are of this code's generation; until they
+    /// are (`rollups rebuild`), KPIs are computed from raw events.
+    pub fn rollups_current(&self) -> bool {
+        self.workspace.rollup_version == crate::rollups::VERSION
+    }
+
     /// The minimum sample size below which rates are insufficient.
     pub fn min_sample(&self) -> u64 {
         u64::try_from(self.workspace.min_sample).unwrap_or(0)

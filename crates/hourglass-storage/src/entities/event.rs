@@ -20,6 +20,9 @@ pub struct Model {
     pub value: Option<f64>,
     #[sea_orm(column_type = "JsonBinary")]
     pub properties: Json,
+    /// The workspace's dense number for the event's person (contact, else anonymous
+    /// visitor); `None` when the event names neither.
+    pub person: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

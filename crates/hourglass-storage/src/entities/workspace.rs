@@ -21,6 +21,9 @@ pub struct Model {
     /// Lifecycle stages in order as a JSON array; `None` means the defaults.
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub lifecycle_stages: Option<Json>,
+    /// The generation of rollups the workspace holds; behind the current one, its KPIs
+    /// are answered from raw events until `rollups rebuild`.
+    pub rollup_version: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

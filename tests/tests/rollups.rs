@@ -1,0 +1,313 @@
+//! The aggregate layer answers exactly what raw events answer, on SQLite and
+//! PostgreSQL: after random batches (resent, repeated, late, for catalog rows nobody
+//! described, stage changes, people nobody named), for random filters, instants,
+//! and whole days in time zones whose days start off the UTC hour.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use hourglass_core::filter::start_of_day;
+use hourglass_core::{
+    AssetKind, EventDraft, EventKind, EventLimits, ExternalId, NewEvent, Slug, TimeRange,
+};
+use hourglass_storage::{KpiFilter, NewAsset, Store, WorkspaceStore};
+use hourglass_tests::{Backend, TestDatabase, on_both_backends};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+
+fn id(raw: &str) -> ExternalId {
+    ExternalId::parse(raw, "id").unwrap()
+}
+
+fn start() -> DateTime<Utc> {
+    // March holds both the US (8th) and the EU (29th) switch to summer time.
+    "2026-03-01T00:00:00Z".parse().unwrap()
+}
+
+const DAYS: i64 = 40;
+const ZONES: [&str; 5] = [
+    "UTC",
+    "America/New_York",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Australia/Adelaide",
+];
+const KINDS: [EventKind; 9] = [
+    EventKind::Impression,
+    EventKind::PageView,
+    EventKind::Click,
+    EventKind::Registration,
+    EventKind::Attendance,
+    EventKind::Question,
+    EventKind::Share,
+    EventKind::StageChange,
+    EventKind::Revenue,
+];
+
+fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
+}
+
+fn random_event(rng: &mut StdRng, message: usize) -> NewEvent {
+    let kind = *pick(rng, &KINDS);
+    let who = rng.random_range(0..10);
+    let (contact, anonymous, organization) = match who {
+        0..=5 => {
+            let c = rng.random_range(0..40);
+            (Some(format!("c{c}")), None, Some(format!("o{}", c % 6)))
+        }
+        // An anonymous visitor who is also named: the contact is the person.
+        6 => (
+            Some(format!("c{}", rng.random_range(0..40))),
+            Some(format!("a{}", rng.random_range(0..30))),
+            None,
+        ),
+        7 | 8 => (None, Some(format!("a{}", rng.random_range(0..30))), None),
+        // Only an organization: counted, but nobody to count as a person.
+        _ => (None, None, Some(format!("o{}", rng.random_range(0..6)))),
+    };
+    let (value, properties) = match kind {
+        EventKind::Attendance => (Some(f64::from(rng.random_range(1..3600))), json!({})),
+        EventKind::Revenue => (
+            Some(f64::from(rng.random_range(100..9000))),
+            json!({"currency": "EUR"}),
+        ),
+        EventKind::StageChange => (None, json!({"to": *pick(rng, &["LEAD", "MQL", "SQL"])})),
+        _ => (None, json!({})),
+    };
+    let minutes = rng.random_range(0..DAYS * 24 * 60);
+    EventDraft {
+        message_id: Some(format!("m{message}")),
+        kind: Some(kind.as_str().into()),
+        occurred_at: Some(
+            (start() + Duration::minutes(minutes) + Duration::seconds(rng.random_range(0..60)))
+                .to_rfc3339(),
+        ),
+        contact_id: contact,
+        anonymous_id: anonymous,
+        organization_id: organization,
+        // k9 and x-new are described by nobody: created on first sight.
+        campaign_id: rng
+            .random_bool(0.85)
+            .then(|| pick(rng, &["k0", "k1", "k2", "k9"]).to_string()),
+        asset_id: rng
+            .random_bool(0.85)
+            .then(|| pick(rng, &["lp", "webinar", "article", "x-new"]).to_string()),
+        channel: rng
+            .random_bool(0.9)
+            .then(|| pick(rng, &["email", "social", "paid_search"]).to_string()),
+        value,
+        properties: Some(properties),
+    }
+    .validate(
+        &EventLimits::default(),
+        "2027-01-01T00:00:00Z".parse().unwrap(),
+    )
+    .unwrap()
+}
+
+fn random_range(rng: &mut StdRng) -> TimeRange {
+    let instant = |rng: &mut StdRng| {
+        start() + Duration::seconds(rng.random_range(-86_400..(DAYS + 1) * 86_400))
+    };
+    match rng.random_range(0..6) {
+        0 => TimeRange::default(),
+        1 => TimeRange::new(Some(instant(rng)), None).unwrap(),
+        2 => TimeRange::new(None, Some(instant(rng))).unwrap(),
+        3 => {
+            let (a, b) = (instant(rng), instant(rng));
+            if a == b {
+                return TimeRange::default();
+            }
+            TimeRange::new(Some(a.min(b)), Some(a.max(b))).unwrap()
+        }
+        _ => {
+            // Whole days in a time zone, as `days` in the API makes them.
+            let tz: Tz = pick(rng, &ZONES).parse().unwrap();
+            let first = NaiveDate::from_ymd_opt(2026, 2, 27).unwrap()
+                + Duration::days(rng.random_range(0..DAYS));
+            let last = first + Duration::days(rng.random_range(1..30));
+            TimeRange::new(
+                Some(start_of_day(first, &tz)),
+                Some(start_of_day(last, &tz)),
+            )
+            .unwrap()
+        }
+    }
+}
+
+fn random_filter(rng: &mut StdRng) -> KpiFilter {
+    let maybe = |rng: &mut StdRng, p: f64, items: &[&str]| -> Option<String> {
+        rng.random_bool(p).then(|| pick(rng, items).to_string())
+    };
+    KpiFilter {
+        campaign: maybe(rng, 0.5, &["k0", "k1", "k9"]).map(|c| id(&c)),
+        channel: maybe(rng, 0.3, &["email", "social"]),
+        asset: maybe(rng, 0.3, &["lp", "webinar", "article", "x-new"]).map(|a| id(&a)),
+        organization: maybe(rng, 0.15, &["o1", "o4"]).map(|o| id(&o)),
+        range: random_range(rng),
+    }
+}
+
+async fn workspace(store: &Store, slug: &str) -> WorkspaceStore {
+    let tenant = hourglass_server::admin::agency_or_create(store, "rollup-agency", "Test")
+        .await
+        .unwrap();
+    let ws = tenant
+        .create_workspace(&Slug::parse(slug).unwrap(), "Test")
+        .await
+        .unwrap();
+    for (asset, kind, landing) in [
+        ("lp", AssetKind::LandingPage, None),
+        ("webinar", AssetKind::Webinar, Some(id("lp"))),
+        ("article", AssetKind::Article, None),
+    ] {
+        ws.create_asset(NewAsset {
+            id: id(asset),
+            kind,
+            title: None,
+            url: None,
+            duration_seconds: (kind == AssetKind::Webinar).then_some(3600),
+            landing_page: landing,
+        })
+        .await
+        .unwrap();
+    }
+    ws
+}
+
+/// Every rollup row of the database, people as sorted numbers, sums rounded: what a
+/// rebuild must reproduce.
+async fn rollup_rows(store: &Store) -> BTreeMap<String, (i64, i64, Vec<u32>)> {
+    let db = store.connection();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT workspace_id, grain, asset_id, campaign_id, bucket, channel, kind, \
+             events, value_sum, people FROM rollups",
+        ))
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|row| {
+            let key: (i64, i16, i64, i64, i64, String, String) = (
+                row.try_get("", "workspace_id").unwrap(),
+                row.try_get("", "grain").unwrap(),
+                row.try_get("", "asset_id").unwrap(),
+                row.try_get("", "campaign_id").unwrap(),
+                row.try_get("", "bucket").unwrap(),
+                row.try_get("", "channel").unwrap(),
+                row.try_get("", "kind").unwrap(),
+            );
+            let people: Option<Vec<u8>> = row.try_get("", "people").unwrap();
+            let people = people
+                .map(|bytes| {
+                    roaring::RoaringBitmap::deserialize_from(&bytes[..])
+                        .unwrap()
+                        .into_iter()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let sum: f64 = row.try_get("", "value_sum").unwrap();
+            (
+                format!("{key:?}"),
+                (
+                    row.try_get("", "events").unwrap(),
+                    sum.round() as i64,
+                    people,
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn rollups_answer_what_raw_events_answer(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    for seed in [7, 8] {
+        let mut ws = workspace(&store, &format!("random-{seed}")).await;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let events: Vec<NewEvent> = (0..2_500).map(|i| random_event(&mut rng, i)).collect();
+        let mut sent = 0;
+        while sent < events.len() {
+            let size = rng.random_range(1..200).min(events.len() - sent);
+            let mut batch = events[sent..sent + size].to_vec();
+            // Repeats inside a batch and events already stored must not count.
+            if sent > 0 && rng.random_bool(0.3) {
+                batch.push(events[rng.random_range(0..sent)].clone());
+                batch.push(batch[0].clone());
+            }
+            let outcome = ws.ingest(batch.clone(), Utc::now()).await.unwrap();
+            assert_eq!(outcome.accepted, size as u64, "seed {seed} at {sent}");
+            if rng.random_bool(0.2) {
+                let again = ws.ingest(batch, Utc::now()).await.unwrap();
+                assert_eq!(again.accepted, 0);
+            }
+            sent += size;
+        }
+
+        for round in 0..60 {
+            let filter = random_filter(&mut rng);
+            let raw = ws.top_counts_raw(&filter).await.unwrap();
+            assert!(round > 0 || !raw.events.is_empty() || filter != KpiFilter::default());
+            assert_eq!(
+                ws.top_counts(&filter).await.unwrap(),
+                raw,
+                "seed {seed}, round {round}: {filter:?}"
+            );
+        }
+
+        // What ingest built batch by batch is what a rebuild computes in one go.
+        let before = rollup_rows(&store).await;
+        assert!(!before.is_empty());
+        let summary = ws.rebuild_rollups(&|_, _| {}).await.unwrap();
+        assert_eq!(summary.events, events.len() as u64);
+        assert_eq!(rollup_rows(&store).await, before, "seed {seed}");
+        let whole = KpiFilter::default();
+        assert_eq!(
+            ws.top_counts(&whole).await.unwrap(),
+            ws.top_counts_raw(&whole).await.unwrap()
+        );
+    }
+}
+
+/// The unique visitors of a month are not the sum of its days' visitors: the
+/// person who comes back every day is one visitor.
+async fn a_returning_visitor_is_one_visitor_across_days(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let ws = workspace(&store, "returning").await;
+    let events: Vec<NewEvent> = (0..30)
+        .map(|day| {
+            EventDraft {
+                message_id: Some(format!("visit-{day}")),
+                kind: Some("PAGE_VIEW".into()),
+                occurred_at: Some(
+                    (start() + Duration::days(day) + Duration::hours(13)).to_rfc3339(),
+                ),
+                anonymous_id: Some(if day % 2 == 0 { "ann" } else { "bob" }.into()),
+                ..EventDraft::default()
+            }
+            .validate(&EventLimits::default(), Utc::now())
+            .unwrap()
+        })
+        .collect();
+    ws.ingest(events, Utc::now()).await.unwrap();
+    let month = ws.top_counts(&KpiFilter::default()).await.unwrap();
+    assert_eq!(month.count(EventKind::PageView), 30);
+    assert_eq!(month.unique_visitors, 2, "30 days, two people");
+}
+
+on_both_backends!(
+    rollups_answer_what_raw_events_answer,
+    a_returning_visitor_is_one_visitor_across_days,
+);
