@@ -7,6 +7,10 @@
 //! - `rollups`: per UTC day (`grain` 1), kind, campaign, channel and asset (or all
 //!   assets): the number of events, the sum of their values and the bitmap of their
 //!   people. Written in the ingest transaction; rebuilt from raw events on demand.
+//! - `rollup_months`: the months a workspace has rollups in, and whether each is
+//!   *sealed*: a sealed month also has month rows (`grain` 2), the union of its days,
+//!   kept up to date by ingest from then on, so a long range reads a dozen rows
+//!   where it would read hundreds of days.
 //! - `workspaces.rollup_version`: which generation of rollups a workspace holds; a
 //!   workspace behind the current one is answered from raw events until rebuilt
 //!   (`Store::migrate_up` rebuilds them).
@@ -50,6 +54,14 @@ enum People {
     Number,
     ContactId,
     AnonymousId,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum RollupMonths {
+    Table,
+    WorkspaceId,
+    Month,
+    Sealed,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -192,6 +204,28 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
+        manager
+            .create_table(
+                Table::create()
+                    .table(RollupMonths::Table)
+                    .col(big_integer(RollupMonths::WorkspaceId))
+                    .col(big_integer(RollupMonths::Month))
+                    .col(boolean(RollupMonths::Sealed).default(false))
+                    .primary_key(
+                        Index::create()
+                            .col(RollupMonths::WorkspaceId)
+                            .col(RollupMonths::Month),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(RollupMonths::Table, RollupMonths::WorkspaceId)
+                            .to(Workspaces::Table, Workspaces::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .take(),
+            )
+            .await?;
+
         for (old, new, columns) in REPLACED {
             manager
                 .create_index(index(new, Events::Table, &columns))
@@ -235,6 +269,9 @@ impl MigrationTrait for Migration {
                 .drop_index(Index::drop().name(new).table(Events::Table).to_owned())
                 .await?;
         }
+        manager
+            .drop_table(Table::drop().table(RollupMonths::Table).take())
+            .await?;
         manager
             .drop_table(Table::drop().table(Rollups::Table).take())
             .await?;

@@ -16,7 +16,7 @@ use crate::LOOKUP_CHUNK;
 use crate::catalog::ExternalIdColumns;
 use crate::entities::{asset, campaign, contact, event, organization};
 use crate::error::{Result, StorageError};
-use crate::rollups::{Delta, PersonNumbers, RollupEvent};
+use crate::rollups::{Delta, MonthBook, PersonNumbers, RollupEvent};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
 
@@ -155,7 +155,11 @@ impl WorkspaceStore {
                 fresh_count - accepted
             )));
         }
+        let mut months = MonthBook::load(txn, self.id()).await?;
+        let touched = delta.months();
+        delta.add_to_sealed_months(&months.sealed());
         delta.apply(txn, self.id()).await?;
+        months.record_and_seal(txn, self.id(), &touched).await?;
         stages.apply(txn).await?;
 
         Ok(IngestOutcome {
@@ -284,7 +288,7 @@ impl CatalogIds {
             contact::Entity::update_many()
                 .col_expr(
                     contact::Column::OrganizationId,
-                    by_contact(chunk.iter().map(|(c, org)| (*c, Expr::val(*org).into()))),
+                    by_contact(chunk.iter().map(|(c, org)| (*c, Expr::val(*org)))),
                 )
                 .filter(contact::Column::Id.is_in(chunk.iter().map(|(c, _)| *c)))
                 .filter(contact::Column::OrganizationId.is_null())
@@ -410,10 +414,10 @@ impl StageChanges {
                 by_contact(
                     chunk
                         .iter()
-                        .map(|(c, (stage, _))| (*c, Expr::val(stage.as_str()).into())),
+                        .map(|(c, (stage, _))| (*c, Expr::val(stage.as_str()))),
                 )
             };
-            let at = || by_contact(chunk.iter().map(|(c, (_, at))| (*c, Expr::val(*at).into())));
+            let at = || by_contact(chunk.iter().map(|(c, (_, at))| (*c, Expr::val(*at))));
             contact::Entity::update_many()
                 .col_expr(contact::Column::Stage, stage())
                 .col_expr(contact::Column::StageChangedAt, at())

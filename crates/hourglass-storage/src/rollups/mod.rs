@@ -7,7 +7,9 @@
 //! person numbers (`people`). Counts add up across rows; people are unioned, so a
 //! person seen on many days is still one person.
 //!
-//! A range is answered from whole UTC days of rollups plus, at its ragged edges (a
+//! Past months are *sealed* (see `months`): they also get month rows, the union of
+//! their days, so a year reads about a dozen rows per key. A range is answered from
+//! sealed months and whole UTC days of rollups plus, at its ragged edges (a
 //! day in New York or Kolkata starts mid-UTC-day), raw events of those partial days,
 //! which carry the same person numbers. An organization filter reads raw events
 //! only: organizations are not a rollup dimension, and one organization's events
@@ -19,6 +21,7 @@
 //! raw events.
 
 mod cells;
+mod months;
 mod people;
 mod plan;
 mod read;
@@ -26,6 +29,7 @@ mod rebuild;
 mod write;
 
 pub(crate) use cells::Cells;
+pub(crate) use months::MonthBook;
 pub(crate) use people::PersonNumbers;
 pub use rebuild::RebuildSummary;
 pub(crate) use write::{Delta, RollupEvent};

@@ -6,9 +6,10 @@ use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 
 use super::cells::{Scope, Tally};
+use super::months::{GRAIN_MONTH, split};
 use super::plan::{Plan, Window};
 use super::write::decode;
-use super::{ALL_ASSETS, Cells, GRAIN_DAY, col, table};
+use super::{ALL_ASSETS, Cells, GRAIN_DAY, MonthBook, col, table};
 use crate::entities::{asset, event};
 use crate::error::Result;
 use crate::kpis::{AssetScope, Resolved};
@@ -91,26 +92,44 @@ impl WorkspaceStore {
                 .chain(scope.landing.iter().copied())
                 .collect(),
         };
-        let mut query = Query::select();
-        query
-            .columns(["asset_id", "kind", "events", "value_sum", "people"].map(col))
-            .from(table())
-            .and_where(Expr::col(col("workspace_id")).eq(self.id()))
-            .and_where(Expr::col(col("grain")).eq(GRAIN_DAY))
-            .and_where(Expr::col(col("asset_id")).is_in(assets));
+        // Sealed months wholly inside the range come from their month rows, every
+        // other whole day from its day row.
+        let db = &self.store.db;
+        let (months, day_windows) =
+            split((from, to), &MonthBook::load(db, self.id()).await?.sealed());
+        let mut buckets = Condition::any();
+        if !months.is_empty() {
+            buckets = buckets.add(
+                Condition::all()
+                    .add(Expr::col(col("grain")).eq(GRAIN_MONTH))
+                    .add(Expr::col(col("bucket")).is_in(months)),
+            );
+        }
+        for (from, to) in day_windows {
+            let mut days = Condition::all().add(Expr::col(col("grain")).eq(GRAIN_DAY));
+            if let Some(from) = from {
+                days = days.add(Expr::col(col("bucket")).gte(from));
+            }
+            if let Some(to) = to {
+                days = days.add(Expr::col(col("bucket")).lt(to));
+            }
+            buckets = buckets.add(days);
+        }
+        let mut condition = Condition::all()
+            .add(Expr::col(col("workspace_id")).eq(self.id()))
+            .add(Expr::col(col("asset_id")).is_in(assets))
+            .add(buckets);
         if let Some(campaign) = resolved.campaign {
-            query.and_where(Expr::col(col("campaign_id")).eq(campaign));
+            condition = condition.add(Expr::col(col("campaign_id")).eq(campaign));
         }
         if let Some(channel) = &resolved.channel {
-            query.and_where(Expr::col(col("channel")).eq(channel.as_str()));
+            condition = condition.add(Expr::col(col("channel")).eq(channel.as_str()));
         }
-        if let Some(from) = from {
-            query.and_where(Expr::col(col("bucket")).gte(from));
-        }
-        if let Some(to) = to {
-            query.and_where(Expr::col(col("bucket")).lt(to));
-        }
-        let db = &self.store.db;
+        let query = Query::select()
+            .columns(["asset_id", "kind", "events", "value_sum", "people"].map(col))
+            .from(table())
+            .cond_where(condition)
+            .to_owned();
         let rows = RollupRow::find_by_statement(db.get_database_backend().build(&query))
             .all(db)
             .await?;

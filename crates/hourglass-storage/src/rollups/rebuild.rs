@@ -7,7 +7,9 @@ use sea_orm::{
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use super::{Delta, PersonNumbers, RollupEvent, VERSION, col, table};
+use std::collections::BTreeSet;
+
+use super::{Delta, MonthBook, PersonNumbers, RollupEvent, VERSION, col, table};
 use crate::entities::{event, workspace};
 use crate::error::Result;
 use crate::store::Store;
@@ -58,7 +60,7 @@ impl WorkspaceStore {
             .count(&txn)
             .await?;
         let backend = txn.get_database_backend();
-        for name in ["rollups", "people"] {
+        for name in ["rollups", "rollup_months", "people"] {
             let delete = Query::delete()
                 .from_table(col(name))
                 .and_where(Expr::col(col("workspace_id")).eq(ws))
@@ -68,6 +70,7 @@ impl WorkspaceStore {
 
         let mut numbers = PersonNumbers::starting_empty();
         let mut delta = Delta::default();
+        let mut months = BTreeSet::new();
         let mut summary = RebuildSummary::default();
         let mut after = i64::MIN;
         loop {
@@ -114,11 +117,17 @@ impl WorkspaceStore {
             numbers.store_new(&txn, ws).await?;
             set_event_people(&txn, ws, ids).await?;
             if delta.len() >= FLUSH_ROWS {
+                months.extend(delta.months());
                 std::mem::take(&mut delta).apply(&txn, ws).await?;
             }
             progress(summary.events, total);
         }
+        months.extend(delta.months());
         delta.apply(&txn, ws).await?;
+        // Seal by the rule ingest follows, so a rebuild reproduces what ingest built.
+        MonthBook::default()
+            .record_and_seal(&txn, ws, &months)
+            .await?;
 
         summary.people = numbers.count().into();
         summary.rollup_rows = count_rows(&txn, ws).await?;

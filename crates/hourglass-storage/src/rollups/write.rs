@@ -9,6 +9,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Value};
 
 use super::cells::Tally;
+use super::months::{GRAIN_MONTH, month_of};
 use super::{ALL_ASSETS, GRAIN_DAY, Key, NO_CAMPAIGN, NO_CHANNEL, col, day_of, table};
 use crate::error::{Result, StorageError};
 
@@ -38,6 +39,32 @@ pub(crate) struct Delta {
 impl Delta {
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// The months the delta's day rows fall in.
+    pub fn months(&self) -> BTreeSet<i64> {
+        self.rows
+            .keys()
+            .filter(|k| k.grain == GRAIN_DAY)
+            .map(|k| month_of(k.bucket))
+            .collect()
+    }
+
+    /// Adds each day row of a sealed month to that month's row too.
+    pub fn add_to_sealed_months(&mut self, sealed: &BTreeSet<i64>) {
+        let mut months: BTreeMap<Key, Tally> = BTreeMap::new();
+        for (key, tally) in &self.rows {
+            let month = month_of(key.bucket);
+            if key.grain == GRAIN_DAY && sealed.contains(&month) {
+                let month_key = Key {
+                    grain: GRAIN_MONTH,
+                    bucket: month,
+                    ..key.clone()
+                };
+                months.entry(month_key).or_default().absorb(tally);
+            }
+        }
+        self.rows.extend(months);
     }
 
     pub fn add(&mut self, event: RollupEvent<'_>) {
@@ -91,6 +118,7 @@ impl Delta {
 
 #[derive(Debug, FromQueryResult)]
 struct StoredRow {
+    grain: i16,
     asset_id: i64,
     campaign_id: i64,
     bucket: i64,
@@ -107,6 +135,7 @@ async fn merge_with_stored(
     workspace_id: i64,
     mut part: BTreeMap<Key, Tally>,
 ) -> Result<BTreeMap<Key, Tally>> {
+    let grains: BTreeSet<i16> = part.keys().map(|k| k.grain).collect();
     let assets: BTreeSet<i64> = part.keys().map(|k| k.asset).collect();
     let campaigns: BTreeSet<i64> = part.keys().map(|k| k.campaign).collect();
     let buckets: BTreeSet<i64> = part.keys().map(|k| k.bucket).collect();
@@ -115,6 +144,7 @@ async fn merge_with_stored(
     let query = Query::select()
         .columns(
             [
+                "grain",
                 "asset_id",
                 "campaign_id",
                 "bucket",
@@ -128,7 +158,7 @@ async fn merge_with_stored(
         )
         .from(table())
         .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
-        .and_where(Expr::col(col("grain")).eq(GRAIN_DAY))
+        .and_where(Expr::col(col("grain")).is_in(grains))
         .and_where(Expr::col(col("asset_id")).is_in(assets))
         .and_where(Expr::col(col("campaign_id")).is_in(campaigns))
         .and_where(Expr::col(col("bucket")).is_in(buckets))
@@ -142,7 +172,7 @@ async fn merge_with_stored(
             continue;
         };
         let key = Key {
-            grain: GRAIN_DAY,
+            grain: row.grain,
             asset: row.asset_id,
             campaign: row.campaign_id,
             bucket: row.bucket,
@@ -158,7 +188,7 @@ async fn merge_with_stored(
     Ok(part)
 }
 
-async fn upsert(
+pub(crate) async fn upsert(
     txn: &DatabaseTransaction,
     workspace_id: i64,
     rows: BTreeMap<Key, Tally>,
