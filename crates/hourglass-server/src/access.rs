@@ -73,7 +73,8 @@ pub fn bearer(value: &str) -> Option<&str> {
 }
 
 /// Turns a presented key into a caller, or `UNAUTHENTICATED`. Every way a key can
-/// be wrong gets the same answer.
+/// be wrong gets the same answer. HTTP and WebSocket both come through here, so both
+/// get the store's cache of recently verified keys (`auth.key_cache_seconds`).
 pub async fn authenticate(store: &Store, token: Option<&str>) -> ApiResult<Caller> {
     let Some(token) = token else {
         return Err(ApiError::Unauthenticated(

@@ -28,6 +28,25 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub scripts: ScriptSettings,
     pub rate_limit: RateLimitSettings,
+    pub auth: AuthSettings,
+}
+
+/// How API keys are checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Seconds a verified key is trusted from memory before the database is asked
+    /// again; 0 asks on every request. A key revoked through this server is refused at
+    /// once; one revoked by another process (the CLI, another server) within this long.
+    pub key_cache_seconds: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            key_cache_seconds: 5,
+        }
+    }
 }
 
 /// Requests each API key may make, on GraphQL and ingest alike. Over it: 429 with
@@ -110,6 +129,7 @@ impl Default for Settings {
             ingest: IngestSettings::default(),
             scripts: ScriptSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod entities;
 mod error;
 mod events;
 mod ingest;
+mod key_cache;
 mod kpis;
 mod page;
 mod rollups;

@@ -12,6 +12,7 @@ use sea_orm::{
 use tokio::sync::Mutex;
 
 use crate::error::Result;
+use crate::key_cache::KeyCache;
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,11 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a pooled connection, or for SQLite's write lock.
     pub acquire_timeout: Duration,
+    /// How long a verified API key is trusted without asking the database again
+    /// (see [`Store::authenticate`]); zero, the default, asks every time. A key
+    /// revoked through this store is refused at once whatever this is; one revoked
+    /// by another process, within this long.
+    pub key_cache_ttl: Duration,
 }
 
 impl StoreOptions {
@@ -37,6 +43,7 @@ impl StoreOptions {
             url: url.into(),
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
+            key_cache_ttl: Duration::ZERO,
         }
     }
 }
@@ -48,6 +55,8 @@ pub struct Store {
     /// SQLite allows one writer: taking this lock before a write transaction
     /// turns lock contention into orderly queueing instead of `SQLITE_BUSY`.
     pub(crate) write_lock: Arc<Mutex<()>>,
+    /// Recently verified API keys, shared by every clone of this store.
+    pub(crate) keys: Arc<KeyCache>,
 }
 
 impl Store {
@@ -73,6 +82,7 @@ impl Store {
         Ok(Self {
             db,
             write_lock: Arc::new(Mutex::new(())),
+            keys: Arc::new(KeyCache::new(options.key_cache_ttl)),
         })
     }
 

@@ -5,6 +5,8 @@
 //! inside its agency (and its one workspace, when narrowed): another tenant's
 //! workspace is not found, exactly like one that does not exist.
 
+use std::time::Instant;
+
 use chrono::Utc;
 use hourglass_core::access::KEY_RANDOM_BYTES;
 use hourglass_core::{ApiKeySecret, Role, Slug};
@@ -15,6 +17,7 @@ use sea_orm::{
 
 use crate::entities::{agency, api_key, workspace};
 use crate::error::{Result, StorageError};
+use crate::key_cache::{Lookup, VerifiedKey};
 use crate::store::Store;
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
@@ -22,6 +25,12 @@ use crate::workspaces::WorkspaceStore;
 /// A key's last-used time is written at most this often, so that a busy key does not
 /// turn every read into a write.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// Whether a key last used at `last_used_at` should have `now_ms` written as its
+/// last-used time.
+pub(crate) fn last_used_is_stale(last_used_at: Option<i64>, now_ms: i64) -> bool {
+    last_used_at.is_none_or(|at| now_ms - at >= LAST_USED_RESOLUTION_MS)
+}
 
 /// An API key as listings show it: never its secret or hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,16 +226,24 @@ impl Tenant {
             .find(|key| key.public_id == public_id)
             .ok_or_else(|| StorageError::not_found("API key", public_id))?;
         if visible.revoked_at.is_some() {
+            // Revoked already, perhaps by another process while this one still
+            // trusts it from its cache: from now on it does not.
+            self.store.keys.evict(public_id);
             return Ok(visible);
         }
         let now = to_millis(Utc::now());
-        let _guard = self.store.write_guard().await;
-        api_key::Entity::update_many()
-            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
-            .filter(api_key::Column::PublicId.eq(public_id))
-            .filter(api_key::Column::AgencyId.eq(self.agency.id))
-            .exec(&self.store.db)
-            .await?;
+        {
+            let _guard = self.store.write_guard().await;
+            api_key::Entity::update_many()
+                .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+                .filter(api_key::Column::PublicId.eq(public_id))
+                .filter(api_key::Column::AgencyId.eq(self.agency.id))
+                .exec(&self.store.db)
+                .await?;
+        }
+        // After the write: a check that read the key before it is not cached after
+        // this (see `KeyCache::insert`), and one that reads it after sees it revoked.
+        self.store.keys.evict(public_id);
         Ok(ApiKeyRecord {
             revoked_at: Some(now),
             ..visible
@@ -299,10 +316,42 @@ impl Store {
 
     /// The caller a presented key stands for, or `None` when it is not a live key:
     /// malformed, unknown, revoked or with the wrong secret are all just `None`.
+    ///
+    /// A key verified less than the cache's time-to-live ago is answered from memory
+    /// (its secret still compared with the stored hash); otherwise the key, its agency
+    /// and its workspace are read and the result is cached. Either way the key's
+    /// last-used time is written at most once a minute.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
         let Some(secret) = ApiKeySecret::parse(presented) else {
             return Ok(None);
         };
+        let now = Instant::now();
+        let now_ms = to_millis(Utc::now());
+        match self.keys.lookup(&secret, now, now_ms) {
+            Lookup::WrongSecret => return Ok(None),
+            Lookup::Hit { key, touch } => {
+                if touch {
+                    let _guard = self.write_guard().await;
+                    api_key::Entity::update_many()
+                        .col_expr(api_key::Column::LastUsedAt, Expr::value(now_ms))
+                        .filter(api_key::Column::Id.eq(key.row_id))
+                        .exec(&self.db)
+                        .await?;
+                }
+                return Ok(Some(self.principal(*key)));
+            }
+            Lookup::Miss => {}
+        }
+        let seen = self.keys.generation();
+        let Some(key) = self.verify(&secret, now_ms).await? else {
+            return Ok(None);
+        };
+        self.keys.insert(secret.public_id(), key.clone(), seen, now);
+        Ok(Some(self.principal(key)))
+    }
+
+    /// Checks a key against the database: the key, its agency and its workspace.
+    async fn verify(&self, secret: &ApiKeySecret, now_ms: i64) -> Result<Option<VerifiedKey>> {
         let Some(key) = api_key::Entity::find()
             .filter(api_key::Column::PublicId.eq(secret.public_id()))
             .one(&self.db)
@@ -326,28 +375,33 @@ impl Store {
             },
             None => None,
         };
-        let now = to_millis(Utc::now());
-        let key = if key
-            .last_used_at
-            .is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS)
-        {
+        let key = if last_used_is_stale(key.last_used_at, now_ms) {
             let mut active = key.clone().into_active_model();
-            active.last_used_at = Set(Some(now));
+            active.last_used_at = Set(Some(now_ms));
             let _guard = self.write_guard().await;
             active.update(&self.db).await?
         } else {
             key
         };
-        let key = record(key, only.as_ref().map(|w| w.slug.clone()));
-        Ok(Some(Principal {
-            role: key.role,
-            key,
+        Ok(Some(VerifiedKey {
+            secret_hash: key.secret_hash.clone(),
+            row_id: key.id,
+            record: record(key, only.as_ref().map(|w| w.slug.clone())),
+            agency,
+            only,
+        }))
+    }
+
+    fn principal(&self, key: VerifiedKey) -> Principal {
+        Principal {
+            role: key.record.role,
+            key: key.record,
             tenant: Tenant {
                 store: self.clone(),
-                agency,
-                only,
+                agency: key.agency,
+                only: key.only,
             },
-        }))
+        }
     }
 
     async fn find_agency(&self, slug: &str) -> Result<Option<agency::Model>> {
