@@ -211,3 +211,63 @@ fn schema_prints_the_committed_sdl() {
         "`hourglass schema` differs from schema.graphql; see tests/tests/contracts.rs"
     );
 }
+
+#[test]
+fn rollups_rebuild_recomputes_every_event_the_demo_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let run = |args: &[&str]| {
+        let output = hourglass()
+            .args(args)
+            .args(["--database-url", &url])
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, demo, stderr) = run(&["demo", "--events", "3000"]);
+    assert!(ok, "{stderr}");
+    // "demo workspace 'demo' of agency 'demo': N events stored, …"
+    let stored: u64 = demo
+        .split("': ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no event count in {demo}"));
+    assert!(stored > 1_000, "{demo}");
+
+    let (ok, all, stderr) = run(&["rollups", "rebuild"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        all.contains(&format!("workspace 'demo': {stored} events, ")),
+        "{all}"
+    );
+    // The same workspace by name computes the same rows again.
+    let (ok, one, stderr) = run(&[
+        "rollups",
+        "rebuild",
+        "--agency",
+        "demo",
+        "--workspace",
+        "demo",
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(one, all);
+
+    let (ok, _, stderr) = run(&["rollups", "rebuild", "--workspace", "demo"]);
+    assert!(!ok, "--workspace needs --agency");
+    assert!(stderr.contains("--agency"), "{stderr}");
+    let (ok, _, stderr) = run(&[
+        "rollups",
+        "rebuild",
+        "--agency",
+        "demo",
+        "--workspace",
+        "nowhere",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("nowhere"), "{stderr}");
+}
