@@ -1,21 +1,40 @@
-//! `scripts/bench`: loads the demo at a chosen size, then times KPI queries over HTTP
-//! against the real server. Prints figures, asserts nothing: speed goals are read
-//! from these numbers, not from timed tests.
+//! `scripts/bench`: the one place hourglass's figures come from. For one backend
+//! and one size it starts the release server as a child process, loads the B2B
+//! demo through `POST /v1/events`, and prints a table of figures, each next to its
+//! baseline (the same work done by the bench's own raw SQL, or the trivial query)
+//! and its goal. Every timed KPI answer is checked against the bench's own SQL:
+//! a difference ends the run with a non-zero exit. Speed goals are printed, not
+//! asserted: a machine's load is not a test failure.
 
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use chrono::NaiveDate;
 use clap::Parser;
-use hourglass_core::Role;
-use hourglass_server::{Application, Settings};
-use hourglass_storage::{Store, StoreOptions};
-use serde_json::{Value, json};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use serde_json::json;
 
+mod api;
+mod bottom;
+mod dashboard;
+mod ingest;
+mod kpi_sql;
+mod load;
+mod raw_insert;
+mod report;
 mod scripts;
+mod server;
+mod setup;
+
+use api::{Api, WORKSPACE};
+use kpi_sql::{Days, Filter, KpiSql};
+use report::{Goal, Row};
 
 #[derive(Debug, Parser)]
 #[command(
-    about = "Ingest throughput and KPI latency of hourglass; custom KPI scripts against native Rust"
+    about = "Figures of hourglass against baselines and goals: ingest, dashboard queries, \
+             load, depth, custom KPIs, memory; or (--scripts) a custom KPI script against native Rust"
 )]
 struct Args {
     /// Only the custom KPI benchmark (script against native Rust), no database.
@@ -27,52 +46,209 @@ struct Args {
     /// Events per organization in the script benchmark.
     #[arg(long, default_value_t = 100)]
     events_per_organization: usize,
-    /// Database to load into (default: a temporary SQLite file). It must be empty or
-    /// hold a previous bench run's workspace.
+    /// An empty database to measure (default: a temporary SQLite file).
     #[arg(long)]
     database_url: Option<String>,
-    /// How many demo events to load.
-    #[arg(long, default_value_t = 1_000_000)]
-    events: usize,
-    /// How many times to run each query.
-    #[arg(long, default_value_t = 20)]
+    /// How many B2B demo events to load.
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// Seed of the B2B demo.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The `hourglass` binary (default: the one next to this binary).
+    #[arg(long)]
+    hourglass: Option<PathBuf>,
+    /// How many times to run each timed query.
+    #[arg(long, default_value_t = 30)]
     repeat: usize,
+    /// Requests per query in the load test (spread over 16 connections).
+    #[arg(long, default_value_t = 2_000)]
+    load_requests: usize,
+    /// Seconds a load test may run at most.
+    #[arg(long, default_value_t = 10)]
+    load_seconds: u64,
 }
 
-const QUERIES: &[(&str, &str)] = &[
-    (
-        "viewer: authentication and nothing else",
+/// The campaign the dashboard figures are about: a FIND campaign whose 90-day
+/// window below holds its webinar.
+const CAMPAIGN: &str = "camp-05";
+/// Resident memory the server should stay under, in MB.
+const GOAL_MEMORY_MB: f64 = 300.0;
+
+/// The bench's own connection, configured like the server's (WAL and a busy
+/// timeout on SQLite), with a connection per ingest client.
+async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(ingest::CLIENTS as u32 + 1)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+        });
+    Ok(Database::connect(options).await?)
+}
+
+fn dashboard_filters() -> anyhow::Result<Vec<(String, Filter)>> {
+    let campaign = Some(CAMPAIGN.to_owned());
+    let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).context("a valid date");
+    Ok(vec![
+        (
+            format!("kpis(campaign {CAMPAIGN})"),
+            Filter {
+                campaign: campaign.clone(),
+                ..Filter::default()
+            },
+        ),
+        (
+            format!("kpis(campaign {CAMPAIGN}, channel social)"),
+            Filter {
+                campaign: campaign.clone(),
+                channel: Some("social".into()),
+                ..Filter::default()
+            },
+        ),
+        (
+            format!("kpis(campaign {CAMPAIGN}, 90 days in New York)"),
+            Filter {
+                campaign: campaign.clone(),
+                days: Some(Days {
+                    from: date(2026, 1, 1)?,
+                    to: date(2026, 4, 1)?,
+                    zone: chrono_tz::America::New_York,
+                }),
+                ..Filter::default()
+            },
+        ),
+        ("kpis(whole workspace)".into(), Filter::default()),
+        (
+            format!("kpis(asset webinar-{CAMPAIGN}: its funnel)"),
+            Filter {
+                asset: Some(format!("webinar-{CAMPAIGN}")),
+                ..Filter::default()
+            },
+        ),
+    ])
+}
+
+async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
+    let hourglass = match &args.hourglass {
+        Some(path) => path.clone(),
+        None => server::default_binary()?,
+    };
+    let key = setup::prepare_database(&hourglass, url)?;
+    let server = server::Server::start(&hourglass, url).await?;
+    let api = Api::new(&server.address, &key);
+    setup::describe_workspace(&api, args.seed).await?;
+    let mut rows = Vec::new();
+
+    eprintln!("ingesting {} events over HTTP…", args.events);
+    let http = ingest::over_http(&api, args.seed, args.events).await?;
+    anyhow::ensure!(
+        http.events == args.events,
+        "stored {} events of {}",
+        http.events,
+        args.events
+    );
+    let (rss_loaded, _) = server.memory_mb()?;
+    eprintln!("inserting the same rows with plain INSERTs…");
+    let db = connect(url).await?;
+    let inserter = raw_insert::RawInserter::create(db.clone()).await?;
+    let raw = ingest::raw(&inserter, args.seed, args.events).await?;
+    inserter.drop_table().await?;
+    rows.push(
+        Row::new(
+            format!(
+                "ingest: NDJSON over HTTP, {} clients × {} events",
+                ingest::CLIENTS,
+                ingest::BATCH
+            ),
+            http.rate(),
+            "ev/s",
+        )
+        .baseline(raw.rate())
+        .goal(Goal::RatioAtLeast(0.4)),
+    );
+    rows.push(
+        Row::new(
+            "ingest: last 10 % of the load vs the first 10 %",
+            http.last_tenth,
+            "ev/s",
+        )
+        .baseline(http.first_tenth)
+        .goal(Goal::RatioAtLeast(0.8)),
+    );
+    rows.push(
+        Row::new(
+            "baseline INSERTs: last 10 % vs first 10 %",
+            raw.last_tenth,
+            "ev/s",
+        )
+        .baseline(raw.first_tenth),
+    );
+    rows.push(Row::new(
+        "the bench's B2B generator alone (NDJSON included)",
+        ingest::generator_rate(args.seed, args.events)?,
+        "ev/s",
+    ));
+
+    eprintln!("timing dashboard queries…");
+    let sql = KpiSql::new(db, WORKSPACE).await?;
+    for (label, filter) in dashboard_filters()? {
+        rows.push(dashboard::measure(&api, &sql, &label, &filter, args.repeat).await?);
+    }
+
+    eprintln!("load test…");
+    let limit = Duration::from_secs(args.load_seconds);
+    let campaign_filter = json!({ "filter": { "campaign": CAMPAIGN } });
+    let busy = load::run(
+        &api,
+        &dashboard::report_query(),
+        campaign_filter,
+        args.load_requests,
+        limit,
+    )
+    .await?;
+    let trivial = load::run(
+        &api,
         "{ viewer { role } }",
-    ),
-    (
-        "kpis, whole workspace",
-        "{ kpis(workspace: \"bench\") { impressions clicks uniqueVisitors clickThroughRate { value n } registrationRate { value n } attendanceRate { value n } spend } }",
-    ),
-    (
-        "kpis, one campaign and channel, one month",
-        "{ kpis(workspace: \"bench\", filter: {campaign: \"q3-webinar\", channel: \"social\", from: \"2026-08-01T00:00:00Z\", to: \"2026-09-01T00:00:00Z\"}) { impressions clicks clickThroughRate { value n } } }",
-    ),
-    (
-        "kpis, one organization",
-        "{ kpis(workspace: \"bench\", filter: {organization: \"org-001\"}) { pageViews uniqueVisitors registrationRate { value n } } }",
-    ),
-    (
-        "funnel of the webinar",
-        "{ funnel(workspace: \"bench\", asset: \"webinar-pipeline\") { steps { name count } } }",
-    ),
-    (
-        "events, first page of 50",
-        "{ events(workspace: \"bench\", first: 50) { edges { node { messageId kind occurredAt } } } }",
-    ),
-];
+        json!({}),
+        args.load_requests,
+        limit,
+    )
+    .await?;
+    rows.push(
+        Row::new(
+            format!(
+                "load, {} connections: campaign dashboard ({} requests, p50 {:.1} / p99 {:.1} ms) vs viewer (p50 {:.1} / p99 {:.1} ms)",
+                load::CONNECTIONS, busy.requests, busy.p50_ms, busy.p99_ms, trivial.p50_ms, trivial.p99_ms
+            ),
+            busy.per_second,
+            "req/s",
+        )
+        .baseline(trivial.per_second)
+        .goal(Goal::RatioAtLeast(0.5)),
+    );
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
+    eprintln!("bottom of the hourglass and custom KPIs…");
+    rows.extend(bottom::depth(&api, CAMPAIGN, args.repeat.min(10)).await?);
+    rows.push(bottom::custom_kpi(&api, CAMPAIGN, args.repeat.min(10)).await?);
 
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1e3)
+    let (rss_after, peak) = server.memory_mb()?;
+    rows.push(
+        Row::new("server memory (VmRSS) after the load", rss_loaded, "MB")
+            .goal(Goal::FigureAtMost(GOAL_MEMORY_MB)),
+    );
+    rows.push(
+        Row::new(
+            format!("server memory (VmRSS) after the queries (peak {peak:.0} MB)"),
+            rss_after,
+            "MB",
+        )
+        .goal(Goal::FigureAtMost(GOAL_MEMORY_MB)),
+    );
+    Ok(rows)
 }
 
 #[tokio::main]
@@ -88,67 +264,12 @@ async fn main() -> anyhow::Result<()> {
             dir.path().join("bench.db").display()
         )
     });
-    let store = Store::connect(&StoreOptions::new(&url)).await?;
-    store.migrate_up().await?;
-    let backend = format!("{:?}", store.backend());
-
-    let started = Instant::now();
-    let summary = hourglass_server::demo::load(&store, "bench", "bench", 42, args.events)
-        .await
-        .context("loading the demo")?;
-    let load = started.elapsed();
-    println!("backend: {backend}");
-    println!(
-        "ingest: {} events in {:.1} s = {:.0} events/s (one transaction per 2,000-event batch)",
-        summary.accepted,
-        load.as_secs_f64(),
-        summary.accepted as f64 / load.as_secs_f64()
-    );
-    let tenant = store.agency_tenant("bench").await?;
-    let key = hourglass_server::admin::issue_key(&tenant, None, Role::Read, "bench")
-        .await?
-        .secret
-        .reveal();
-    store.close().await?;
-
-    let mut settings = Settings {
-        bind: "127.0.0.1:0".into(),
-        database_url: url,
-        log_level: "warn".into(),
-        ..Settings::default()
+    let backend = if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
     };
-    // Measure queries, not the per-key rate limit.
-    settings.rate_limit.requests_per_second = 0;
-    let app = Application::build(settings).await?;
-    let address = app.address();
-    tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::new();
-    println!(
-        "\n{:<45} {:>8} {:>8} {:>8}  (ms over HTTP, {} runs)",
-        "query", "p50", "p95", "max", args.repeat
-    );
-    for (name, query) in QUERIES {
-        let mut times = Vec::with_capacity(args.repeat);
-        for _ in 0..args.repeat {
-            let started = Instant::now();
-            let answer: Value = client
-                .post(format!("http://{address}/graphql"))
-                .bearer_auth(&key)
-                .json(&json!({ "query": query }))
-                .send()
-                .await?
-                .json()
-                .await?;
-            times.push(started.elapsed());
-            anyhow::ensure!(answer.get("errors").is_none(), "{name}: {answer}");
-        }
-        times.sort();
-        println!(
-            "{name:<45} {:>8} {:>8} {:>8}",
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.95)),
-            ms(percentile(&times, 1.0))
-        );
-    }
+    let rows = measure(&args, &url).await?;
+    report::print(&format!("{backend}, {} events", args.events), &rows);
     Ok(())
 }

@@ -10,6 +10,8 @@ use hourglass_core::engagement::{AssetInfo, ContactInfo, EngagementEvent, OrgInf
 use hourglass_core::script::{ScriptEngine, ScriptLimits, SharedInput};
 use serde_json::{Map, Value, json};
 
+use crate::report::{self, Goal, Row};
+
 const HOT_ACCOUNT: &str = include_str!("../../../scripts/kpis/hot_account.rhai");
 
 /// A deterministic population: every organization has `per_org` events by 12 people.
@@ -215,16 +217,18 @@ pub fn run(organizations: usize, per_org: usize) -> anyhow::Result<()> {
             }
         }
     }
-    println!(
-        "custom KPI 'hot account' over {} events in {organizations} organizations, {threads} threads",
-        organizations * per_org
-    );
-    println!("native Rust: {:>8.1} ms", native_time.as_secs_f64() * 1e3);
-    println!("Rhai script: {:>8.1} ms", script_time.as_secs_f64() * 1e3);
-    println!(
-        "ratio:       {:>8.1}x (goal: within 20x)",
-        script_time.as_secs_f64() / native_time.as_secs_f64()
-    );
+    let row = Row::new(
+        format!(
+            "custom KPI 'hot account', Rhai script vs native Rust: {} events in {organizations} \
+             organizations, {threads} threads",
+            organizations * per_org
+        ),
+        script_time.as_secs_f64() * 1e3,
+        "ms",
+    )
+    .baseline(native_time.as_secs_f64() * 1e3)
+    .goal(Goal::RatioAtMost(20.0));
+    report::print("Custom KPI script against native Rust", &[row]);
     anyhow::ensure!(
         mismatches == 0,
         "{mismatches} organizations differ between script and native"

@@ -31,7 +31,8 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
-    /// Load a deterministic demo workspace (campaigns, a webinar funnel, ~100,000 events).
+    /// Load a deterministic demo workspace: the small demo (~100,000 events) or, with
+    /// `--shape b2b` or more than 100,000 events, a B2B-shaped one of any size.
     Demo(DemoArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
@@ -196,9 +197,17 @@ pub struct DemoArgs {
     /// Seed of the generator; the same seed loads the same data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Roughly how many events to generate.
-    #[arg(long, default_value_t = 100_000)]
+    /// How many events to generate: roughly for the small demo, exactly for b2b.
+    #[arg(long, default_value_t = crate::demo::DEFAULT_EVENTS)]
     pub events: usize,
+    /// small: three campaigns, one webinar funnel, 50 organizations, one quarter.
+    /// b2b: twenty campaigns (FIND/KEEP/GROW), five channels, up to 10,000
+    /// organizations with a few large accounts and a long tail, anonymous visitors
+    /// who later become contacts, bursty webinars, spend per campaign/channel/day,
+    /// one year of business hours in Berlin, New York and Kolkata; streamed, so
+    /// 10,000,000 events work. Default: small up to 100,000 events, b2b above.
+    #[arg(long, value_enum)]
+    pub shape: Option<crate::demo::DemoShape>,
 }
 
 impl DatabaseArgs {

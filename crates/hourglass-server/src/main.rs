@@ -47,12 +47,16 @@ async fn main() -> anyhow::Result<ExitCode> {
             args.database.apply(&mut settings);
             init_logging(&settings);
             let store = app::connect(&settings).await?;
-            let summary = demo::load(
+            let shape = args
+                .shape
+                .unwrap_or_else(|| demo::DemoShape::for_events(args.events));
+            let summary = demo::load_shape(
                 &store,
                 &args.agency,
                 &args.workspace,
                 args.seed,
                 args.events,
+                shape,
             )
             .await?;
             println!(

@@ -1,285 +1,15 @@
-//! `hourglass demo`: a deterministic, realistic workspace to explore.
-//!
-//! Three campaigns (one per goal), a webinar with its landing page, several
-//! channels, 50 organizations, 2,000 contacts, anonymous visitors, and about
-//! 100,000 events over one quarter. The same seed always loads the same data, and
-//! loading twice stores nothing new (message ids are deterministic).
+//! The small demo's events: awareness, a webinar funnel, content and advocacy.
 
-use std::time::Instant;
-
-use anyhow::Context as _;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use hourglass_core::{AssetKind, EventDraft, EventLimits, ExternalId, Goal, Slug};
-use hourglass_storage::{
-    NewAsset, NewCampaign, NewOrganization, StorageError, Store, WorkspaceStore,
-};
-use indicatif::{ProgressBar, ProgressStyle};
+use chrono::{DateTime, Duration, Utc};
+use hourglass_core::EventDraft;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-const ORGANIZATIONS: usize = 50;
-const CONTACTS: usize = 2_000;
-/// Contacts beyond this index belong to no organization (freelancers, gmail users).
-const CONTACTS_IN_ORGANIZATIONS: usize = 1_800;
-const ANONYMOUS_VISITORS: usize = 4_000;
-const DAYS: i64 = 92;
-const WEBINAR_SECONDS: i32 = 3_600;
-
-fn quarter_start() -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(2026, 7, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
-        .unwrap_or_default()
-}
-
-/// What a demo load stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DemoSummary {
-    pub accepted: u64,
-    pub duplicates: u64,
-}
-
-/// Loads the demo into workspace `slug` of `agency`, creating either if needed.
-pub async fn load(
-    store: &Store,
-    agency: &str,
-    slug: &str,
-    seed: u64,
-    target_events: usize,
-) -> anyhow::Result<DemoSummary> {
-    let started = Instant::now();
-    let tenant = crate::admin::agency_or_create(store, agency, "Demo agency").await?;
-    let slug = Slug::parse(slug)?;
-    match tenant
-        .create_workspace(&slug, "Demo: Northwind Software")
-        .await
-    {
-        Ok(_) | Err(StorageError::AlreadyExists { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let ws = tenant.workspace(slug.as_str()).await?;
-    describe_catalog(&ws).await?;
-
-    let drafts = Generator::new(seed, target_events).generate();
-    let limits = EventLimits {
-        max_batch_events: usize::MAX,
-        ..EventLimits::default()
-    };
-    let now = Utc::now();
-    let events = drafts
-        .into_iter()
-        .map(|d| d.validate(&limits, now))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|r| anyhow::anyhow!("demo generated an invalid event: {}", r.message))?;
-
-    let bar = ProgressBar::new(events.len() as u64).with_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_message(format!("loading workspace '{slug}'"));
-    let (mut accepted, mut duplicates) = (0, 0);
-    for batch in events.chunks(2_000) {
-        let outcome = ws.ingest(batch.to_vec(), now).await?;
-        accepted += outcome.accepted;
-        duplicates += outcome.duplicates;
-        bar.inc(batch.len() as u64);
-    }
-    bar.finish_and_clear();
-
-    record_spend(&ws, seed).await?;
-    tracing::info!(
-        workspace = %slug,
-        accepted,
-        duplicates,
-        seconds = started.elapsed().as_secs_f64(),
-        "demo loaded"
-    );
-    Ok(DemoSummary {
-        accepted,
-        duplicates,
-    })
-}
-
-fn id(raw: &str) -> anyhow::Result<ExternalId> {
-    ExternalId::parse(raw, "id").with_context(|| format!("demo id {raw}"))
-}
-
-/// Creates what the demo describes, leaving anything already there alone.
-async fn describe_catalog(ws: &WorkspaceStore) -> anyhow::Result<()> {
-    fn ignore_existing<T>(result: Result<T, StorageError>) -> anyhow::Result<()> {
-        match result {
-            Ok(_) | Err(StorageError::AlreadyExists { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-    let start = quarter_start();
-    for (key, name, goal, budget) in [
-        (
-            "q3-webinar",
-            "Q3 webinar: Pipeline by design",
-            Goal::Find,
-            12_000.0,
-        ),
-        (
-            "customer-onboarding",
-            "Customer onboarding videos",
-            Goal::Keep,
-            3_000.0,
-        ),
-        (
-            "upsell-analytics",
-            "Upsell: analytics add-on",
-            Goal::Grow,
-            5_000.0,
-        ),
-    ] {
-        ignore_existing(
-            ws.create_campaign(NewCampaign {
-                id: id(key)?,
-                name: name.into(),
-                goal,
-                starts_at: Some(start),
-                ends_at: Some(start + Duration::days(DAYS)),
-                budget: Some(budget),
-                currency: Some("EUR".into()),
-            })
-            .await,
-        )?;
-    }
-    let asset = |key: &str,
-                 kind,
-                 title: &str,
-                 duration,
-                 landing_page: Option<&str>|
-     -> anyhow::Result<NewAsset> {
-        Ok(NewAsset {
-            id: id(key)?,
-            kind,
-            title: Some(title.into()),
-            url: Some(format!("https://northwind.example/{key}")),
-            duration_seconds: duration,
-            landing_page: landing_page.map(id).transpose()?,
-        })
-    };
-    for new in [
-        asset(
-            "lp-webinar",
-            AssetKind::LandingPage,
-            "Register: Pipeline by design",
-            None,
-            None,
-        )?,
-        asset(
-            "webinar-pipeline",
-            AssetKind::Webinar,
-            "Pipeline by design (live)",
-            Some(WEBINAR_SECONDS),
-            Some("lp-webinar"),
-        )?,
-        asset(
-            "article-hourglass",
-            AssetKind::Article,
-            "Why the funnel becomes an hourglass",
-            None,
-            None,
-        )?,
-        asset(
-            "whitepaper-abm",
-            AssetKind::Whitepaper,
-            "Account-based marketing that sales trusts",
-            None,
-            None,
-        )?,
-        asset(
-            "video-onboarding",
-            AssetKind::Video,
-            "Getting started in 15 minutes",
-            Some(900),
-            None,
-        )?,
-        asset(
-            "email-upsell",
-            AssetKind::Email,
-            "Meet the analytics add-on",
-            None,
-            None,
-        )?,
-        asset(
-            "ad-linkedin",
-            AssetKind::Ad,
-            "Pipeline by design: save your seat",
-            None,
-            None,
-        )?,
-        asset(
-            "post-social",
-            AssetKind::SocialPost,
-            "5 signs your funnel is an hourglass",
-            None,
-            None,
-        )?,
-    ] {
-        ignore_existing(ws.create_asset(new).await)?;
-    }
-    for (i, (name, domain)) in organization_names().into_iter().enumerate() {
-        ignore_existing(
-            ws.create_organization(NewOrganization {
-                id: id(&format!("org-{:03}", i + 1))?,
-                name: Some(name),
-                domain: Some(domain),
-            })
-            .await,
-        )?;
-    }
-    Ok(())
-}
-
-fn organization_names() -> Vec<(String, String)> {
-    const FIRST: [&str; 10] = [
-        "Acme",
-        "Globex",
-        "Initech",
-        "Umbrella",
-        "Stark",
-        "Wayne",
-        "Tyrell",
-        "Cyberdyne",
-        "Soylent",
-        "Hooli",
-    ];
-    const SECOND: [&str; 5] = ["Logistics", "Health", "Finance", "Robotics", "Foods"];
-    FIRST
-        .iter()
-        .flat_map(|a| SECOND.iter().map(move |b| (*a, *b)))
-        .take(ORGANIZATIONS)
-        .map(|(a, b)| {
-            (
-                format!("{a} {b}"),
-                format!("{}-{}.example", a.to_lowercase(), b.to_lowercase()),
-            )
-        })
-        .collect()
-}
-
-async fn record_spend(ws: &WorkspaceStore, seed: u64) -> anyhow::Result<()> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let start = quarter_start().date_naive();
-    for day in 0..DAYS {
-        let date = start + Duration::days(day);
-        for (campaign, channel, base) in [
-            ("q3-webinar", "social", 80.0),
-            ("q3-webinar", "paid_search", 45.0),
-            ("customer-onboarding", "email", 10.0),
-            ("upsell-analytics", "email", 25.0),
-        ] {
-            let amount = (base * rng.random_range(0.6..1.4f64) * 100.0).round() / 100.0;
-            ws.record_spend(&id(campaign)?, channel, date, amount)
-                .await?;
-        }
-    }
-    Ok(())
-}
+use super::small::{
+    ANONYMOUS_VISITORS, CONTACTS, CONTACTS_IN_ORGANIZATIONS, DAYS, ORGANIZATIONS, WEBINAR_SECONDS,
+    quarter_start,
+};
 
 /// Who did something: a contact (with their organization) or an anonymous visitor.
 #[derive(Clone, Copy)]
@@ -288,7 +18,7 @@ enum Who {
     Anonymous(usize),
 }
 
-struct Generator {
+pub(super) struct Generator {
     rng: StdRng,
     scale: f64,
     seq: u64,
@@ -297,7 +27,7 @@ struct Generator {
 }
 
 impl Generator {
-    fn new(seed: u64, target_events: usize) -> Self {
+    pub(super) fn new(seed: u64, target_events: usize) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         // A few large accounts and a long tail: index drawn with a skewed power.
         let organization_of = (0..CONTACTS)
@@ -367,7 +97,7 @@ impl Generator {
         });
     }
 
-    fn generate(mut self) -> Vec<EventDraft> {
+    pub(super) fn generate(mut self) -> Vec<EventDraft> {
         self.awareness_and_engagement();
         self.webinar_funnel();
         self.content_and_advocacy();
@@ -746,6 +476,8 @@ impl Generator {
 
 #[cfg(test)]
 mod tests {
+    use hourglass_core::EventLimits;
+
     use super::*;
 
     #[test]

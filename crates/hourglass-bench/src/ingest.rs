@@ -1,0 +1,194 @@
+//! Ingest throughput: the same B2B events sent as NDJSON to `POST /v1/events` by
+//! concurrent clients, and — the baseline — inserted by the bench itself as plain
+//! multi-row INSERTs into a scratch table with the events table's columns and only
+//! a primary key, with as many concurrent connections. Both sides stream batches
+//! from the generator, so the event count is bounded only by time.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hourglass_server::demo::b2b::B2bEvents;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::api::Api;
+use crate::raw_insert::{RawInserter, RawRows};
+
+/// Events per request or INSERT, as the server's default `max_batch_events`.
+pub const BATCH: usize = 500;
+/// Concurrent clients (HTTP) or connections (raw INSERTs).
+pub const CLIENTS: usize = 4;
+
+/// How fast a load went, overall and at its start and end.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    pub events: u64,
+    pub seconds: f64,
+    /// Events/s over the first ~10 % of the events.
+    pub first_tenth: f64,
+    /// Events/s over the last ~10 %.
+    pub last_tenth: f64,
+}
+
+impl Throughput {
+    pub fn rate(&self) -> f64 {
+        self.events as f64 / self.seconds
+    }
+
+    /// From batch completion marks `(when, events in the batch)`.
+    fn from_marks(started: Instant, mut marks: Vec<(Instant, u64)>) -> Self {
+        marks.sort_by_key(|(at, _)| *at);
+        let total: u64 = marks.iter().map(|(_, n)| n).sum();
+        let end = marks.last().map_or(started, |(at, _)| *at);
+        let mut done = 0;
+        let (mut first_tenth, mut last_start) = (f64::NAN, (started, 0));
+        for (at, n) in &marks {
+            done += n;
+            if first_tenth.is_nan() && done * 10 >= total {
+                first_tenth = done as f64 / at.duration_since(started).as_secs_f64();
+            }
+            if done * 10 <= total * 9 {
+                last_start = (*at, done);
+            }
+        }
+        let (t90, done90) = last_start;
+        Self {
+            events: total,
+            seconds: end.duration_since(started).as_secs_f64(),
+            first_tenth,
+            last_tenth: (total - done90) as f64 / end.duration_since(t90).as_secs_f64(),
+        }
+    }
+}
+
+/// Feeds items made on a producer thread to `CLIENTS` concurrent workers and
+/// records when each finished batch was done.
+async fn drive<T, W, F>(
+    produce: impl FnOnce(mpsc::Sender<(T, u64)>) + Send + 'static,
+    work: W,
+) -> anyhow::Result<Throughput>
+where
+    T: Send + 'static,
+    W: Fn(T) -> F + Clone + Send + 'static,
+    F: Future<Output = anyhow::Result<u64>> + Send,
+{
+    let (sender, receiver) = mpsc::channel::<(T, u64)>(CLIENTS * 4);
+    let producer = std::thread::spawn(move || produce(sender));
+    let receiver = Arc::new(Mutex::new(receiver));
+    let marks = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CLIENTS {
+        let (receiver, marks, work) = (receiver.clone(), marks.clone(), work.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let next = receiver.lock().await.recv().await;
+                let Some((item, expected)) = next else {
+                    return anyhow::Ok(());
+                };
+                let stored = work(item).await?;
+                anyhow::ensure!(
+                    stored == expected,
+                    "a batch of {expected} events stored {stored}"
+                );
+                if let Ok(mut marks) = marks.lock() {
+                    marks.push((Instant::now(), stored));
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the event producer panicked"))?;
+    let marks = std::mem::take(&mut *marks.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    Ok(Throughput::from_marks(started, marks))
+}
+
+/// Events/s of the generator alone, NDJSON serialisation included, over up to a
+/// million events: the instrument must be far faster than what it measures.
+pub fn generator_rate(seed: u64, events: u64) -> anyhow::Result<f64> {
+    let events = events.min(1_000_000);
+    let started = Instant::now();
+    let mut bytes = 0;
+    for batch in B2bEvents::new(seed, events, BATCH) {
+        let mut body = Vec::with_capacity(batch.len() * 400);
+        for draft in &batch {
+            serde_json::to_writer(&mut body, draft)?;
+            body.push(b'\n');
+        }
+        bytes += body.len();
+    }
+    std::hint::black_box(bytes);
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Sends `events` B2B events as NDJSON, `BATCH` per request, `CLIENTS` at a time.
+pub async fn over_http(api: &Api, seed: u64, events: u64) -> anyhow::Result<Throughput> {
+    let api = api.clone();
+    drive(
+        move |sender| {
+            for batch in B2bEvents::new(seed, events, BATCH) {
+                let mut body = Vec::with_capacity(batch.len() * 400);
+                for draft in &batch {
+                    if serde_json::to_writer(&mut body, draft).is_err() {
+                        return;
+                    }
+                    body.push(b'\n');
+                }
+                if sender.blocking_send((body, batch.len() as u64)).is_err() {
+                    return;
+                }
+            }
+        },
+        move |body| {
+            let api = api.clone();
+            async move { api.ingest_ndjson(body).await }
+        },
+    )
+    .await
+}
+
+/// Inserts the same events as plain rows into the scratch table.
+pub async fn raw(inserter: &RawInserter, seed: u64, events: u64) -> anyhow::Result<Throughput> {
+    let inserter = inserter.clone();
+    drive(
+        move |sender| {
+            let mut rows = RawRows::default();
+            for batch in B2bEvents::new(seed, events, BATCH) {
+                let n = batch.len() as u64;
+                if sender.blocking_send((rows.convert(batch), n)).is_err() {
+                    return;
+                }
+            }
+        },
+        move |rows| {
+            let inserter = inserter.clone();
+            async move { inserter.insert(rows).await }
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_first_and_last_tenth_rates_come_from_the_batch_marks() {
+        let start = Instant::now();
+        // 10 batches of 100 events: one per second, then the last one takes 4 s.
+        let mut marks: Vec<(Instant, u64)> = (1..=9)
+            .map(|s| (start + Duration::from_secs(s), 100))
+            .collect();
+        marks.push((start + Duration::from_secs(13), 100));
+        let t = Throughput::from_marks(start, marks);
+        assert_eq!(t.events, 1_000);
+        assert!((t.first_tenth - 100.0).abs() < 1e-9);
+        assert!((t.last_tenth - 25.0).abs() < 1e-9);
+        assert!((t.rate() - 1_000.0 / 13.0).abs() < 1e-9);
+    }
+}
