@@ -1,22 +1,21 @@
 //! Adding stored events to the rollups: a batch becomes a delta per row, merged into
 //! the stored rows with one read and one multi-row upsert per chunk.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use hourglass_core::EventKind;
 use roaring::RoaringBitmap;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Value};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Statement, Value};
 
 use super::cells::Tally;
 use super::months::{GRAIN_MONTH, month_of};
 use super::{ALL_ASSETS, GRAIN_DAY, Key, NO_CAMPAIGN, NO_CHANNEL, col, day_of, table};
 use crate::error::{Result, StorageError};
 
-/// Rows one upsert carries: 10 values each, well under both backends' caps.
+/// Rows one read or upsert carries (6 or 10 values each): well under both backends'
+/// caps on bind parameters.
 const UPSERT_CHUNK: usize = 500;
-/// Distinct day buckets one read asks for.
-const READ_BUCKETS: usize = 64;
 
 /// What the rollups need of one stored event.
 #[derive(Debug, Clone, Copy)]
@@ -93,22 +92,9 @@ impl Delta {
     /// Merges the delta into the stored rows of `workspace_id`. The caller holds the
     /// workspace's write lock, so nobody changes these rows between read and write.
     pub async fn apply(self, txn: &DatabaseTransaction, workspace_id: i64) -> Result<()> {
-        // Read and write a few dozen days at a time, so a backfill over years of late
-        // events keeps its lookups and upserts small.
-        let buckets: BTreeSet<i64> = self.rows.keys().map(|k| k.bucket).collect();
-        let part_of: HashMap<i64, usize> = buckets
-            .iter()
-            .enumerate()
-            .map(|(i, bucket)| (*bucket, i / READ_BUCKETS))
-            .collect();
-        let mut parts: Vec<BTreeMap<Key, Tally>> = Vec::new();
-        parts.resize_with(buckets.len().div_ceil(READ_BUCKETS), BTreeMap::new);
-        for (key, tally) in self.rows {
-            if let Some(part) = part_of.get(&key.bucket).and_then(|i| parts.get_mut(*i)) {
-                part.insert(key, tally);
-            }
-        }
-        for part in parts {
+        let mut rows = self.rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let part: BTreeMap<Key, Tally> = rows.by_ref().take(UPSERT_CHUNK).collect();
             let merged = merge_with_stored(txn, workspace_id, part).await?;
             upsert(txn, workspace_id, merged).await?;
         }
@@ -135,36 +121,40 @@ async fn merge_with_stored(
     workspace_id: i64,
     mut part: BTreeMap<Key, Tally>,
 ) -> Result<BTreeMap<Key, Tally>> {
-    let grains: BTreeSet<i16> = part.keys().map(|k| k.grain).collect();
-    let assets: BTreeSet<i64> = part.keys().map(|k| k.asset).collect();
-    let campaigns: BTreeSet<i64> = part.keys().map(|k| k.campaign).collect();
-    let buckets: BTreeSet<i64> = part.keys().map(|k| k.bucket).collect();
-    // The cross product of the batch's assets, campaigns and days: a superset of its
-    // rows that the primary key finds directly; rows it did not touch are skipped.
-    let query = Query::select()
-        .columns(
-            [
-                "grain",
-                "asset_id",
-                "campaign_id",
-                "bucket",
-                "channel",
-                "kind",
-                "events",
-                "value_sum",
-                "people",
-            ]
-            .map(col),
-        )
-        .from(table())
-        .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
-        .and_where(Expr::col(col("grain")).is_in(grains))
-        .and_where(Expr::col(col("asset_id")).is_in(assets))
-        .and_where(Expr::col(col("campaign_id")).is_in(campaigns))
-        .and_where(Expr::col(col("bucket")).is_in(buckets))
-        .to_owned();
+    // Exactly the rows of the delta, by primary key: a batch of events spread over a
+    // year touches a thousand rows, not every row of the days and campaigns it names.
     let backend = txn.get_database_backend();
-    let stored = StoredRow::find_by_statement(backend.build(&query))
+    let mut values: Vec<Value> = Vec::with_capacity(part.len() * 6 + 1);
+    let mut tuples = Vec::with_capacity(part.len());
+    let placeholder = |value: Value, values: &mut Vec<Value>| {
+        values.push(value);
+        match backend {
+            DbBackend::Postgres => format!("${}", values.len()),
+            _ => "?".to_owned(),
+        }
+    };
+    for key in part.keys() {
+        let fields = [
+            placeholder(key.grain.into(), &mut values),
+            placeholder(key.asset.into(), &mut values),
+            placeholder(key.campaign.into(), &mut values),
+            placeholder(key.bucket.into(), &mut values),
+            placeholder(key.channel.clone().into(), &mut values),
+            placeholder(key.kind.as_str().into(), &mut values),
+        ];
+        tuples.push(format!("({})", fields.join(", ")));
+    }
+    let workspace = placeholder(workspace_id.into(), &mut values);
+    let sql = format!(
+        "WITH k (grain, asset_id, campaign_id, bucket, channel, kind) AS (VALUES {}) \
+         SELECT r.grain, r.asset_id, r.campaign_id, r.bucket, r.channel, r.kind, \
+         r.events, r.value_sum, r.people \
+         FROM k JOIN rollups r ON r.workspace_id = {workspace} AND r.grain = k.grain \
+         AND r.asset_id = k.asset_id AND r.campaign_id = k.campaign_id \
+         AND r.bucket = k.bucket AND r.channel = k.channel AND r.kind = k.kind",
+        tuples.join(", ")
+    );
+    let stored = StoredRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
         .await?;
     for row in stored {
