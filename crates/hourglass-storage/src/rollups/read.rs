@@ -2,7 +2,7 @@
 //! organization filter) from raw events.
 
 use hourglass_core::{AssetKind, EventKind, TimeRange};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 
 use super::cells::{Scope, Tally};
@@ -97,39 +97,50 @@ impl WorkspaceStore {
         let db = &self.store.db;
         let (months, day_windows) =
             split((from, to), &MonthBook::load(db, self.id()).await?.sealed());
-        let mut buckets = Condition::any();
+        // One indexed range per part, glued with UNION ALL: an OR across grains would
+        // keep SQLite from using the primary key past the workspace.
+        let part = |grain: i16, buckets: Condition| {
+            let mut condition = Condition::all()
+                .add(Expr::col(col("workspace_id")).eq(self.id()))
+                .add(Expr::col(col("grain")).eq(grain))
+                .add(Expr::col(col("asset_id")).is_in(assets.clone()))
+                .add(buckets);
+            if let Some(campaign) = resolved.campaign {
+                condition = condition.add(Expr::col(col("campaign_id")).eq(campaign));
+            }
+            if let Some(channel) = &resolved.channel {
+                condition = condition.add(Expr::col(col("channel")).eq(channel.as_str()));
+            }
+            Query::select()
+                .columns(["asset_id", "kind", "events", "value_sum", "people"].map(col))
+                .from(table())
+                .cond_where(condition)
+                .to_owned()
+        };
+        let mut parts = Vec::new();
         if !months.is_empty() {
-            buckets = buckets.add(
-                Condition::all()
-                    .add(Expr::col(col("grain")).eq(GRAIN_MONTH))
-                    .add(Expr::col(col("bucket")).is_in(months)),
-            );
+            parts.push(part(
+                GRAIN_MONTH,
+                Condition::all().add(Expr::col(col("bucket")).is_in(months)),
+            ));
         }
         for (from, to) in day_windows {
-            let mut days = Condition::all().add(Expr::col(col("grain")).eq(GRAIN_DAY));
+            let mut days = Condition::all();
             if let Some(from) = from {
                 days = days.add(Expr::col(col("bucket")).gte(from));
             }
             if let Some(to) = to {
                 days = days.add(Expr::col(col("bucket")).lt(to));
             }
-            buckets = buckets.add(days);
+            parts.push(part(GRAIN_DAY, days));
         }
-        let mut condition = Condition::all()
-            .add(Expr::col(col("workspace_id")).eq(self.id()))
-            .add(Expr::col(col("asset_id")).is_in(assets))
-            .add(buckets);
-        if let Some(campaign) = resolved.campaign {
-            condition = condition.add(Expr::col(col("campaign_id")).eq(campaign));
+        let mut parts = parts.into_iter();
+        let Some(mut query) = parts.next() else {
+            return Ok(());
+        };
+        for other in parts {
+            query.union(UnionType::All, other);
         }
-        if let Some(channel) = &resolved.channel {
-            condition = condition.add(Expr::col(col("channel")).eq(channel.as_str()));
-        }
-        let query = Query::select()
-            .columns(["asset_id", "kind", "events", "value_sum", "people"].map(col))
-            .from(table())
-            .cond_where(condition)
-            .to_owned();
         let rows = RollupRow::find_by_statement(db.get_database_backend().build(&query))
             .all(db)
             .await?;
