@@ -52,6 +52,19 @@ pub(crate) const NO_CAMPAIGN: i64 = 0;
 /// `channel` of events that name no channel.
 pub(crate) const NO_CHANNEL: &str = "";
 
+/// The columns of a rollup row's identity, in the primary key's order.
+pub(crate) const PRIMARY_KEY: [&str; 7] = [
+    "workspace_id",
+    "grain",
+    "asset_id",
+    "campaign_id",
+    "bucket",
+    "channel",
+    "kind",
+];
+/// The columns a row adds up.
+pub(crate) const TALLY_COLUMNS: [&str; 3] = ["events", "value_sum", "people"];
+
 pub(crate) fn table() -> Alias {
     Alias::new("rollups")
 }

@@ -10,7 +10,10 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, 
 
 use super::cells::Tally;
 use super::months::{GRAIN_MONTH, month_of};
-use super::{ALL_ASSETS, GRAIN_DAY, Key, NO_CAMPAIGN, NO_CHANNEL, col, day_of, table};
+use super::{
+    ALL_ASSETS, GRAIN_DAY, Key, NO_CAMPAIGN, NO_CHANNEL, PRIMARY_KEY, TALLY_COLUMNS, col, day_of,
+    table,
+};
 use crate::error::{Result, StorageError};
 
 /// Rows one read or upsert carries (6 or 10 values each): well under both backends'
@@ -188,19 +191,10 @@ pub(crate) async fn upsert(
     for chunk in rows.chunks(UPSERT_CHUNK) {
         let mut insert = Query::insert();
         insert.into_table(table()).columns(
-            [
-                "workspace_id",
-                "grain",
-                "asset_id",
-                "campaign_id",
-                "bucket",
-                "channel",
-                "kind",
-                "events",
-                "value_sum",
-                "people",
-            ]
-            .map(col),
+            PRIMARY_KEY
+                .iter()
+                .chain(&TALLY_COLUMNS)
+                .map(|name| col(name)),
         );
         for (key, tally) in chunk {
             let people: Value = if tally.people.is_empty() {
@@ -222,20 +216,9 @@ pub(crate) async fn upsert(
             ]);
         }
         insert.on_conflict(
-            OnConflict::columns(
-                [
-                    "workspace_id",
-                    "grain",
-                    "asset_id",
-                    "campaign_id",
-                    "bucket",
-                    "channel",
-                    "kind",
-                ]
-                .map(col),
-            )
-            .update_columns(["events", "value_sum", "people"].map(col))
-            .to_owned(),
+            OnConflict::columns(PRIMARY_KEY.map(col))
+                .update_columns(TALLY_COLUMNS.map(col))
+                .to_owned(),
         );
         txn.execute_raw(backend.build(&insert)).await?;
     }
