@@ -11,13 +11,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate};
-use hourglass_core::EventKind;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
 
 use super::cells::Tally;
 use super::plan::Window;
-use super::write::{decode, upsert};
+use super::write::{STORED_COLUMNS, StoredRow, upsert};
 use super::{GRAIN_DAY, Key, col, table};
 use crate::error::Result;
 
@@ -163,60 +162,30 @@ impl MonthBook {
     }
 }
 
-#[derive(Debug, FromQueryResult)]
-struct DayRow {
-    asset_id: i64,
-    campaign_id: i64,
-    channel: String,
-    kind: String,
-    events: i64,
-    value_sum: f64,
-    people: Option<Vec<u8>>,
-}
-
 /// Writes the month's rows as the union of its day rows and marks it sealed.
 async fn seal(txn: &DatabaseTransaction, workspace_id: i64, month: i64) -> Result<()> {
     let backend = txn.get_database_backend();
     let query = Query::select()
-        .columns(
-            [
-                "asset_id",
-                "campaign_id",
-                "channel",
-                "kind",
-                "events",
-                "value_sum",
-                "people",
-            ]
-            .map(col),
-        )
+        .columns(STORED_COLUMNS.map(col))
         .from(table())
         .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
         .and_where(Expr::col(col("grain")).eq(GRAIN_DAY))
         .and_where(Expr::col(col("bucket")).gte(month))
         .and_where(Expr::col(col("bucket")).lt(next_month(month)))
         .to_owned();
-    let days = DayRow::find_by_statement(backend.build(&query))
+    let days = StoredRow::find_by_statement(backend.build(&query))
         .all(txn)
         .await?;
     let mut rows: BTreeMap<Key, Tally> = BTreeMap::new();
     for day in days {
-        let Ok(kind) = day.kind.parse::<EventKind>() else {
-            continue;
-        };
-        let key = Key {
-            grain: GRAIN_MONTH,
-            asset: day.asset_id,
-            campaign: day.campaign_id,
-            bucket: month,
-            channel: day.channel,
-            kind,
-        };
-        rows.entry(key).or_default().absorb(&Tally {
-            events: u64::try_from(day.events).unwrap_or(0),
-            value_sum: day.value_sum,
-            people: decode(day.people.as_deref())?,
-        });
+        if let Some((key, tally)) = day.into_parts()? {
+            let key = Key {
+                grain: GRAIN_MONTH,
+                bucket: month,
+                ..key
+            };
+            rows.entry(key).or_default().absorb(&tally);
+        }
     }
     upsert(txn, workspace_id, rows).await?;
     let mark = Query::update()

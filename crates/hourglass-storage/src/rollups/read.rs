@@ -5,25 +5,16 @@ use hourglass_core::{AssetKind, EventKind, TimeRange};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 
-use super::cells::{Scope, Tally};
+use super::cells::Scope;
 use super::months::{GRAIN_MONTH, split};
 use super::plan::{Plan, Window};
-use super::write::decode;
+use super::write::{STORED_COLUMNS, StoredRow};
 use super::{ALL_ASSETS, Cells, GRAIN_DAY, MonthBook, col, table};
 use crate::entities::{asset, event};
 use crate::error::Result;
 use crate::kpis::{AssetScope, Resolved};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
-
-#[derive(Debug, FromQueryResult)]
-struct RollupRow {
-    asset_id: i64,
-    kind: String,
-    events: i64,
-    value_sum: f64,
-    people: Option<Vec<u8>>,
-}
 
 #[derive(Debug, FromQueryResult)]
 struct RawGroup {
@@ -112,7 +103,7 @@ impl WorkspaceStore {
                 condition = condition.add(Expr::col(col("channel")).eq(channel.as_str()));
             }
             Query::select()
-                .columns(["asset_id", "kind", "events", "value_sum", "people"].map(col))
+                .columns(STORED_COLUMNS.map(col))
                 .from(table())
                 .cond_where(condition)
                 .to_owned()
@@ -141,20 +132,14 @@ impl WorkspaceStore {
         for other in parts {
             query.union(UnionType::All, other);
         }
-        let rows = RollupRow::find_by_statement(db.get_database_backend().build(&query))
+        let rows = StoredRow::find_by_statement(db.get_database_backend().build(&query))
             .all(db)
             .await?;
         for row in rows {
-            let Ok(kind) = row.kind.parse::<EventKind>() else {
-                continue;
-            };
-            let tally = Tally {
-                events: u64::try_from(row.events).unwrap_or(0),
-                value_sum: row.value_sum,
-                people: decode(row.people.as_deref())?,
-            };
-            let asset = (row.asset_id != ALL_ASSETS).then_some(row.asset_id);
-            cells.add(kind, asset, &tally);
+            if let Some((key, tally)) = row.into_parts()? {
+                let asset = (key.asset != ALL_ASSETS).then_some(key.asset);
+                cells.add(key.kind, asset, &tally);
+            }
         }
         Ok(())
     }

@@ -105,8 +105,10 @@ impl Delta {
     }
 }
 
+/// A rollup row as read back: its key and its tally. Every read of `rollups` (merging
+/// a delta, sealing a month, answering a query) selects [`STORED_COLUMNS`] into it.
 #[derive(Debug, FromQueryResult)]
-struct StoredRow {
+pub(crate) struct StoredRow {
     grain: i16,
     asset_id: i64,
     campaign_id: i64,
@@ -116,6 +118,42 @@ struct StoredRow {
     events: i64,
     value_sum: f64,
     people: Option<Vec<u8>>,
+}
+
+/// The columns a [`StoredRow`] is read from.
+pub(crate) const STORED_COLUMNS: [&str; 9] = [
+    "grain",
+    "asset_id",
+    "campaign_id",
+    "bucket",
+    "channel",
+    "kind",
+    "events",
+    "value_sum",
+    "people",
+];
+
+impl StoredRow {
+    /// The row's key and tally; `None` for a kind this code does not know.
+    pub fn into_parts(self) -> Result<Option<(Key, Tally)>> {
+        let Ok(kind) = self.kind.parse::<EventKind>() else {
+            return Ok(None);
+        };
+        let tally = Tally {
+            events: u64::try_from(self.events).unwrap_or(0),
+            value_sum: self.value_sum,
+            people: decode(self.people.as_deref())?,
+        };
+        let key = Key {
+            grain: self.grain,
+            asset: self.asset_id,
+            campaign: self.campaign_id,
+            bucket: self.bucket,
+            channel: self.channel,
+            kind,
+        };
+        Ok(Some((key, tally)))
+    }
 }
 
 /// Adds what is stored to each row of `part` (all of one range of day buckets).
@@ -161,21 +199,10 @@ async fn merge_with_stored(
         .all(txn)
         .await?;
     for row in stored {
-        let Ok(kind) = row.kind.parse::<EventKind>() else {
-            continue;
-        };
-        let key = Key {
-            grain: row.grain,
-            asset: row.asset_id,
-            campaign: row.campaign_id,
-            bucket: row.bucket,
-            channel: row.channel,
-            kind,
-        };
-        if let Some(tally) = part.get_mut(&key) {
-            tally.events += u64::try_from(row.events).unwrap_or(0);
-            tally.value_sum += row.value_sum;
-            tally.people |= decode(row.people.as_deref())?;
+        if let Some((key, stored)) = row.into_parts()?
+            && let Some(tally) = part.get_mut(&key)
+        {
+            tally.absorb(&stored);
         }
     }
     Ok(part)
