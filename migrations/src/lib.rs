@@ -11,6 +11,7 @@ mod m20261125_000002_depth_and_scripts;
 mod m20261125_000003_covering_kpi_index;
 mod m20261125_000004_agencies_and_keys;
 mod m20261129_000005_rollups;
+mod m20261130_000006_data_version;
 
 /// Every migration, in the order they apply.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_covering_kpi_index::Migration),
             Box::new(m20261125_000004_agencies_and_keys::Migration),
             Box::new(m20261129_000005_rollups::Migration),
+            Box::new(m20261130_000006_data_version::Migration),
         ]
     }
 }

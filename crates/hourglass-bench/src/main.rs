@@ -132,13 +132,63 @@ fn dashboard_filters() -> anyhow::Result<Vec<(String, Filter)>> {
     ])
 }
 
+/// The dashboard queries, each checked against the bench's SQL, and the
+/// 16-connection load against the trivial query; `setting` names the server's.
+async fn dashboard_and_load(
+    args: &Args,
+    api: &Api,
+    sql: &KpiSql,
+    setting: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    eprintln!("timing dashboard queries ({setting})…");
+    for (label, filter) in dashboard_filters()? {
+        let label = format!("{label}, {setting}");
+        rows.push(dashboard::measure(api, sql, &label, &filter, args.repeat).await?);
+    }
+
+    eprintln!("load test ({setting})…");
+    let limit = Duration::from_secs(args.load_seconds);
+    let campaign_filter = json!({ "filter": { "campaign": CAMPAIGN } });
+    let busy = load::run(
+        api,
+        &dashboard::report_query(),
+        campaign_filter,
+        args.load_requests,
+        limit,
+    )
+    .await?;
+    let trivial = load::run(
+        api,
+        "{ viewer { role } }",
+        json!({}),
+        args.load_requests,
+        limit,
+    )
+    .await?;
+    rows.push(
+        Row::new(
+            format!(
+                "load, {} connections, {setting}: campaign dashboard ({} requests, p50 {:.1} / p99 {:.1} ms) vs viewer (p50 {:.1} / p99 {:.1} ms)",
+                load::CONNECTIONS, busy.requests, busy.p50_ms, busy.p99_ms, trivial.p50_ms, trivial.p99_ms
+            ),
+            busy.per_second,
+            "req/s",
+        )
+        .baseline(trivial.per_second)
+        .goal(Goal::RatioAtLeast(0.5)),
+    );
+    Ok(rows)
+}
+
 async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     let hourglass = match &args.hourglass {
         Some(path) => path.clone(),
         None => server::default_binary()?,
     };
     let key = setup::prepare_database(&hourglass, url)?;
-    let server = server::Server::start(&hourglass, url).await?;
+    // First without the answer cache: every figure is the aggregate layer's own.
+    let server = server::Server::start(&hourglass, url, false).await?;
     let api = Api::new(&server.address, &key);
     setup::describe_workspace(&api, args.seed).await?;
     let mut rows = Vec::new();
@@ -197,49 +247,20 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     // load: right after one, PostgreSQL plans the rollup reads on empty-table guesses.
     // Both the server and the raw SQL baseline read the same, analysed tables.
     db.execute_unprepared("ANALYZE").await?;
-    eprintln!("timing dashboard queries…");
     let sql = KpiSql::new(db, WORKSPACE).await?;
-    for (label, filter) in dashboard_filters()? {
-        rows.push(dashboard::measure(&api, &sql, &label, &filter, args.repeat).await?);
-    }
-
-    eprintln!("load test…");
-    let limit = Duration::from_secs(args.load_seconds);
-    let campaign_filter = json!({ "filter": { "campaign": CAMPAIGN } });
-    let busy = load::run(
-        &api,
-        &dashboard::report_query(),
-        campaign_filter,
-        args.load_requests,
-        limit,
-    )
-    .await?;
-    let trivial = load::run(
-        &api,
-        "{ viewer { role } }",
-        json!({}),
-        args.load_requests,
-        limit,
-    )
-    .await?;
-    rows.push(
-        Row::new(
-            format!(
-                "load, {} connections: campaign dashboard ({} requests, p50 {:.1} / p99 {:.1} ms) vs viewer (p50 {:.1} / p99 {:.1} ms)",
-                load::CONNECTIONS, busy.requests, busy.p50_ms, busy.p99_ms, trivial.p50_ms, trivial.p99_ms
-            ),
-            busy.per_second,
-            "req/s",
-        )
-        .baseline(trivial.per_second)
-        .goal(Goal::RatioAtLeast(0.5)),
-    );
-
+    rows.extend(dashboard_and_load(args, &api, &sql, "answer cache off").await?);
     eprintln!("bottom of the hourglass and custom KPIs…");
     rows.extend(bottom::depth(&api, CAMPAIGN, args.repeat.min(10)).await?);
     rows.push(bottom::custom_kpi(&api, CAMPAIGN, args.repeat.min(10)).await?);
 
     let (rss_after, peak) = server.memory_mb()?;
+    drop(server);
+
+    // Then as it is deployed: the same questions, now also answered from the cache.
+    let server = server::Server::start(&hourglass, url, true).await?;
+    let api = Api::new(&server.address, &key);
+    rows.extend(dashboard_and_load(args, &api, &sql, "answer cache on").await?);
+
     rows.push(
         Row::new("server memory (VmRSS) after the load", rss_loaded, "MB")
             .goal(Goal::FigureAtMost(GOAL_MEMORY_MB)),

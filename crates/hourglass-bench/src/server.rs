@@ -18,10 +18,19 @@ pub struct Server {
 impl Server {
     /// Starts the release `hourglass` binary on a free 127.0.0.1 port and waits
     /// until `/health` answers. Rate limits are off: the bench measures queries.
-    pub async fn start(hourglass: &Path, database_url: &str) -> anyhow::Result<Self> {
+    /// `answer_cache` turns the KPI answer cache on or off.
+    pub async fn start(
+        hourglass: &Path,
+        database_url: &str,
+        answer_cache: bool,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let address = format!("127.0.0.1:{port}");
-        let child = Command::new(hourglass)
+        let mut command = Command::new(hourglass);
+        if !answer_cache {
+            command.env("HOURGLASS_KPIS__ANSWER_CACHE_ENTRIES", "0");
+        }
+        let child = command
             .args(["serve", "--bind", &address, "--database-url", database_url])
             .env("HOURGLASS_RATE_LIMIT__REQUESTS_PER_SECOND", "0")
             .env("HOURGLASS_LOG_LEVEL", "warn")

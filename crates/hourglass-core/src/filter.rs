@@ -13,7 +13,7 @@ pub enum FilterError {
 }
 
 /// A half-open interval `[from, to)` in UTC; either end may be open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TimeRange {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,

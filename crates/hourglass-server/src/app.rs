@@ -31,6 +31,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Store> {
     let mut options = StoreOptions::new(&settings.database_url);
     options.max_connections = settings.database_max_connections;
     options.key_cache_ttl = Duration::from_secs(settings.auth.key_cache_seconds);
+    options.answer_cache_entries = settings.kpis.answer_cache_entries;
     let store = Store::connect(&options).await.with_context(|| {
         format!(
             "cannot open the database at {}",

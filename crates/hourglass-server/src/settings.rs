@@ -29,6 +29,25 @@ pub struct Settings {
     pub scripts: ScriptSettings,
     pub rate_limit: RateLimitSettings,
     pub auth: AuthSettings,
+    pub kpis: KpiSettings,
+}
+
+/// How KPI answers are served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KpiSettings {
+    /// KPI answers kept in memory, each under the data version of its workspace;
+    /// 0 computes every answer. Answers stay exact either way: any write to a
+    /// workspace retires its cached answers in the same commit.
+    pub answer_cache_entries: usize,
+}
+
+impl Default for KpiSettings {
+    fn default() -> Self {
+        Self {
+            answer_cache_entries: hourglass_storage::DEFAULT_ANSWER_CACHE_ENTRIES,
+        }
+    }
 }
 
 /// How API keys are checked.
@@ -130,6 +149,7 @@ impl Default for Settings {
             scripts: ScriptSettings::default(),
             rate_limit: RateLimitSettings::default(),
             auth: AuthSettings::default(),
+            kpis: KpiSettings::default(),
         }
     }
 }

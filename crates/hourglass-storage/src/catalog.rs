@@ -113,7 +113,7 @@ impl WorkspaceStore {
             new.budget,
             new.currency.as_deref(),
         )?;
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         if self.find_campaign(&new.id).await?.is_some() {
             return Err(already_exists("campaign", &new.id));
         }
@@ -129,7 +129,9 @@ impl WorkspaceStore {
             created_at: Set(to_millis(Utc::now())),
             ..Default::default()
         };
-        Ok(model.insert(&self.store.db).await?)
+        let model = model.insert(&*write).await?;
+        write.commit().await?;
+        Ok(model)
     }
 
     pub async fn update_campaign(
@@ -137,7 +139,7 @@ impl WorkspaceStore {
         id: &ExternalId,
         changes: CampaignChanges,
     ) -> Result<campaign::Model> {
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         let current = self.campaign(id).await?;
         let starts_at = changes
             .starts_at
@@ -170,7 +172,9 @@ impl WorkspaceStore {
         if currency.is_some() {
             active.currency = Set(currency);
         }
-        Ok(active.update(&self.store.db).await?)
+        let campaign = active.update(&*write).await?;
+        write.commit().await?;
+        Ok(campaign)
     }
 
     pub async fn campaign(&self, id: &ExternalId) -> Result<campaign::Model> {
@@ -216,7 +220,7 @@ impl WorkspaceStore {
         rules::duration(Some(new.kind), new.duration_seconds)?;
         let title = new.title.map(|t| rules::name("title", &t)).transpose()?;
         let url = new.url.map(|u| rules::url(&u)).transpose()?;
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         if self.find_asset(&new.id).await?.is_some() {
             return Err(already_exists("asset", &new.id));
         }
@@ -235,7 +239,8 @@ impl WorkspaceStore {
             created_at: Set(to_millis(Utc::now())),
             ..Default::default()
         };
-        let asset = model.insert(&self.store.db).await?;
+        let asset = model.insert(&*write).await?;
+        write.commit().await?;
         Ok(AssetRecord {
             asset,
             landing_page: new.landing_page.map(String::from),
@@ -247,7 +252,7 @@ impl WorkspaceStore {
         id: &ExternalId,
         changes: AssetChanges,
     ) -> Result<AssetRecord> {
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         let current = self
             .find_asset(id)
             .await?
@@ -272,7 +277,8 @@ impl WorkspaceStore {
         if let Some(lp) = &changes.landing_page {
             active.landing_page_id = Set(Some(self.landing_page_id(lp, Some(current.id)).await?));
         }
-        let asset = active.update(&self.store.db).await?;
+        let asset = active.update(&*write).await?;
+        write.commit().await?;
         self.asset_record(asset).await
     }
 
@@ -357,7 +363,7 @@ impl WorkspaceStore {
     pub async fn create_organization(&self, new: NewOrganization) -> Result<organization::Model> {
         let name = new.name.map(|n| rules::name("name", &n)).transpose()?;
         let domain = new.domain.map(|d| rules::domain(&d)).transpose()?;
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         if self.find_organization(&new.id).await?.is_some() {
             return Err(already_exists("organization", &new.id));
         }
@@ -369,7 +375,9 @@ impl WorkspaceStore {
             created_at: Set(to_millis(Utc::now())),
             ..Default::default()
         };
-        Ok(model.insert(&self.store.db).await?)
+        let organization = model.insert(&*write).await?;
+        write.commit().await?;
+        Ok(organization)
     }
 
     pub async fn update_organization(
@@ -377,7 +385,7 @@ impl WorkspaceStore {
         id: &ExternalId,
         changes: OrganizationChanges,
     ) -> Result<organization::Model> {
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         let mut active = self.organization(id).await?.into_active_model();
         if let Some(name) = changes.name {
             active.name = Set(Some(rules::name("name", &name)?));
@@ -385,7 +393,9 @@ impl WorkspaceStore {
         if let Some(domain) = changes.domain {
             active.domain = Set(Some(rules::domain(&domain)?));
         }
-        Ok(active.update(&self.store.db).await?)
+        let organization = active.update(&*write).await?;
+        write.commit().await?;
+        Ok(organization)
     }
 
     pub async fn organization(&self, id: &ExternalId) -> Result<organization::Model> {
@@ -512,7 +522,7 @@ impl WorkspaceStore {
     ) -> Result<spend::Model> {
         let amount = rules::amount("amount", amount)?;
         let channel = hourglass_core::event::channel(channel)?;
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         let campaign = self.campaign(campaign).await?;
         let row = spend::ActiveModel {
             workspace_id: Set(self.id()),
@@ -532,15 +542,17 @@ impl WorkspaceStore {
                 .update_column(spend::Column::Amount)
                 .to_owned(),
             )
-            .exec_without_returning(&self.store.db)
+            .exec_without_returning(&*write)
             .await?;
-        spend::Entity::find()
+        let row = spend::Entity::find()
             .filter(spend::Column::CampaignId.eq(campaign.id))
             .filter(spend::Column::Channel.eq(channel))
             .filter(spend::Column::Day.eq(day))
-            .one(&self.store.db)
+            .one(&*write)
             .await?
-            .ok_or_else(|| StorageError::not_found("spend", day.to_string()))
+            .ok_or_else(|| StorageError::not_found("spend", day.to_string()))?;
+        write.commit().await?;
+        Ok(row)
     }
 
     /// External ids of rows of `E` by row id, all within this workspace.

@@ -2,6 +2,7 @@
 //! transaction per batch, catalog rows created on first sight.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use hourglass_core::{ExternalId, NewEvent};
@@ -39,10 +40,13 @@ impl WorkspaceStore {
         events: Vec<NewEvent>,
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome> {
-        let _guard = self.store.write_guard().await;
-        let txn = self.store.begin_write().await?;
-        let outcome = self.ingest_in(&txn, events, received_at).await?;
-        txn.commit().await?;
+        let write = self.begin_write().await?;
+        let outcome = self.ingest_in(&write, events, received_at).await?;
+        // A batch of nothing but duplicates changed nothing: rolling back keeps the
+        // data version, so retries do not retire cached KPI answers.
+        if outcome.accepted > 0 {
+            write.commit().await?;
+        }
         Ok(outcome)
     }
 
@@ -53,9 +57,10 @@ impl WorkspaceStore {
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome> {
         let total = events.len() as u64;
-        // From here to the commit no other batch writes this workspace, so what we
-        // find stored stays true and the rollups' read-modify-write is safe.
-        self.lock_for_writing(txn).await?;
+        let mut laps = Laps::start();
+        // `txn` is a workspace write: no other batch writes this workspace until it
+        // ends, so what we find stored stays true and the rollups' read-modify-write
+        // is safe.
 
         // The first occurrence of a message id in the batch wins.
         let mut seen = HashSet::new();
@@ -67,6 +72,7 @@ impl WorkspaceStore {
             .stored_message_ids(txn, fresh.iter().map(|e| e.message_id.as_str()))
             .await?;
         fresh.retain(|e| !stored.contains(e.message_id.as_str()));
+        laps.mark("dedup");
         if fresh.is_empty() {
             return Ok(IngestOutcome {
                 accepted: 0,
@@ -75,6 +81,7 @@ impl WorkspaceStore {
         }
 
         let ids = CatalogIds::resolve(self, txn, &fresh).await?;
+        laps.mark("catalog");
         let mut numbers = {
             let contacts: BTreeSet<i64> = ids.contacts.values().map(|(id, _)| *id).collect();
             let anonymous: BTreeSet<&str> = fresh
@@ -84,6 +91,7 @@ impl WorkspaceStore {
                 .collect();
             PersonNumbers::load(txn, self.id(), &contacts, &anonymous).await?
         };
+        laps.mark("people");
         let received_ms = to_millis(received_at);
         let mut stages = StageChanges::default();
         let mut delta = Delta::default();
@@ -131,7 +139,9 @@ impl WorkspaceStore {
                 ..Default::default()
             });
         }
+        laps.mark("build");
         numbers.store_new(txn, self.id()).await?;
+        laps.mark("people");
 
         let fresh_count = rows.len() as u64;
         let mut accepted = 0;
@@ -155,12 +165,17 @@ impl WorkspaceStore {
                 fresh_count - accepted
             )));
         }
+        laps.mark("events");
+        let rollup_rows = delta.len();
         let mut months = MonthBook::load(txn, self.id()).await?;
         let touched = delta.months();
         delta.add_to_sealed_months(&months.sealed());
         delta.apply(txn, self.id()).await?;
         months.record_and_seal(txn, self.id(), &touched).await?;
+        laps.mark("rollups");
         stages.apply(txn).await?;
+        laps.mark("stages");
+        tracing::debug!(events = total, accepted, rollup_rows, time = %laps, "ingest batch");
 
         Ok(IngestOutcome {
             accepted,
@@ -441,4 +456,41 @@ fn by_contact(values: impl Iterator<Item = (i64, SimpleExpr)>) -> SimpleExpr {
         case = case.case(Expr::col(contact::Column::Id).eq(contact), value);
     }
     case.into()
+}
+
+/// Where a batch's time went, by phase, for the debug log.
+#[derive(Debug)]
+struct Laps {
+    last: Instant,
+    spent: Vec<(&'static str, Duration)>,
+}
+
+impl Laps {
+    fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            spent: Vec::new(),
+        }
+    }
+
+    /// Adds the time since the last mark to `phase`.
+    fn mark(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        let took = now - self.last;
+        self.last = now;
+        match self.spent.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, total)) => *total += took,
+            None => self.spent.push((phase, took)),
+        }
+    }
+}
+
+impl std::fmt::Display for Laps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (phase, took)) in self.spent.iter().enumerate() {
+            let separator = if i == 0 { "" } else { ", " };
+            write!(f, "{separator}{phase} {:.1} ms", took.as_secs_f64() * 1e3)?;
+        }
+        Ok(())
+    }
 }

@@ -7,13 +7,14 @@ use hourglass_core::{EventKind, ExternalId, FunnelCounts, TimeRange, TopCounts};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, QueryFilter, QuerySelect};
 
+use crate::answer_cache::{Asked, Cacheable, Question};
 use crate::entities::{asset, event, spend};
 use crate::error::{Result, StorageError};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
 
 /// Which events a KPI counts: every field narrows, `None` leaves it open.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct KpiFilter {
     pub campaign: Option<ExternalId>,
     /// A normalised channel name.
@@ -45,13 +46,42 @@ pub(crate) enum AssetScope {
 }
 
 impl WorkspaceStore {
+    /// The cached answer to `asked` at this workspace's data version, or `compute`'s,
+    /// which is then cached. Errors are not.
+    async fn remembered<T: Cacheable>(
+        &self,
+        asked: Asked,
+        compute: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let question = Question {
+            workspace: self.id(),
+            data_version: self.data_version(),
+            asked,
+        };
+        if let Some(answer) = self.store.answers.get(&question) {
+            return Ok(answer);
+        }
+        let answer = compute.await?;
+        self.store.answers.put(question, &answer);
+        Ok(answer)
+    }
+
     /// Counts for the top of the hourglass. Event counts cover the filter exactly;
     /// funnel people (landing viewers, registrants, attendees) follow the filtered
     /// asset's family, so a webinar's registration rate sees its landing page.
     ///
     /// Read from the rollups (see `rollups`); a workspace whose rollups are not
     /// current yet is answered from raw events.
+    ///
+    /// Answers are kept in the store's answer cache under the workspace's data
+    /// version (see `answer_cache`), as are those of [`funnel`](Self::funnel) and
+    /// [`spend_total`](Self::spend_total).
     pub async fn top_counts(&self, filter: &KpiFilter) -> Result<TopCounts> {
+        self.remembered(Asked::Top(filter.clone()), self.top_counts_computed(filter))
+            .await
+    }
+
+    async fn top_counts_computed(&self, filter: &KpiFilter) -> Result<TopCounts> {
         let resolved = self.resolve(filter).await?;
         if !self.rollups_current() {
             return self.top_counts_raw_resolved(&resolved).await;
@@ -62,6 +92,16 @@ impl WorkspaceStore {
 
     /// Distinct people at each step of `asset`'s funnel within `filter`.
     pub async fn funnel(&self, asset: &ExternalId, filter: &KpiFilter) -> Result<FunnelCounts> {
+        let asked = Asked::Funnel(asset.clone(), filter.clone());
+        self.remembered(asked, self.funnel_computed(asset, filter))
+            .await
+    }
+
+    async fn funnel_computed(
+        &self,
+        asset: &ExternalId,
+        filter: &KpiFilter,
+    ) -> Result<FunnelCounts> {
         let filter = KpiFilter {
             asset: Some(asset.clone()),
             ..filter.clone()
@@ -113,6 +153,11 @@ impl WorkspaceStore {
     /// Money spent within the filter, or `None` when the filter names an asset or an
     /// organization: spend is recorded per campaign, channel and day only.
     pub async fn spend_total(&self, filter: &KpiFilter) -> Result<Option<f64>> {
+        self.remembered(Asked::Spend(filter.clone()), self.spend_computed(filter))
+            .await
+    }
+
+    async fn spend_computed(&self, filter: &KpiFilter) -> Result<Option<f64>> {
         if filter.asset.is_some() || filter.organization.is_some() {
             return Ok(None);
         }

@@ -10,6 +10,7 @@
 /// parameters (SQLite 32,766; PostgreSQL 65,535), and short enough to plan well.
 pub(crate) const LOOKUP_CHUNK: usize = 500;
 
+mod answer_cache;
 mod catalog;
 mod engagement;
 pub mod entities;
@@ -24,6 +25,7 @@ mod scripts;
 mod store;
 mod tenancy;
 mod time;
+mod workspace_write;
 mod workspaces;
 
 pub use catalog::{
@@ -37,7 +39,7 @@ pub use kpis::KpiFilter;
 pub use page::{Page, PageRequest};
 pub use rollups::RebuildSummary;
 pub use scripts::{KpiScriptChanges, KpiScriptContent, KpiScriptRecord};
-pub use store::{Backend, Store, StoreOptions};
+pub use store::{Backend, DEFAULT_ANSWER_CACHE_ENTRIES, Store, StoreOptions};
 pub use tenancy::{ApiKeyRecord, IssuedKey, Principal, Tenant};
 pub use time::{from_millis, to_millis};
 pub use workspaces::{WorkspaceStore, WorkspaceUpdate};

@@ -79,14 +79,13 @@ impl WorkspaceStore {
     ) -> Result<KpiScriptRecord> {
         let key = definition::key(key)?;
         let content = content.validate()?;
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         if self.find_script(&key).await?.is_some() {
             return Err(StorageError::AlreadyExists {
                 what: "KPI script",
                 id: key,
             });
         }
-        let txn = self.store.begin_write().await?;
         let now = to_millis(Utc::now());
         let script = kpi_script::ActiveModel {
             workspace_id: Set(self.id()),
@@ -95,12 +94,12 @@ impl WorkspaceStore {
             created_at: Set(now),
             ..Default::default()
         }
-        .insert(&txn)
+        .insert(&*write)
         .await?;
         let version = version_row(script.id, 1, &content, now)
-            .insert(&txn)
+            .insert(&*write)
             .await?;
-        txn.commit().await?;
+        write.commit().await?;
         Ok(record(script, version))
     }
 
@@ -110,7 +109,7 @@ impl WorkspaceStore {
         key: &str,
         changes: KpiScriptChanges,
     ) -> Result<KpiScriptRecord> {
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         let current = self.kpi_script(key, None).await?;
         if current.archived_at.is_some() {
             return Err(
@@ -132,21 +131,20 @@ impl WorkspaceStore {
             .await?
             .ok_or_else(|| StorageError::not_found("KPI script", key))?;
         let next = script.current_version + 1;
-        let txn = self.store.begin_write().await?;
         let version = version_row(script.id, next, &content, to_millis(Utc::now()))
-            .insert(&txn)
+            .insert(&*write)
             .await?;
         let mut active = script.into_active_model();
         active.current_version = Set(next);
-        let script = active.update(&txn).await?;
-        txn.commit().await?;
+        let script = active.update(&*write).await?;
+        write.commit().await?;
         Ok(record(script, version))
     }
 
     /// Archives a script: it keeps its versions and results but leaves listings and
     /// can no longer be run by key.
     pub async fn archive_kpi_script(&self, key: &str) -> Result<KpiScriptRecord> {
-        let _guard = self.store.write_guard().await;
+        let write = self.begin_write().await?;
         let script = self
             .find_script(key)
             .await?
@@ -155,7 +153,8 @@ impl WorkspaceStore {
         if script.archived_at.is_none() {
             active.archived_at = Set(Some(to_millis(Utc::now())));
         }
-        let script = active.update(&self.store.db).await?;
+        let script = active.update(&*write).await?;
+        write.commit().await?;
         let version = self.version(script.id, script.current_version, key).await?;
         Ok(record(script, version))
     }

@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use tokio::sync::Mutex;
 
+use crate::answer_cache::AnswerCache;
 use crate::error::Result;
 use crate::key_cache::KeyCache;
 
@@ -20,6 +21,9 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
+
+/// A few megabytes: an answer is a few dozen counts.
+pub const DEFAULT_ANSWER_CACHE_ENTRIES: usize = 10_000;
 
 /// How to connect.
 #[derive(Debug, Clone)]
@@ -35,6 +39,9 @@ pub struct StoreOptions {
     /// revoked through this store is refused at once whatever this is; one revoked
     /// by another process, within this long.
     pub key_cache_ttl: Duration,
+    /// How many KPI answers to keep (see `answer_cache`); zero turns the cache off.
+    /// Answers are exact whatever this is: it only trades memory for speed.
+    pub answer_cache_entries: usize,
 }
 
 impl StoreOptions {
@@ -44,6 +51,7 @@ impl StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
             key_cache_ttl: Duration::ZERO,
+            answer_cache_entries: DEFAULT_ANSWER_CACHE_ENTRIES,
         }
     }
 }
@@ -57,6 +65,8 @@ pub struct Store {
     pub(crate) write_lock: Arc<Mutex<()>>,
     /// Recently verified API keys, shared by every clone of this store.
     pub(crate) keys: Arc<KeyCache>,
+    /// Recent KPI answers by workspace data version, shared likewise.
+    pub(crate) answers: Arc<AnswerCache>,
 }
 
 impl Store {
@@ -83,6 +93,7 @@ impl Store {
             db,
             write_lock: Arc::new(Mutex::new(())),
             keys: Arc::new(KeyCache::new(options.key_cache_ttl)),
+            answers: Arc::new(AnswerCache::new(options.answer_cache_entries)),
         })
     }
 

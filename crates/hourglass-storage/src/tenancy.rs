@@ -93,10 +93,7 @@ impl Tenant {
             .one(&self.store.db)
             .await?
             .ok_or_else(not_found)?;
-        Ok(WorkspaceStore {
-            store: self.store.clone(),
-            workspace,
-        })
+        Ok(WorkspaceStore::new(self.store.clone(), workspace))
     }
 
     /// Every workspace this tenant can see, by slug.
@@ -111,10 +108,7 @@ impl Tenant {
             .all(&self.store.db)
             .await?
             .into_iter()
-            .map(|workspace| WorkspaceStore {
-                store: self.store.clone(),
-                workspace,
-            })
+            .map(|workspace| WorkspaceStore::new(self.store.clone(), workspace))
             .collect())
     }
 
@@ -141,10 +135,7 @@ impl Tenant {
             ..Default::default()
         };
         match model.insert(&self.store.db).await {
-            Ok(workspace) => Ok(WorkspaceStore {
-                store: self.store.clone(),
-                workspace,
-            }),
+            Ok(workspace) => Ok(WorkspaceStore::new(self.store.clone(), workspace)),
             // Lost a race with another creator of the same slug.
             Err(_) if self.workspace(slug.as_str()).await.is_ok() => Err(already()),
             Err(e) => Err(e.into()),

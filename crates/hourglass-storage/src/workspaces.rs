@@ -1,5 +1,8 @@
 //! Workspaces, and the scoped handle every per-workspace query goes through.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use hourglass_core::depth::DepthWeights;
 use hourglass_core::{FieldError, Stage};
 use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
@@ -24,13 +27,38 @@ const MAX_MIN_SAMPLE: u32 = 1_000_000;
 
 /// Everything of one workspace. It can only be had from a [`Tenant`](crate::Tenant)
 /// that can see the workspace, and every query it makes is bound to it.
+///
+/// A handle is a snapshot of the workspace row as it was had: its settings and the
+/// data version cached KPI answers are looked up under. It sees its own writes at
+/// once; other writers' from the next handle. Get one per request.
 #[derive(Debug, Clone)]
 pub struct WorkspaceStore {
     pub(crate) store: Store,
     pub(crate) workspace: workspace::Model,
+    /// The data version this handle reads at: the row's, raised by its own commits.
+    data_version: Arc<AtomicI64>,
 }
 
 impl WorkspaceStore {
+    pub(crate) fn new(store: Store, workspace: workspace::Model) -> Self {
+        let data_version = Arc::new(AtomicI64::new(workspace.data_version));
+        Self {
+            store,
+            workspace,
+            data_version,
+        }
+    }
+
+    /// The data version answers of this handle are cached under.
+    pub(crate) fn data_version(&self) -> i64 {
+        self.data_version.load(Ordering::Acquire)
+    }
+
+    /// Notes that this handle committed `version`, so its reads see the write.
+    pub(crate) fn saw_data_version(&self, version: i64) {
+        self.data_version.fetch_max(version, Ordering::AcqRel);
+    }
+
     pub fn workspace(&self) -> &workspace::Model {
         &self.workspace
     }
@@ -106,8 +134,10 @@ impl WorkspaceStore {
         if let Some(stages) = update.lifecycle_stages {
             active.lifecycle_stages = Set(Some(validate_stages(&stages)?));
         }
-        let _guard = self.store.write_guard().await;
-        self.workspace = active.update(&self.store.db).await?;
+        let write = self.begin_write().await?;
+        let updated = active.update(&*write).await?;
+        write.commit().await?;
+        self.workspace = updated;
         Ok(self.workspace.clone())
     }
 }

@@ -24,6 +24,9 @@ pub struct Model {
     /// The generation of rollups the workspace holds; behind the current one, its KPIs
     /// are answered from raw events until `rollups rebuild`.
     pub rollup_version: i32,
+    /// Bumped by every write transaction of the workspace: the key cached KPI
+    /// answers are stored under.
+    pub data_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

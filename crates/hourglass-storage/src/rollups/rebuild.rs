@@ -51,13 +51,12 @@ impl WorkspaceStore {
         &mut self,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<RebuildSummary> {
-        let _guard = self.store.write_guard().await;
-        let txn = self.store.begin_write().await?;
-        self.lock_for_writing(&txn).await?;
+        let write = self.begin_write().await?;
+        let txn: &DatabaseTransaction = &write;
         let ws = self.id();
         let total = event::Entity::find()
             .filter(event::Column::WorkspaceId.eq(ws))
-            .count(&txn)
+            .count(txn)
             .await?;
         let backend = txn.get_database_backend();
         for name in ["rollups", "rollup_months", "people"] {
@@ -92,7 +91,7 @@ impl WorkspaceStore {
                 .order_by_asc(event::Column::Id)
                 .limit(PAGE)
                 .into_model::<EventRow>()
-                .all(&txn)
+                .all(txn)
                 .await?;
             let (Some(first), Some(last)) = (page.first(), page.last()) else {
                 break;
@@ -114,42 +113,29 @@ impl WorkspaceStore {
             }
             summary.events += page.len() as u64;
             after = ids.1;
-            numbers.store_new(&txn, ws).await?;
-            set_event_people(&txn, ws, ids).await?;
+            numbers.store_new(txn, ws).await?;
+            set_event_people(txn, ws, ids).await?;
             if delta.len() >= FLUSH_ROWS {
                 months.extend(delta.months());
-                std::mem::take(&mut delta).apply(&txn, ws).await?;
+                std::mem::take(&mut delta).apply(txn, ws).await?;
             }
             progress(summary.events, total);
         }
         months.extend(delta.months());
-        delta.apply(&txn, ws).await?;
+        delta.apply(txn, ws).await?;
         // Seal by the rule ingest follows, so a rebuild reproduces what ingest built.
         MonthBook::default()
-            .record_and_seal(&txn, ws, &months)
+            .record_and_seal(txn, ws, &months)
             .await?;
 
         summary.people = numbers.count().into();
-        summary.rollup_rows = count_rows(&txn, ws).await?;
+        summary.rollup_rows = count_rows(txn, ws).await?;
         let mut active = self.workspace.clone().into_active_model();
         active.rollup_version = Set(VERSION);
-        self.workspace = active.update(&txn).await?;
-        txn.commit().await?;
+        let updated = active.update(txn).await?;
+        write.commit().await?;
+        self.workspace = updated;
         Ok(summary)
-    }
-
-    /// Serialises writers of this workspace's events, people and rollups: on
-    /// PostgreSQL a row lock on the workspace held to the end of the transaction (on
-    /// SQLite the write transaction already excludes every other writer).
-    pub(crate) async fn lock_for_writing(&self, txn: &DatabaseTransaction) -> Result<()> {
-        workspace::Entity::find_by_id(self.id())
-            .select_only()
-            .column(workspace::Column::Id)
-            .lock_exclusive()
-            .into_tuple::<i64>()
-            .one(txn)
-            .await?;
-        Ok(())
     }
 }
 
@@ -238,10 +224,7 @@ impl Store {
         let mut rebuilt = Vec::with_capacity(workspaces.len());
         for workspace in workspaces {
             let slug = workspace.slug.clone();
-            let mut ws = WorkspaceStore {
-                store: self.clone(),
-                workspace,
-            };
+            let mut ws = WorkspaceStore::new(self.clone(), workspace);
             let summary = ws
                 .rebuild_rollups(&|done, total| progress(&slug, done, total))
                 .await?;

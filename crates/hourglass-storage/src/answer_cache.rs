@@ -1,0 +1,145 @@
+//! Recent KPI answers, each kept under the workspace's data version it was
+//! computed at.
+//!
+//! Exact by construction: every write of a workspace bumps `data_version` in its
+//! own transaction (`workspace_write`), and a request reads the version with the
+//! workspace row it starts from. A request that starts after a commit therefore
+//! looks under the new version and never finds an answer from before it; the
+//! entries of old versions are never asked for again and age out of the LRU. A
+//! request racing a commit may compute with the commit's data and store it under
+//! the version before: only requests that also started before the commit can
+//! find it, and for them the newer answer is as right as the older one.
+
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+use hourglass_core::{ExternalId, FunnelCounts, TopCounts};
+use lru::LruCache;
+
+use crate::kpis::KpiFilter;
+
+/// What was asked of one workspace at one data version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Question {
+    pub workspace: i64,
+    pub data_version: i64,
+    pub asked: Asked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Asked {
+    Top(KpiFilter),
+    Funnel(ExternalId, KpiFilter),
+    Spend(KpiFilter),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Answer {
+    Top(TopCounts),
+    Funnel(FunnelCounts),
+    Spend(Option<f64>),
+}
+
+/// An answer type the cache can hold.
+pub(crate) trait Cacheable: Clone {
+    fn into_answer(self) -> Answer;
+    fn from_answer(answer: Answer) -> Option<Self>;
+}
+
+impl Cacheable for TopCounts {
+    fn into_answer(self) -> Answer {
+        Answer::Top(self)
+    }
+    fn from_answer(answer: Answer) -> Option<Self> {
+        match answer {
+            Answer::Top(counts) => Some(counts),
+            _ => None,
+        }
+    }
+}
+
+impl Cacheable for FunnelCounts {
+    fn into_answer(self) -> Answer {
+        Answer::Funnel(self)
+    }
+    fn from_answer(answer: Answer) -> Option<Self> {
+        match answer {
+            Answer::Funnel(counts) => Some(counts),
+            _ => None,
+        }
+    }
+}
+
+impl Cacheable for Option<f64> {
+    fn into_answer(self) -> Answer {
+        Answer::Spend(self)
+    }
+    fn from_answer(answer: Answer) -> Option<Self> {
+        match answer {
+            Answer::Spend(total) => Some(total),
+            _ => None,
+        }
+    }
+}
+
+/// A bounded LRU of answers shared by every clone of a store; off when its
+/// capacity is zero.
+#[derive(Debug)]
+pub(crate) struct AnswerCache {
+    entries: Option<Mutex<LruCache<Question, Answer>>>,
+}
+
+impl AnswerCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+        }
+    }
+
+    pub fn get<T: Cacheable>(&self, question: &Question) -> Option<T> {
+        let mut entries = self.entries.as_ref()?.lock().ok()?;
+        T::from_answer(entries.get(question)?.clone())
+    }
+
+    pub fn put<T: Cacheable>(&self, question: Question, answer: &T) {
+        if let Some(Ok(mut entries)) = self.entries.as_ref().map(Mutex::lock) {
+            entries.put(question, answer.clone().into_answer());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question(data_version: i64) -> Question {
+        Question {
+            workspace: 1,
+            data_version,
+            asked: Asked::Spend(KpiFilter::default()),
+        }
+    }
+
+    #[test]
+    fn an_answer_is_found_only_under_its_own_data_version() {
+        let cache = AnswerCache::new(4);
+        cache.put(question(7), &Some(12.5));
+        assert_eq!(cache.get::<Option<f64>>(&question(7)), Some(Some(12.5)));
+        assert_eq!(cache.get::<Option<f64>>(&question(8)), None);
+    }
+
+    #[test]
+    fn the_least_recently_used_answer_leaves_first_and_zero_turns_it_off() {
+        let cache = AnswerCache::new(2);
+        cache.put(question(1), &Some(1.0));
+        cache.put(question(2), &Some(2.0));
+        assert!(cache.get::<Option<f64>>(&question(1)).is_some());
+        cache.put(question(3), &Some(3.0));
+        assert_eq!(cache.get::<Option<f64>>(&question(2)), None);
+        assert!(cache.get::<Option<f64>>(&question(1)).is_some());
+
+        let off = AnswerCache::new(0);
+        off.put(question(1), &Some(1.0));
+        assert_eq!(off.get::<Option<f64>>(&question(1)), None);
+    }
+}

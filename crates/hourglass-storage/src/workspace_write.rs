@@ -1,0 +1,77 @@
+//! The one way to write a workspace's data: a transaction that has bumped the
+//! workspace's `data_version` before doing anything else.
+//!
+//! The bump does two jobs. It is the key of the KPI answer cache (`answer_cache`),
+//! so the commit that changes an answer also retires every cached one, in every
+//! process sharing the database. And on PostgreSQL the UPDATE takes the
+//! workspace's row lock until commit, which serialises the workspace's writers: the
+//! rollups' read-modify-write and the check-then-insert of catalog rows rely on it.
+//! On SQLite the immediate transaction and the store's writer mutex already
+//! exclude every other writer.
+
+use std::ops::Deref;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
+use tokio::sync::MutexGuard;
+
+use crate::entities::workspace;
+use crate::error::Result;
+use crate::workspaces::WorkspaceStore;
+
+/// An open write transaction of one workspace. Dropping it without
+/// [`commit`](Self::commit) rolls everything back, the version bump included.
+#[derive(Debug)]
+pub(crate) struct WorkspaceWrite<'a> {
+    txn: DatabaseTransaction,
+    ws: &'a WorkspaceStore,
+    /// The workspace's data version once this write commits.
+    version: i64,
+    /// SQLite's one-writer mutex, held to the end of the transaction.
+    _writer: Option<MutexGuard<'a, ()>>,
+}
+
+impl WorkspaceStore {
+    /// Starts a write of this workspace; see the module documentation.
+    pub(crate) async fn begin_write(&self) -> Result<WorkspaceWrite<'_>> {
+        let writer = self.store.write_guard().await;
+        let txn = self.store.begin_write().await?;
+        workspace::Entity::update_many()
+            .col_expr(
+                workspace::Column::DataVersion,
+                Expr::col(workspace::Column::DataVersion).add(1),
+            )
+            .filter(workspace::Column::Id.eq(self.id()))
+            .exec(&txn)
+            .await?;
+        let version = workspace::Entity::find_by_id(self.id())
+            .select_only()
+            .column(workspace::Column::DataVersion)
+            .into_tuple::<i64>()
+            .one(&txn)
+            .await?
+            .unwrap_or_default();
+        Ok(WorkspaceWrite {
+            txn,
+            ws: self,
+            version,
+            _writer: writer,
+        })
+    }
+}
+
+impl WorkspaceWrite<'_> {
+    pub async fn commit(self) -> Result<()> {
+        self.txn.commit().await?;
+        self.ws.saw_data_version(self.version);
+        Ok(())
+    }
+}
+
+impl Deref for WorkspaceWrite<'_> {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
