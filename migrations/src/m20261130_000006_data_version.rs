@@ -25,7 +25,14 @@ impl MigrationTrait for Migration {
                     .add_column(big_integer(Workspaces::DataVersion).default(0))
                     .take(),
             )
-            .await
+            .await?;
+        // Store the value in every existing row rather than leave SQLite to read it
+        // from the column's default (see `Tenant::create_workspace`).
+        manager
+            .get_connection()
+            .execute_unprepared("UPDATE workspaces SET data_version = 0")
+            .await?;
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

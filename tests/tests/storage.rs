@@ -15,6 +15,7 @@ use hourglass_storage::{
 use hourglass_tests::{Backend, TestDatabase, on_both_backends};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 fn id(raw: &str) -> ExternalId {
@@ -62,10 +63,55 @@ async fn setup(backend: Backend) -> Option<(TestDatabase, Store)> {
     Some((db, store))
 }
 
+/// How many migrations `migrate_down` must undo so that `name` is undone too.
+async fn steps_to_undo(store: &Store, name: &str) -> u32 {
+    let migrations = store.migration_status().await.unwrap();
+    let position = migrations.iter().position(|(m, _)| m == name).unwrap();
+    u32::try_from(migrations.len() - position).unwrap()
+}
+
+/// The foreign keys of the events table: none on PostgreSQL since migration 7
+/// (row triggers on every ingested event), all five on SQLite.
+async fn event_foreign_keys(store: &Store) -> usize {
+    let db = store.connection();
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT COUNT(*) AS n FROM information_schema.table_constraints \
+             WHERE table_name = 'events' AND constraint_type = 'FOREIGN KEY'"
+        }
+        _ => "SELECT COUNT(*) AS n FROM pragma_foreign_key_list('events')",
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: i64 = row.try_get("", "n").unwrap();
+    usize::try_from(n).unwrap()
+}
+
 async fn migrations_run_up_down_and_up_again(backend: Backend) {
     let Some((_db, store)) = setup(backend).await else {
         return;
     };
+    let expected_keys = match backend {
+        Backend::Postgres => 0,
+        Backend::Sqlite => 5,
+    };
+    assert_eq!(event_foreign_keys(&store).await, expected_keys);
+    // Undoing migration 7 puts PostgreSQL's keys back, under the names it drops them by.
+    store
+        .migrate_down(Some(
+            steps_to_undo(&store, "m20261130_000007_events_without_foreign_keys").await,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(event_foreign_keys(&store).await, 5);
+    store.migrate_up().await.unwrap();
+    assert_eq!(event_foreign_keys(&store).await, expected_keys);
     assert!(
         store
             .migration_status()
@@ -666,12 +712,7 @@ async fn tenancy_migration_keeps_existing_workspaces_and_their_data(backend: Bac
     // Back to before migration 4 (through every later one, the rollups among them),
     // then forward again: the workspace's rollups are rebuilt from its raw events on
     // the way up.
-    let migrations = store.migration_status().await.unwrap();
-    let fourth = migrations
-        .iter()
-        .position(|(name, _)| name == "m20261125_000004_agencies_and_keys")
-        .unwrap();
-    let steps = u32::try_from(migrations.len() - fourth).unwrap();
+    let steps = steps_to_undo(&store, "m20261125_000004_agencies_and_keys").await;
     store.migrate_down(Some(steps)).await.unwrap();
     store.migrate_up().await.unwrap();
 

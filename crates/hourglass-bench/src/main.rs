@@ -86,6 +86,16 @@ async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
+        })
+        // The server's own fix for sqlx 0.9.0's missing TCP_NODELAY, so that the
+        // baseline's INSERTs do not wait on delayed ACKs the server's do not.
+        .map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_connect(|_, _| {
+                Box::pin(async {
+                    hourglass_storage::set_tcp_nodelay_on_sockets();
+                    Ok(())
+                })
+            })
         });
     Ok(Database::connect(options).await?)
 }

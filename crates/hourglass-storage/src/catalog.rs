@@ -113,7 +113,6 @@ impl WorkspaceStore {
             new.budget,
             new.currency.as_deref(),
         )?;
-        let write = self.begin_write().await?;
         if self.find_campaign(&new.id).await?.is_some() {
             return Err(already_exists("campaign", &new.id));
         }
@@ -129,6 +128,7 @@ impl WorkspaceStore {
             created_at: Set(to_millis(Utc::now())),
             ..Default::default()
         };
+        let write = self.begin_write().await?;
         let model = model.insert(&*write).await?;
         write.commit().await?;
         Ok(model)
@@ -139,7 +139,6 @@ impl WorkspaceStore {
         id: &ExternalId,
         changes: CampaignChanges,
     ) -> Result<campaign::Model> {
-        let write = self.begin_write().await?;
         let current = self.campaign(id).await?;
         let starts_at = changes
             .starts_at
@@ -172,6 +171,7 @@ impl WorkspaceStore {
         if currency.is_some() {
             active.currency = Set(currency);
         }
+        let write = self.begin_write().await?;
         let campaign = active.update(&*write).await?;
         write.commit().await?;
         Ok(campaign)
@@ -220,7 +220,6 @@ impl WorkspaceStore {
         rules::duration(Some(new.kind), new.duration_seconds)?;
         let title = new.title.map(|t| rules::name("title", &t)).transpose()?;
         let url = new.url.map(|u| rules::url(&u)).transpose()?;
-        let write = self.begin_write().await?;
         if self.find_asset(&new.id).await?.is_some() {
             return Err(already_exists("asset", &new.id));
         }
@@ -239,6 +238,7 @@ impl WorkspaceStore {
             created_at: Set(to_millis(Utc::now())),
             ..Default::default()
         };
+        let write = self.begin_write().await?;
         let asset = model.insert(&*write).await?;
         write.commit().await?;
         Ok(AssetRecord {
@@ -252,7 +252,6 @@ impl WorkspaceStore {
         id: &ExternalId,
         changes: AssetChanges,
     ) -> Result<AssetRecord> {
-        let write = self.begin_write().await?;
         let current = self
             .find_asset(id)
             .await?
@@ -277,6 +276,7 @@ impl WorkspaceStore {
         if let Some(lp) = &changes.landing_page {
             active.landing_page_id = Set(Some(self.landing_page_id(lp, Some(current.id)).await?));
         }
+        let write = self.begin_write().await?;
         let asset = active.update(&*write).await?;
         write.commit().await?;
         self.asset_record(asset).await
@@ -363,7 +363,6 @@ impl WorkspaceStore {
     pub async fn create_organization(&self, new: NewOrganization) -> Result<organization::Model> {
         let name = new.name.map(|n| rules::name("name", &n)).transpose()?;
         let domain = new.domain.map(|d| rules::domain(&d)).transpose()?;
-        let write = self.begin_write().await?;
         if self.find_organization(&new.id).await?.is_some() {
             return Err(already_exists("organization", &new.id));
         }
@@ -375,6 +374,7 @@ impl WorkspaceStore {
             created_at: Set(to_millis(Utc::now())),
             ..Default::default()
         };
+        let write = self.begin_write().await?;
         let organization = model.insert(&*write).await?;
         write.commit().await?;
         Ok(organization)
@@ -385,7 +385,6 @@ impl WorkspaceStore {
         id: &ExternalId,
         changes: OrganizationChanges,
     ) -> Result<organization::Model> {
-        let write = self.begin_write().await?;
         let mut active = self.organization(id).await?.into_active_model();
         if let Some(name) = changes.name {
             active.name = Set(Some(rules::name("name", &name)?));
@@ -393,6 +392,7 @@ impl WorkspaceStore {
         if let Some(domain) = changes.domain {
             active.domain = Set(Some(rules::domain(&domain)?));
         }
+        let write = self.begin_write().await?;
         let organization = active.update(&*write).await?;
         write.commit().await?;
         Ok(organization)
@@ -522,7 +522,6 @@ impl WorkspaceStore {
     ) -> Result<spend::Model> {
         let amount = rules::amount("amount", amount)?;
         let channel = hourglass_core::event::channel(channel)?;
-        let write = self.begin_write().await?;
         let campaign = self.campaign(campaign).await?;
         let row = spend::ActiveModel {
             workspace_id: Set(self.id()),
@@ -532,6 +531,7 @@ impl WorkspaceStore {
             amount: Set(amount),
             ..Default::default()
         };
+        let write = self.begin_write().await?;
         spend::Entity::insert(row)
             .on_conflict(
                 OnConflict::columns([

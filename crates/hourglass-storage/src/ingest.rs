@@ -46,6 +46,8 @@ impl WorkspaceStore {
         // data version, so retries do not retire cached KPI answers.
         if outcome.accepted > 0 {
             write.commit().await?;
+        } else {
+            write.rollback().await?;
         }
         Ok(outcome)
     }

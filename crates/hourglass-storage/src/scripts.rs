@@ -79,13 +79,13 @@ impl WorkspaceStore {
     ) -> Result<KpiScriptRecord> {
         let key = definition::key(key)?;
         let content = content.validate()?;
-        let write = self.begin_write().await?;
         if self.find_script(&key).await?.is_some() {
             return Err(StorageError::AlreadyExists {
                 what: "KPI script",
                 id: key,
             });
         }
+        let write = self.begin_write().await?;
         let now = to_millis(Utc::now());
         let script = kpi_script::ActiveModel {
             workspace_id: Set(self.id()),
@@ -109,7 +109,6 @@ impl WorkspaceStore {
         key: &str,
         changes: KpiScriptChanges,
     ) -> Result<KpiScriptRecord> {
-        let write = self.begin_write().await?;
         let current = self.kpi_script(key, None).await?;
         if current.archived_at.is_some() {
             return Err(
@@ -131,6 +130,7 @@ impl WorkspaceStore {
             .await?
             .ok_or_else(|| StorageError::not_found("KPI script", key))?;
         let next = script.current_version + 1;
+        let write = self.begin_write().await?;
         let version = version_row(script.id, next, &content, to_millis(Utc::now()))
             .insert(&*write)
             .await?;
@@ -144,7 +144,6 @@ impl WorkspaceStore {
     /// Archives a script: it keeps its versions and results but leaves listings and
     /// can no longer be run by key.
     pub async fn archive_kpi_script(&self, key: &str) -> Result<KpiScriptRecord> {
-        let write = self.begin_write().await?;
         let script = self
             .find_script(key)
             .await?
@@ -153,6 +152,7 @@ impl WorkspaceStore {
         if script.archived_at.is_none() {
             active.archived_at = Set(Some(to_millis(Utc::now())));
         }
+        let write = self.begin_write().await?;
         let script = active.update(&*write).await?;
         write.commit().await?;
         let version = self.version(script.id, script.current_version, key).await?;

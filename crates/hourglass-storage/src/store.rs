@@ -1,5 +1,6 @@
 //! Connecting, migrating, and the one-writer rule for SQLite.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::answer_cache::AnswerCache;
 use crate::error::Result;
@@ -63,6 +64,9 @@ pub struct Store {
     /// SQLite allows one writer: taking this lock before a write transaction
     /// turns lock contention into orderly queueing instead of `SQLITE_BUSY`.
     pub(crate) write_lock: Arc<Mutex<()>>,
+    /// PostgreSQL: one in-process queue of writers per workspace (see
+    /// [`Store::workspace_writer`]). Workspaces are few; entries are never removed.
+    workspace_writers: Arc<std::sync::Mutex<HashMap<i64, Arc<Mutex<()>>>>>,
     /// Recently verified API keys, shared by every clone of this store.
     pub(crate) keys: Arc<KeyCache>,
     /// Recent KPI answers by workspace data version, shared likewise.
@@ -88,10 +92,21 @@ impl Store {
         connect.map_sqlx_postgres_opts(|opts| {
             opts.options([("plan_cache_mode", "force_custom_plan")])
         });
+        // sqlx 0.9.0 leaves Nagle's algorithm on (see `nodelay`): switch it off on
+        // each new connection's socket.
+        connect.map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_connect(|_, _| {
+                Box::pin(async {
+                    crate::nodelay::set_tcp_nodelay_on_sockets();
+                    Ok(())
+                })
+            })
+        });
         let db = Database::connect(connect).await?;
         Ok(Self {
             db,
             write_lock: Arc::new(Mutex::new(())),
+            workspace_writers: Arc::default(),
             keys: Arc::new(KeyCache::new(options.key_cache_ttl)),
             answers: Arc::new(AnswerCache::new(options.answer_cache_entries)),
         })
@@ -151,6 +166,26 @@ impl Store {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
         }
+    }
+
+    /// Waits for this process's turn to write `workspace`, before a connection is
+    /// taken: on SQLite the one writer's lock; on PostgreSQL the workspace's queue.
+    /// Writers of one workspace are serialised by its row lock anyway (see
+    /// `workspace_write`); waiting here instead of on the lock keeps queued writers
+    /// from holding pooled connections, which a batch of concurrent mutations would
+    /// otherwise exhaust while the writer in front waits for one.
+    pub(crate) async fn workspace_writer(&self, workspace: i64) -> OwnedMutexGuard<()> {
+        let queue = match self.backend() {
+            Backend::Sqlite => Arc::clone(&self.write_lock),
+            Backend::Postgres => {
+                let mut writers = self
+                    .workspace_writers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Arc::clone(writers.entry(workspace).or_default())
+            }
+        };
+        queue.lock_owned().await
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock at `BEGIN`

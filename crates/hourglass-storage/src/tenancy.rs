@@ -132,6 +132,10 @@ impl Tenant {
             created_at: Set(to_millis(Utc::now())),
             // No events yet: its (empty) rollups are current.
             rollup_version: Set(crate::rollups::VERSION),
+            // Set, not left to the column's default: on SQLite, `RETURNING` gave
+            // NULL now and then for this column that `ALTER TABLE … ADD COLUMN` added
+            // with a default (seen as "Missing value for column 'data_version'").
+            data_version: Set(0),
             ..Default::default()
         };
         match model.insert(&self.store.db).await {

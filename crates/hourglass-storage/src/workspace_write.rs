@@ -4,16 +4,20 @@
 //! The bump does two jobs. It is the key of the KPI answer cache (`answer_cache`),
 //! so the commit that changes an answer also retires every cached one, in every
 //! process sharing the database. And on PostgreSQL the UPDATE takes the
-//! workspace's row lock until commit, which serialises the workspace's writers: the
-//! rollups' read-modify-write and the check-then-insert of catalog rows rely on it.
-//! On SQLite the immediate transaction and the store's writer mutex already
-//! exclude every other writer.
+//! workspace's row lock until commit, which serialises the workspace's writers
+//! across processes: the rollups' read-modify-write relies on it. Within a process,
+//! writers queue before taking a connection (`Store::workspace_writer`). On SQLite
+//! the immediate transaction and the store's writer mutex exclude every other
+//! writer.
+//!
+//! Inside a write, read through the write's own transaction, not the pool: read
+//! before `begin_write` or after `commit` otherwise.
 
 use std::ops::Deref;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
-use tokio::sync::MutexGuard;
+use tokio::sync::OwnedMutexGuard;
 
 use crate::entities::workspace;
 use crate::error::Result;
@@ -27,14 +31,14 @@ pub(crate) struct WorkspaceWrite<'a> {
     ws: &'a WorkspaceStore,
     /// The workspace's data version once this write commits.
     version: i64,
-    /// SQLite's one-writer mutex, held to the end of the transaction.
-    _writer: Option<MutexGuard<'a, ()>>,
+    /// This process's turn to write the workspace, held to the end.
+    _turn: OwnedMutexGuard<()>,
 }
 
 impl WorkspaceStore {
     /// Starts a write of this workspace; see the module documentation.
     pub(crate) async fn begin_write(&self) -> Result<WorkspaceWrite<'_>> {
-        let writer = self.store.write_guard().await;
+        let turn = self.store.workspace_writer(self.id()).await;
         let txn = self.store.begin_write().await?;
         workspace::Entity::update_many()
             .col_expr(
@@ -55,12 +59,19 @@ impl WorkspaceStore {
             txn,
             ws: self,
             version,
-            _writer: writer,
+            _turn: turn,
         })
     }
 }
 
 impl WorkspaceWrite<'_> {
+    /// Undoes everything, the version bump included, before the turn is passed on
+    /// (a dropped write also rolls back, but lazily, when its connection is next used).
+    pub async fn rollback(self) -> Result<()> {
+        self.txn.rollback().await?;
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.txn.commit().await?;
         self.ws.saw_data_version(self.version);
