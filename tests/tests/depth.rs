@@ -146,6 +146,46 @@ async fn the_short_list_ranks_accounts_and_shows_why(backend: Backend) {
     );
 }
 
+/// `Organization.depth` with filters on a whole page, two filters at once: each
+/// organization gets its own depth within each filter, as counted from the seeded
+/// events (the page's rows are loaded together, one read per filter).
+async fn depth_on_a_page_of_organizations_is_per_organization_and_filter(backend: Backend) {
+    let Some(app) = seeded(backend).await else {
+        return;
+    };
+    let data = app
+        .graphql_ok(
+            "{ organizations(workspace: \"deep\", first: 10) { edges { node { id
+                early: depth(filter: {to: \"2026-04-01T10:04:00Z\"}) { attendees fullStayAttendees }
+                later: depth(filter: {to: \"2026-04-01T10:06:00Z\"}) { attendees fullStayAttendees }
+            } } } }",
+            json!({}),
+        )
+        .await;
+    let got: std::collections::BTreeMap<String, (Value, Value)> = data["organizations"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let node = &e["node"];
+            (
+                node["id"].as_str().unwrap().to_owned(),
+                (node["early"].clone(), node["later"].clone()),
+            )
+        })
+        .collect();
+    let depth =
+        |attendees: u64, full: u64| json!({"attendees": attendees, "fullStayAttendees": full});
+    // Before minute 4: ann (3,500 of 3,600 s: stayed), bob and cy attended for acme.
+    // Before minute 6: also dee for globex (100 s). Initech only viewed the landing page.
+    let want = std::collections::BTreeMap::from([
+        ("acme".to_owned(), (depth(3, 1), depth(3, 1))),
+        ("globex".to_owned(), (depth(0, 0), depth(1, 0))),
+        ("initech".to_owned(), (depth(0, 0), depth(0, 0))),
+    ]);
+    assert_eq!(got, want);
+}
+
 async fn the_hourglass_answers_both_halves_and_the_bottom_starts_at_lead(backend: Backend) {
     let Some(app) = seeded(backend).await else {
         return;
@@ -209,6 +249,7 @@ async fn the_full_stay_threshold_is_a_workspace_setting(backend: Backend) {
 }
 
 on_both_backends!(
+    depth_on_a_page_of_organizations_is_per_organization_and_filter,
     the_short_list_ranks_accounts_and_shows_why,
     the_hourglass_answers_both_halves_and_the_bottom_starts_at_lead,
     the_full_stay_threshold_is_a_workspace_setting,

@@ -3,16 +3,17 @@
 
 use std::collections::HashMap;
 
+use hourglass_core::ExternalId;
 use hourglass_core::Stage;
 use hourglass_core::engagement::{AssetInfo, ContactInfo, EngagementEvent, OrgInfo, OrgRecords};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order};
-use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, SimpleExpr};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::LOOKUP_CHUNK;
 use crate::entities::{asset, contact, organization};
 use crate::error::Result;
 use crate::events::{EventRecord, joined_events};
-use crate::kpis::{AssetScope, KpiFilter};
+use crate::kpis::{AssetScope, KpiFilter, Resolved};
 use crate::time::from_millis;
 use crate::workspaces::WorkspaceStore;
 
@@ -21,12 +22,58 @@ impl WorkspaceStore {
     /// (oldest first) and all its contacts, ordered by organization id.
     pub async fn engagement(&self, filter: &KpiFilter) -> Result<Vec<OrgRecords>> {
         let resolved = self.resolve(filter).await?;
+        self.engagement_where(&resolved, |organization| organization.is_not_null())
+            .await
+    }
+
+    /// The records of `organizations` that have events in the filter (whose own
+    /// `organization` is ignored), read together: the batched form of
+    /// [`engagement`](Self::engagement) for a page of organizations. Unknown ids
+    /// have no records.
+    pub async fn engagement_of(
+        &self,
+        filter: &KpiFilter,
+        organizations: &[ExternalId],
+    ) -> Result<Vec<OrgRecords>> {
+        let filter = KpiFilter {
+            organization: None,
+            ..filter.clone()
+        };
+        let resolved = self.resolve(&filter).await?;
+        let mut records = Vec::new();
+        for chunk in organizations.chunks(LOOKUP_CHUNK) {
+            let ids: Vec<i64> = organization::Entity::find()
+                .select_only()
+                .column(organization::Column::Id)
+                .filter(organization::Column::WorkspaceId.eq(self.id()))
+                .filter(organization::Column::ExternalId.is_in(chunk.iter().map(|o| o.as_str())))
+                .into_tuple()
+                .all(&self.store.db)
+                .await?;
+            if ids.is_empty() {
+                continue;
+            }
+            records.extend(
+                self.engagement_where(&resolved, |organization| organization.is_in(ids))
+                    .await?,
+            );
+        }
+        Ok(records)
+    }
+
+    /// The records of the organizations whose events in `resolved` also meet
+    /// `which` (a condition on the event's organization id).
+    async fn engagement_where(
+        &self,
+        resolved: &Resolved,
+        which: impl FnOnce(Expr) -> SimpleExpr,
+    ) -> Result<Vec<OrgRecords>> {
         let e = Alias::new("e");
         let mut query = joined_events(&e);
         query
             .cond_where(
-                self.condition_on(&e, &resolved, AssetScope::Exact)
-                    .add(Expr::col((e.clone(), Alias::new("organization_id"))).is_not_null()),
+                self.condition_on(&e, resolved, AssetScope::Exact)
+                    .add(which(Expr::col((e.clone(), Alias::new("organization_id"))))),
             )
             .order_by((Alias::new("o"), Alias::new("external_id")), Order::Asc)
             .order_by((e.clone(), Alias::new("occurred_at")), Order::Asc)

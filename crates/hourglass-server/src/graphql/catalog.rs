@@ -1,6 +1,7 @@
 //! What a workspace describes: campaigns, assets, organizations, contacts, spend.
 
 use async_graphql::connection::{Connection, OpaqueCursor};
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use hourglass_core::Permission;
@@ -10,7 +11,9 @@ use hourglass_storage::{
     NewOrganization, OrganizationChanges, WorkspaceStore, from_millis,
 };
 
-use super::depth::{OrganizationDepth, OrganizationOrder, rank_organizations};
+use super::depth::{
+    DepthKey, DepthLoader, OrganizationDepth, OrganizationOrder, rank_organizations,
+};
 use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
 use super::types::{AssetKind, Goal};
 use super::{caller, external_id, page, state};
@@ -162,8 +165,10 @@ pub struct Organization {
     pub created_at: DateTime<Utc>,
     /// Place on the short list, when listed by DEPTH (1 = deepest).
     pub rank: Option<u64>,
+    /// The workspace handle the organization was read through, with the caller's
+    /// permission already checked: its fields read through it.
     #[graphql(skip)]
-    pub workspace: ID,
+    pub handle: WorkspaceStore,
     #[graphql(skip)]
     pub ranked_depth: Option<OrganizationDepth>,
 }
@@ -182,31 +187,30 @@ impl Organization {
         {
             return Ok(depth.clone());
         }
-        let mut filter = filter.unwrap_or_default().into_filter()?;
-        filter.organization = Some(external_id(&self.id, "id")?);
-        let ws = caller(ctx)?
-            .workspace(&self.workspace, Permission::Read)
-            .await?;
-        let ranked = rank_organizations(&ws, &filter).await?;
-        Ok(match ranked.into_iter().next() {
-            Some(r) => r.depth.into(),
-            None => ws
-                .depth_weights()
-                .score(hourglass_core::depth::DepthParts::default())
-                .into(),
-        })
+        let key = DepthKey {
+            ws: self.handle.clone(),
+            filter: filter.unwrap_or_default().into_filter()?,
+            organization: external_id(&self.id, "id")?,
+        };
+        let loader = ctx
+            .data::<DataLoader<DepthLoader>>()
+            .map_err(|e| ApiError::internal(&e.message))?;
+        loader
+            .load_one(key)
+            .await?
+            .ok_or_else(|| ApiError::internal(&"the depth loader skipped an organization"))
     }
 }
 
 impl Organization {
-    fn new(workspace: &ID, o: hourglass_storage::Organization) -> Self {
+    fn new(ws: &WorkspaceStore, o: hourglass_storage::Organization) -> Self {
         Self {
             id: ID(o.external_id),
             name: o.name,
             domain: o.domain,
             created_at: from_millis(o.created_at),
             rank: None,
-            workspace: workspace.clone(),
+            handle: ws.clone(),
             ranked_depth: None,
         }
     }
@@ -214,7 +218,6 @@ impl Organization {
     /// Organizations in short-list order, with their rank and depth.
     pub(crate) async fn ranked(
         ws: &WorkspaceStore,
-        workspace: &ID,
         ranked: impl Iterator<Item = Ranked>,
     ) -> ApiResult<Vec<Self>> {
         let ranked: Vec<Ranked> = ranked.collect();
@@ -224,7 +227,7 @@ impl Organization {
             .into_iter()
             .filter_map(|r| {
                 let model = models.remove(&r.organization.id)?;
-                let mut organization = Organization::new(workspace, model);
+                let mut organization = Organization::new(ws, model);
                 organization.rank = Some(r.rank);
                 organization.ranked_depth = Some(r.depth.into());
                 Some(organization)
@@ -344,7 +347,7 @@ impl CatalogQuery {
     ) -> ApiResult<Organization> {
         let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         let found = ws.organization(&external_id(&id, "id")?).await?;
-        Ok(Organization::new(&workspace, found))
+        Ok(Organization::new(&ws, found))
     }
 
     /// Organizations in creation order, or by DEPTH: the short list, deepest
@@ -374,7 +377,7 @@ impl CatalogQuery {
                 Ok(page::connection(
                     ws.organizations(request).await?,
                     has_previous,
-                    |o| Organization::new(&workspace, o),
+                    |o| Organization::new(&ws, o),
                 ))
             }
             OrganizationOrder::Depth => {
@@ -384,7 +387,7 @@ impl CatalogQuery {
                 let skip = request.after.unwrap_or(0).max(0) as usize;
                 let total = ranked.len();
                 let page_items = ranked.into_iter().skip(skip).take(request.first as usize);
-                let organizations = Organization::ranked(&ws, &workspace, page_items).await?;
+                let organizations = Organization::ranked(&ws, page_items).await?;
                 let has_next = skip + organizations.len() < total;
                 let items = organizations
                     .into_iter()
@@ -558,7 +561,7 @@ impl CatalogMutation {
                 domain: input.domain,
             })
             .await?;
-        Ok(Organization::new(&workspace, created))
+        Ok(Organization::new(&ws, created))
     }
 
     async fn update_organization(
@@ -580,7 +583,7 @@ impl CatalogMutation {
                 },
             )
             .await?;
-        Ok(Organization::new(&workspace, updated))
+        Ok(Organization::new(&ws, updated))
     }
 
     /// Records what a campaign spent in one channel on one day (UTC), replacing an

@@ -1,10 +1,14 @@
 //! The bottom of the hourglass: engagement depth per organization, the short list,
 //! and both halves of the hourglass in one answer.
 
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use hourglass_core::Permission;
 use hourglass_core::Stage;
-use hourglass_core::depth::{DepthParts, DepthScore, Ranked, short_list};
+use hourglass_core::depth::{DepthParts, DepthScore, Ranked, measure, short_list};
+use hourglass_core::engagement::AssetInfo;
 use hourglass_storage::{KpiFilter, WorkspaceStore};
 
 use super::catalog::Organization;
@@ -159,8 +163,7 @@ impl DepthQuery {
             .collect();
         let totals: DepthParts = ranked.iter().map(|r| r.depth.parts).sum();
         let organization_count = ranked.len() as u64;
-        let short_list =
-            Organization::ranked(&ws, &workspace, ranked.into_iter().take(size)).await?;
+        let short_list = Organization::ranked(&ws, ranked.into_iter().take(size)).await?;
         let lead_at = stages.iter().position(|s| s == "LEAD").unwrap_or(0);
         Ok(Hourglass {
             top,
@@ -171,5 +174,94 @@ impl DepthQuery {
                 short_list,
             },
         })
+    }
+}
+
+/// `Organization.depth` with a filter, batched: the organizations of a page that
+/// ask within one workspace and filter are read in one engagement query and scored
+/// together on the blocking pool, instead of one read per row.
+#[derive(Debug, Default)]
+pub(crate) struct DepthLoader;
+
+/// One organization's depth within a filter, in the workspace of the handle the
+/// organization was loaded through (its permission already checked).
+#[derive(Debug, Clone)]
+pub(crate) struct DepthKey {
+    pub ws: WorkspaceStore,
+    pub filter: KpiFilter,
+    pub organization: hourglass_core::ExternalId,
+}
+
+impl DepthKey {
+    /// Keys of one group are loaded together: same workspace, data and filter.
+    fn group(&self) -> (i64, i64, &KpiFilter) {
+        let workspace = self.ws.workspace();
+        (workspace.id, workspace.data_version, &self.filter)
+    }
+}
+
+impl PartialEq for DepthKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.group() == other.group() && self.organization == other.organization
+    }
+}
+
+impl Eq for DepthKey {}
+
+impl std::hash::Hash for DepthKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.group().hash(state);
+        self.organization.hash(state);
+    }
+}
+
+// A key's hash and equality read only the workspace's id and data version, the
+// filter and the organization, none of which the handle's interior mutability (its
+// pool, its own-writes counter) touches.
+#[allow(clippy::mutable_key_type)]
+impl Loader<DepthKey> for DepthLoader {
+    type Value = OrganizationDepth;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[DepthKey]) -> Result<HashMap<DepthKey, Self::Value>, ApiError> {
+        let mut groups: HashMap<(i64, i64, &KpiFilter), Vec<&DepthKey>> = HashMap::new();
+        for key in keys {
+            groups.entry(key.group()).or_default().push(key);
+        }
+        let mut depths = HashMap::with_capacity(keys.len());
+        for group in groups.into_values() {
+            let Some(first) = group.first() else { continue };
+            let ws = &first.ws;
+            let organizations: Vec<_> = group.iter().map(|k| k.organization.clone()).collect();
+            let records = ws.engagement_of(&first.filter, &organizations).await?;
+            let assets: HashMap<String, AssetInfo> = ws
+                .asset_infos()
+                .await?
+                .into_iter()
+                .map(|a| (a.id.clone(), a))
+                .collect();
+            let weights = ws.depth_weights();
+            let threshold = ws.full_stay_threshold();
+            let nothing = weights.score(DepthParts::default());
+            let scores: HashMap<String, DepthScore> = tokio::task::spawn_blocking(move || {
+                records
+                    .iter()
+                    .map(|org| {
+                        let parts = measure(org, &assets, threshold);
+                        (org.organization.id.clone(), weights.score(parts))
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+            for key in group {
+                let score = scores
+                    .get(key.organization.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| nothing.clone());
+                depths.insert(key.clone(), score.into());
+            }
+        }
+        Ok(depths)
     }
 }

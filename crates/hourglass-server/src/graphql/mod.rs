@@ -16,6 +16,7 @@ mod workspaces;
 
 use std::sync::Arc;
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{ID, MergedObject, Schema};
 use hourglass_core::ExternalId;
 use hourglass_storage::Store;
@@ -101,6 +102,9 @@ pub fn build_schema(settings: &Settings, state: Option<AppState>) -> HourglassSc
     if let Some(state) = state {
         builder = builder.data(state);
     }
+    // One loader for the schema: keys carry their workspace handle, and nothing is
+    // cached between requests, so it only batches what runs at the same time.
+    builder = builder.data(DataLoader::new(depth::DepthLoader, tokio::spawn));
     builder.finish()
 }
 
