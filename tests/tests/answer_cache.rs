@@ -182,4 +182,80 @@ async fn answers_follow_every_kind_of_write(backend: Backend) {
     assert_eq!(page_views(&handle(&other).await).await, 20);
 }
 
-on_both_backends!(answers_follow_every_kind_of_write);
+/// Attendance of `contact` of `organization` (message id `id`).
+fn attended(id: &str, contact: &str, organization: &str) -> NewEvent {
+    EventDraft {
+        message_id: Some(id.into()),
+        kind: Some("ATTENDANCE".into()),
+        occurred_at: Some(at(1).to_rfc3339()),
+        contact_id: Some(contact.into()),
+        organization_id: Some(organization.into()),
+        asset_id: Some("webinar".into()),
+        value: Some(600.0),
+        ..EventDraft::default()
+    }
+    .validate(&EventLimits::default(), Utc::now())
+    .unwrap()
+}
+
+/// The ranked short list is computed once per data version: asking again (the next
+/// page, the next dashboard) gets the very same list; a write brings a new one.
+async fn the_short_list_is_computed_once_per_data_version(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let tenant = hourglass_server::admin::agency_or_create(&store, AGENCY, "Test")
+        .await
+        .unwrap();
+    let ws = tenant
+        .create_workspace(&Slug::parse(SLUG).unwrap(), "Test")
+        .await
+        .unwrap();
+    ws.ingest(
+        vec![
+            attended("a1", "ann", "acme"),
+            attended("a2", "bob", "acme"),
+            attended("g1", "gil", "globex"),
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let filter = KpiFilter::default();
+    let first = handle(&store).await.short_list(&filter).await.unwrap();
+    let again = handle(&store).await.short_list(&filter).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "not recomputed");
+    let order = |list: &[hourglass_core::depth::Ranked]| -> Vec<(String, u64)> {
+        list.iter()
+            .map(|r| (r.organization.id.clone(), r.depth.parts.attendees))
+            .collect()
+    };
+    assert_eq!(
+        order(&first),
+        vec![("acme".to_owned(), 2), ("globex".to_owned(), 1)]
+    );
+
+    // Three globex attendees now: globex leads, in the very next answer.
+    handle(&store)
+        .await
+        .ingest(
+            vec![
+                attended("g2", "gus", "globex"),
+                attended("g3", "gwen", "globex"),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let after = handle(&store).await.short_list(&filter).await.unwrap();
+    assert_eq!(
+        order(&after),
+        vec![("globex".to_owned(), 3), ("acme".to_owned(), 2)]
+    );
+}
+
+on_both_backends!(
+    answers_follow_every_kind_of_write,
+    the_short_list_is_computed_once_per_data_version,
+);

@@ -40,15 +40,23 @@ fn row(what: &str, (ms, runs, _): &(f64, usize, Value)) -> Row {
 }
 
 /// `hourglass(campaign)`, three pages of the DEPTH short list, and
-/// `Organization.depth` on a page of 50 organizations.
-pub async fn depth(api: &Api, campaign: &str, repeat: usize) -> anyhow::Result<Vec<Row>> {
+/// `Organization.depth` on a page of 50 organizations; `setting` names the server's.
+pub async fn depth(
+    api: &Api,
+    campaign: &str,
+    repeat: usize,
+    setting: &str,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     let hourglass = format!(
         "query($c: ID) {{ hourglass(workspace: \"{WORKSPACE}\", campaign: $c) {{ top {{ impressions uniqueVisitors }} \
          bottom {{ organizationCount totals {{ score }} shortList {{ id depth {{ score }} }} }} }} }}"
     );
     let measured = p50(api, &hourglass, &json!({ "c": campaign }), repeat).await?;
-    rows.push(row(&format!("hourglass(campaign {campaign})"), &measured));
+    rows.push(row(
+        &format!("hourglass(campaign {campaign}), {setting}"),
+        &measured,
+    ));
 
     let page = format!(
         "query($after: String) {{ organizations(workspace: \"{WORKSPACE}\", orderBy: DEPTH, first: 50, after: $after) {{ \
@@ -59,7 +67,7 @@ pub async fn depth(api: &Api, campaign: &str, repeat: usize) -> anyhow::Result<V
         let measured = p50(api, &page, &json!({ "after": after }), repeat).await?;
         let info = &measured.2["organizations"]["pageInfo"];
         rows.push(row(
-            &format!("organizations(orderBy: DEPTH, first: 50), page {n}"),
+            &format!("organizations(orderBy: DEPTH, first: 50), page {n}, {setting}"),
             &measured,
         ));
         if info["hasNextPage"] != json!(true) {
@@ -72,7 +80,10 @@ pub async fn depth(api: &Api, campaign: &str, repeat: usize) -> anyhow::Result<V
         "{{ organizations(workspace: \"{WORKSPACE}\", first: 50) {{ nodes {{ id depth {{ score breadth attendees }} }} }} }}"
     );
     let measured = p50(api, &depth_page, &json!({}), repeat).await?;
-    rows.push(row("Organization.depth on a page of 50", &measured));
+    rows.push(row(
+        &format!("Organization.depth on a page of 50, {setting}"),
+        &measured,
+    ));
     Ok(rows)
 }
 

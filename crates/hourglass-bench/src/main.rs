@@ -260,7 +260,7 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     let sql = KpiSql::new(db, WORKSPACE).await?;
     rows.extend(dashboard_and_load(args, &api, &sql, "answer cache off").await?);
     eprintln!("bottom of the hourglass and custom KPIs…");
-    rows.extend(bottom::depth(&api, CAMPAIGN, args.repeat.min(10)).await?);
+    rows.extend(bottom::depth(&api, CAMPAIGN, args.repeat.min(10), "answer cache off").await?);
     rows.push(bottom::custom_kpi(&api, CAMPAIGN, args.repeat.min(10)).await?);
 
     let (rss_after, peak) = server.memory_mb()?;
@@ -270,6 +270,7 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     let server = server::Server::start(&hourglass, url, true).await?;
     let api = Api::new(&server.address, &key);
     rows.extend(dashboard_and_load(args, &api, &sql, "answer cache on").await?);
+    rows.extend(bottom::depth(&api, CAMPAIGN, args.repeat.min(10), "answer cache on").await?);
 
     rows.push(
         Row::new("server memory (VmRSS) after the load", rss_loaded, "MB")

@@ -248,7 +248,9 @@ impl From<StorageError> for ApiError {
                 field: Some(field.field.to_owned()),
             },
             StorageError::Database(db) => ApiError::internal(&db),
-            StorageError::Corrupt(detail) => ApiError::internal(&detail),
+            StorageError::Corrupt(detail) | StorageError::Background(detail) => {
+                ApiError::internal(&detail)
+            }
         }
     }
 }

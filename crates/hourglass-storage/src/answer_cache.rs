@@ -11,8 +11,9 @@
 //! find it, and for them the newer answer is as right as the older one.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use hourglass_core::depth::Ranked;
 use hourglass_core::{ExternalId, FunnelCounts, TopCounts};
 use lru::LruCache;
 
@@ -31,6 +32,7 @@ pub(crate) enum Asked {
     Top(KpiFilter),
     Funnel(ExternalId, KpiFilter),
     Spend(KpiFilter),
+    ShortList(KpiFilter),
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub(crate) enum Answer {
     Top(TopCounts),
     Funnel(FunnelCounts),
     Spend(Option<f64>),
+    /// Every organization of a filter, ranked: large, so kept in a smaller LRU.
+    ShortList(Arc<Vec<Ranked>>),
 }
 
 /// An answer type the cache can hold.
@@ -82,27 +86,60 @@ impl Cacheable for Option<f64> {
     }
 }
 
-/// A bounded LRU of answers shared by every clone of a store; off when its
-/// capacity is zero.
+impl Cacheable for Arc<Vec<Ranked>> {
+    fn into_answer(self) -> Answer {
+        Answer::ShortList(self)
+    }
+    fn from_answer(answer: Answer) -> Option<Self> {
+        match answer {
+            Answer::ShortList(list) => Some(list),
+            _ => None,
+        }
+    }
+}
+
+/// Short lists kept per 1,000 answers: one is a few hundred bytes per organization
+/// of its filter, a megabyte or more for a large workspace.
+const ANSWERS_PER_SHORT_LIST: usize = 1_000;
+/// Short lists kept at most, whatever the number of answers.
+const MAX_SHORT_LISTS: usize = 64;
+
+/// Bounded LRUs of answers shared by every clone of a store: counts in one, the
+/// large short lists in a smaller one. Off when the capacity is zero.
 #[derive(Debug)]
 pub(crate) struct AnswerCache {
-    entries: Option<Mutex<LruCache<Question, Answer>>>,
+    counts: Option<Mutex<LruCache<Question, Answer>>>,
+    short_lists: Option<Mutex<LruCache<Question, Answer>>>,
 }
 
 impl AnswerCache {
     pub fn new(capacity: usize) -> Self {
+        let lru = |n: usize| NonZeroUsize::new(n).map(|c| Mutex::new(LruCache::new(c)));
+        let short_lists = if capacity == 0 {
+            0
+        } else {
+            (capacity / ANSWERS_PER_SHORT_LIST).clamp(1, MAX_SHORT_LISTS)
+        };
         Self {
-            entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+            counts: lru(capacity),
+            short_lists: lru(short_lists),
+        }
+    }
+
+    fn lru_for(&self, question: &Question) -> Option<&Mutex<LruCache<Question, Answer>>> {
+        match question.asked {
+            Asked::ShortList(_) => self.short_lists.as_ref(),
+            _ => self.counts.as_ref(),
         }
     }
 
     pub fn get<T: Cacheable>(&self, question: &Question) -> Option<T> {
-        let mut entries = self.entries.as_ref()?.lock().ok()?;
+        let mut entries = self.lru_for(question)?.lock().ok()?;
         T::from_answer(entries.get(question)?.clone())
     }
 
     pub fn put<T: Cacheable>(&self, question: Question, answer: &T) {
-        if let Some(Ok(mut entries)) = self.entries.as_ref().map(Mutex::lock) {
+        if let Some(Ok(mut entries)) = self.lru_for(&question).map(Mutex::lock) {
             entries.put(question, answer.clone().into_answer());
         }
     }

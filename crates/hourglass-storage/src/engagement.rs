@@ -2,22 +2,49 @@
 //! custom KPI scripts.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use hourglass_core::ExternalId;
 use hourglass_core::Stage;
+use hourglass_core::depth::{Ranked, short_list};
 use hourglass_core::engagement::{AssetInfo, ContactInfo, EngagementEvent, OrgInfo, OrgRecords};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::LOOKUP_CHUNK;
+use crate::answer_cache::Asked;
 use crate::entities::{asset, contact, organization};
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 use crate::events::{EventRecord, joined_events};
 use crate::kpis::{AssetScope, KpiFilter, Resolved};
 use crate::time::from_millis;
 use crate::workspaces::WorkspaceStore;
 
 impl WorkspaceStore {
+    /// Every organization with events in the filter, scored with the workspace's
+    /// depth weights and ranked (core's `short_list`, on the blocking pool). Kept in
+    /// the answer cache under the data version, so paging through the list, or the
+    /// next dashboard asking the same, does not recompute it.
+    pub async fn short_list(&self, filter: &KpiFilter) -> Result<Arc<Vec<Ranked>>> {
+        self.remembered(
+            Asked::ShortList(filter.clone()),
+            self.short_list_computed(filter),
+        )
+        .await
+    }
+
+    async fn short_list_computed(&self, filter: &KpiFilter) -> Result<Arc<Vec<Ranked>>> {
+        let records = self.engagement(filter).await?;
+        let assets = self.asset_infos().await?;
+        let weights = self.depth_weights();
+        let threshold = self.full_stay_threshold();
+        let ranked =
+            tokio::task::spawn_blocking(move || short_list(&records, &assets, &weights, threshold))
+                .await
+                .map_err(|e| StorageError::Background(e.to_string()))?;
+        Ok(Arc::new(ranked))
+    }
+
     /// Every organization with at least one event in the filter, with those events
     /// (oldest first) and all its contacts, ordered by organization id.
     pub async fn engagement(&self, filter: &KpiFilter) -> Result<Vec<OrgRecords>> {

@@ -23,6 +23,10 @@ pub enum StorageError {
     /// recomputes it from raw events.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+
+    /// A computation moved off the async workers did not finish (it panicked).
+    #[error("a background computation failed: {0}")]
+    Background(String),
 }
 
 /// PostgreSQL's SQLSTATEs for text it cannot hold (a NUL character, a byte sequence

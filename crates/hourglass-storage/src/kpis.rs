@@ -48,7 +48,7 @@ pub(crate) enum AssetScope {
 impl WorkspaceStore {
     /// The cached answer to `asked` at this workspace's data version, or `compute`'s,
     /// which is then cached. Errors are not.
-    async fn remembered<T: Cacheable>(
+    pub(crate) async fn remembered<T: Cacheable>(
         &self,
         asked: Asked,
         compute: impl Future<Output = Result<T>>,

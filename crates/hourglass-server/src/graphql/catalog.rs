@@ -386,7 +386,11 @@ impl CatalogQuery {
                 // The cursor is the rank of the last organization of the page.
                 let skip = request.after.unwrap_or(0).max(0) as usize;
                 let total = ranked.len();
-                let page_items = ranked.into_iter().skip(skip).take(request.first as usize);
+                let page_items = ranked
+                    .iter()
+                    .skip(skip)
+                    .take(request.first as usize)
+                    .cloned();
                 let organizations = Organization::ranked(&ws, page_items).await?;
                 let has_next = skip + organizations.len() < total;
                 let items = organizations

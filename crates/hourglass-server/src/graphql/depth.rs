@@ -2,12 +2,13 @@
 //! and both halves of the hourglass in one answer.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use hourglass_core::Permission;
 use hourglass_core::Stage;
-use hourglass_core::depth::{DepthParts, DepthScore, Ranked, measure, short_list};
+use hourglass_core::depth::{DepthParts, DepthScore, Ranked, measure};
 use hourglass_core::engagement::AssetInfo;
 use hourglass_storage::{KpiFilter, WorkspaceStore};
 
@@ -83,19 +84,13 @@ pub enum OrganizationOrder {
     Depth,
 }
 
-/// Scores and ranks every organization with events in the filter. The counting
-/// runs on the blocking pool: it walks every event of the filter.
+/// Every organization with events in the filter, ranked (cached by storage under
+/// the workspace's data version).
 pub(crate) async fn rank_organizations(
     ws: &WorkspaceStore,
     filter: &KpiFilter,
-) -> ApiResult<Vec<Ranked>> {
-    let records = ws.engagement(filter).await?;
-    let assets = ws.asset_infos().await?;
-    let weights = ws.depth_weights();
-    let threshold = ws.full_stay_threshold();
-    tokio::task::spawn_blocking(move || short_list(&records, &assets, &weights, threshold))
-        .await
-        .map_err(|e| ApiError::internal(&e))
+) -> ApiResult<Arc<Vec<Ranked>>> {
+    Ok(ws.short_list(filter).await?)
 }
 
 /// The bottom half: organizations with a contact at LEAD or beyond.
@@ -153,13 +148,14 @@ impl DepthQuery {
         let stages = ws.lifecycle_stages();
         let ranked: Vec<Ranked> = rank_organizations(&ws, &filter.into_filter()?)
             .await?
-            .into_iter()
+            .iter()
             .filter(|r| {
                 r.organization
                     .stage
                     .as_deref()
                     .is_some_and(|s| Stage::is_lead_or_beyond(&stages, s))
             })
+            .cloned()
             .collect();
         let totals: DepthParts = ranked.iter().map(|r| r.depth.parts).sum();
         let organization_count = ranked.len() as u64;
