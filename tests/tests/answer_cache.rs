@@ -42,6 +42,20 @@ fn views(first: usize, n: usize, asset: &str) -> Vec<NewEvent> {
         .collect()
 }
 
+/// A new database with the test's agency and workspace, and the workspace's handle.
+async fn fresh_workspace(backend: Backend) -> Option<(TestDatabase, Store, WorkspaceStore)> {
+    let db = TestDatabase::create(backend).await?;
+    let store = db.store().await;
+    let tenant = hourglass_server::admin::agency_or_create(&store, AGENCY, "Test")
+        .await
+        .unwrap();
+    let ws = tenant
+        .create_workspace(&Slug::parse(SLUG).unwrap(), "Test")
+        .await
+        .unwrap();
+    Some((db, store, ws))
+}
+
 /// A fresh handle, as a request gets: the workspace row read anew.
 async fn handle(store: &Store) -> WorkspaceStore {
     hourglass_server::admin::agency_or_create(store, AGENCY, "Test")
@@ -60,17 +74,9 @@ async fn page_views(ws: &WorkspaceStore) -> u64 {
 }
 
 async fn answers_follow_every_kind_of_write(backend: Backend) {
-    let Some(db) = TestDatabase::create(backend).await else {
+    let Some((db, store, ws)) = fresh_workspace(backend).await else {
         return;
     };
-    let store = db.store().await;
-    let tenant = hourglass_server::admin::agency_or_create(&store, AGENCY, "Test")
-        .await
-        .unwrap();
-    let ws = tenant
-        .create_workspace(&Slug::parse(SLUG).unwrap(), "Test")
-        .await
-        .unwrap();
     ws.create_campaign(NewCampaign {
         id: id("launch"),
         name: "Launch".into(),
@@ -201,17 +207,9 @@ fn attended(id: &str, contact: &str, organization: &str) -> NewEvent {
 /// The ranked short list is computed once per data version: asking again (the next
 /// page, the next dashboard) gets the very same list; a write brings a new one.
 async fn the_short_list_is_computed_once_per_data_version(backend: Backend) {
-    let Some(db) = TestDatabase::create(backend).await else {
+    let Some((_db, store, ws)) = fresh_workspace(backend).await else {
         return;
     };
-    let store = db.store().await;
-    let tenant = hourglass_server::admin::agency_or_create(&store, AGENCY, "Test")
-        .await
-        .unwrap();
-    let ws = tenant
-        .create_workspace(&Slug::parse(SLUG).unwrap(), "Test")
-        .await
-        .unwrap();
     ws.ingest(
         vec![
             attended("a1", "ann", "acme"),

@@ -50,53 +50,27 @@ pub(crate) trait Cacheable: Clone {
     fn from_answer(answer: Answer) -> Option<Self>;
 }
 
-impl Cacheable for TopCounts {
-    fn into_answer(self) -> Answer {
-        Answer::Top(self)
-    }
-    fn from_answer(answer: Answer) -> Option<Self> {
-        match answer {
-            Answer::Top(counts) => Some(counts),
-            _ => None,
+/// `Cacheable` for a type held by one `Answer` variant.
+macro_rules! cacheable {
+    ($type:ty => $variant:ident) => {
+        impl Cacheable for $type {
+            fn into_answer(self) -> Answer {
+                Answer::$variant(self)
+            }
+            fn from_answer(answer: Answer) -> Option<Self> {
+                match answer {
+                    Answer::$variant(value) => Some(value),
+                    _ => None,
+                }
+            }
         }
-    }
+    };
 }
 
-impl Cacheable for FunnelCounts {
-    fn into_answer(self) -> Answer {
-        Answer::Funnel(self)
-    }
-    fn from_answer(answer: Answer) -> Option<Self> {
-        match answer {
-            Answer::Funnel(counts) => Some(counts),
-            _ => None,
-        }
-    }
-}
-
-impl Cacheable for Option<f64> {
-    fn into_answer(self) -> Answer {
-        Answer::Spend(self)
-    }
-    fn from_answer(answer: Answer) -> Option<Self> {
-        match answer {
-            Answer::Spend(total) => Some(total),
-            _ => None,
-        }
-    }
-}
-
-impl Cacheable for Arc<Vec<Ranked>> {
-    fn into_answer(self) -> Answer {
-        Answer::ShortList(self)
-    }
-    fn from_answer(answer: Answer) -> Option<Self> {
-        match answer {
-            Answer::ShortList(list) => Some(list),
-            _ => None,
-        }
-    }
-}
+cacheable!(TopCounts => Top);
+cacheable!(FunnelCounts => Funnel);
+cacheable!(Option<f64> => Spend);
+cacheable!(Arc<Vec<Ranked>> => ShortList);
 
 /// Short lists kept per 1,000 answers: one is a few hundred bytes per organization
 /// of its filter, a megabyte or more for a large workspace.
