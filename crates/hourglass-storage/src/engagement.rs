@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hourglass_core::ExternalId;
 use hourglass_core::Stage;
-use hourglass_core::depth::{Ranked, short_list};
+use hourglass_core::depth::{DepthScore, Ranked, short_list};
 use hourglass_core::engagement::{AssetInfo, ContactInfo, EngagementEvent, OrgInfo, OrgRecords};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
@@ -35,14 +35,34 @@ impl WorkspaceStore {
 
     async fn short_list_computed(&self, filter: &KpiFilter) -> Result<Arc<Vec<Ranked>>> {
         let records = self.engagement(filter).await?;
+        Ok(Arc::new(self.rank(records).await?))
+    }
+
+    /// The depth of each of `organizations` that has events in the filter, by
+    /// external id: the batched form for a page of organizations (not cached).
+    pub async fn depths_of(
+        &self,
+        filter: &KpiFilter,
+        organizations: &[ExternalId],
+    ) -> Result<HashMap<String, DepthScore>> {
+        let records = self.engagement_of(filter, organizations).await?;
+        Ok(self
+            .rank(records)
+            .await?
+            .into_iter()
+            .map(|r| (r.organization.id, r.depth))
+            .collect())
+    }
+
+    /// Scores and ranks `records` with the workspace's weights, on the blocking pool:
+    /// it walks every event of them.
+    async fn rank(&self, records: Vec<OrgRecords>) -> Result<Vec<Ranked>> {
         let assets = self.asset_infos().await?;
         let weights = self.depth_weights();
         let threshold = self.full_stay_threshold();
-        let ranked =
-            tokio::task::spawn_blocking(move || short_list(&records, &assets, &weights, threshold))
-                .await
-                .map_err(|e| StorageError::Background(e.to_string()))?;
-        Ok(Arc::new(ranked))
+        tokio::task::spawn_blocking(move || short_list(&records, &assets, &weights, threshold))
+            .await
+            .map_err(|e| StorageError::Background(e.to_string()))
     }
 
     /// Every organization with at least one event in the filter, with those events

@@ -11,9 +11,7 @@ use hourglass_storage::{
     NewOrganization, OrganizationChanges, WorkspaceStore, from_millis,
 };
 
-use super::depth::{
-    DepthKey, DepthLoader, OrganizationDepth, OrganizationOrder, rank_organizations,
-};
+use super::depth::{DepthKey, DepthLoader, OrganizationDepth, OrganizationOrder};
 use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
 use super::types::{AssetKind, Goal};
 use super::{caller, external_id, page, state};
@@ -382,7 +380,7 @@ impl CatalogQuery {
             }
             OrganizationOrder::Depth => {
                 let filter = filter.unwrap_or_default().into_filter()?;
-                let ranked = rank_organizations(&ws, &filter).await?;
+                let ranked = ws.short_list(&filter).await?;
                 // The cursor is the rank of the last organization of the page.
                 let skip = request.after.unwrap_or(0).max(0) as usize;
                 let total = ranked.len();

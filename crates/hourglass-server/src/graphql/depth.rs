@@ -2,14 +2,12 @@
 //! and both halves of the hourglass in one answer.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use hourglass_core::Permission;
 use hourglass_core::Stage;
-use hourglass_core::depth::{DepthParts, DepthScore, Ranked, measure};
-use hourglass_core::engagement::AssetInfo;
+use hourglass_core::depth::{DepthParts, DepthScore, Ranked};
 use hourglass_storage::{KpiFilter, WorkspaceStore};
 
 use super::catalog::Organization;
@@ -84,15 +82,6 @@ pub enum OrganizationOrder {
     Depth,
 }
 
-/// Every organization with events in the filter, ranked (cached by storage under
-/// the workspace's data version).
-pub(crate) async fn rank_organizations(
-    ws: &WorkspaceStore,
-    filter: &KpiFilter,
-) -> ApiResult<Arc<Vec<Ranked>>> {
-    Ok(ws.short_list(filter).await?)
-}
-
 /// The bottom half: organizations with a contact at LEAD or beyond.
 #[derive(SimpleObject, Debug)]
 pub struct HourglassBottom {
@@ -146,7 +135,8 @@ impl DepthQuery {
         let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         let top = kpi_report(&ws, filter.clone()).await?;
         let stages = ws.lifecycle_stages();
-        let ranked: Vec<Ranked> = rank_organizations(&ws, &filter.into_filter()?)
+        let ranked: Vec<Ranked> = ws
+            .short_list(&filter.into_filter()?)
             .await?
             .iter()
             .filter(|r| {
@@ -229,27 +219,8 @@ impl Loader<DepthKey> for DepthLoader {
             let Some(first) = group.first() else { continue };
             let ws = &first.ws;
             let organizations: Vec<_> = group.iter().map(|k| k.organization.clone()).collect();
-            let records = ws.engagement_of(&first.filter, &organizations).await?;
-            let assets: HashMap<String, AssetInfo> = ws
-                .asset_infos()
-                .await?
-                .into_iter()
-                .map(|a| (a.id.clone(), a))
-                .collect();
-            let weights = ws.depth_weights();
-            let threshold = ws.full_stay_threshold();
-            let nothing = weights.score(DepthParts::default());
-            let scores: HashMap<String, DepthScore> = tokio::task::spawn_blocking(move || {
-                records
-                    .iter()
-                    .map(|org| {
-                        let parts = measure(org, &assets, threshold);
-                        (org.organization.id.clone(), weights.score(parts))
-                    })
-                    .collect()
-            })
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+            let scores = ws.depths_of(&first.filter, &organizations).await?;
+            let nothing = ws.depth_weights().score(DepthParts::default());
             for key in group {
                 let score = scores
                     .get(key.organization.as_str())
