@@ -15,8 +15,8 @@
 
 use std::ops::Deref;
 
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::entities::workspace;
@@ -40,20 +40,22 @@ impl WorkspaceStore {
     pub(crate) async fn begin_write(&self) -> Result<WorkspaceWrite<'_>> {
         let turn = self.store.workspace_writer(self.id()).await;
         let txn = self.store.begin_write().await?;
-        workspace::Entity::update_many()
-            .col_expr(
+        // One statement bumps and reads back the version (both backends support
+        // RETURNING).
+        let bump = Query::update()
+            .table(workspace::Entity)
+            .value(
                 workspace::Column::DataVersion,
                 Expr::col(workspace::Column::DataVersion).add(1),
             )
-            .filter(workspace::Column::Id.eq(self.id()))
-            .exec(&txn)
-            .await?;
-        let version = workspace::Entity::find_by_id(self.id())
-            .select_only()
-            .column(workspace::Column::DataVersion)
-            .into_tuple::<i64>()
-            .one(&txn)
+            .and_where(Expr::col(workspace::Column::Id).eq(self.id()))
+            .returning_col(workspace::Column::DataVersion)
+            .to_owned();
+        let version: i64 = txn
+            .query_one_raw(txn.get_database_backend().build(&bump))
             .await?
+            .map(|row| row.try_get("", "data_version"))
+            .transpose()?
             .unwrap_or_default();
         Ok(WorkspaceWrite {
             txn,
