@@ -1,7 +1,9 @@
 //! The aggregate layer answers exactly what raw events answer, on SQLite and
 //! PostgreSQL: after random batches (resent, repeated, late, for catalog rows nobody
-//! described, stage changes, people nobody named), for random filters, instants,
-//! and whole days in time zones whose days start off the UTC hour.
+//! described, stage changes, people nobody named, colleagues arriving at the same
+//! instant), for random filters, instants, and whole days in time zones whose days
+//! start off the UTC hour — the top-of-hourglass counts from rollups and the depth
+//! short list from engagement facts.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +15,7 @@ use hourglass_core::filter::start_of_day;
 use hourglass_core::{
     AssetKind, EventDraft, EventKind, EventLimits, ExternalId, NewEvent, Slug, TimeRange,
 };
-use hourglass_storage::{KpiFilter, NewAsset, Store, WorkspaceStore};
+use hourglass_storage::{KpiFilter, NewAsset, NewOrganization, Store, WorkspaceStore};
 use hourglass_tests::{Backend, TestDatabase, on_both_backends};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -37,13 +39,14 @@ const ZONES: [&str; 5] = [
     "Asia/Kolkata",
     "Australia/Adelaide",
 ];
-const KINDS: [EventKind; 9] = [
+const KINDS: [EventKind; 10] = [
     EventKind::Impression,
     EventKind::PageView,
     EventKind::Click,
     EventKind::Registration,
     EventKind::Attendance,
     EventKind::Question,
+    EventKind::InfoRequest,
     EventKind::Share,
     EventKind::StageChange,
     EventKind::Revenue,
@@ -78,15 +81,31 @@ fn random_event(rng: &mut StdRng, message: usize) -> NewEvent {
             json!({"currency": "EUR"}),
         ),
         EventKind::StageChange => (None, json!({"to": *pick(rng, &["LEAD", "MQL", "SQL"])})),
+        // A colleague by id, by address at the domain, an outsider, or nobody named.
+        EventKind::Share => (
+            None,
+            match rng.random_range(0..4) {
+                0 => json!({"recipient": format!("c{}", rng.random_range(0..40))}),
+                1 => {
+                    json!({"recipient": format!("p{}@O{}.example", rng.random_range(0..9), rng.random_range(0..6))})
+                }
+                2 => json!({"recipient": "someone@elsewhere.example"}),
+                _ => json!({}),
+            },
+        ),
         _ => (None, json!({})),
     };
-    let minutes = rng.random_range(0..DAYS * 24 * 60);
+    // Some events share a handful of instants: colleagues arriving at once.
+    let (minutes, seconds) = if rng.random_bool(0.05) {
+        (rng.random_range(0..3) * 24 * 60 + 600, 0)
+    } else {
+        (rng.random_range(0..DAYS * 24 * 60), rng.random_range(0..60))
+    };
     EventDraft {
         message_id: Some(format!("m{message}")),
         kind: Some(kind.as_str().into()),
         occurred_at: Some(
-            (start() + Duration::minutes(minutes) + Duration::seconds(rng.random_range(0..60)))
-                .to_rfc3339(),
+            (start() + Duration::minutes(minutes) + Duration::seconds(seconds)).to_rfc3339(),
         ),
         contact_id: contact,
         anonymous_id: anonymous,
@@ -178,6 +197,17 @@ async fn workspace(store: &Store, slug: &str) -> WorkspaceStore {
         .await
         .unwrap();
     }
+    // Half the organizations are described, with a domain; the rest are first seen
+    // in events.
+    for o in 0..3 {
+        ws.create_organization(NewOrganization {
+            id: id(&format!("o{o}")),
+            name: None,
+            domain: Some(format!("o{o}.example")),
+        })
+        .await
+        .unwrap();
+    }
     ws
 }
 
@@ -226,6 +256,45 @@ async fn rollup_rows(store: &Store) -> BTreeMap<String, (i64, i64, Vec<u32>)> {
         .collect()
 }
 
+/// Every engagement fact row of the database: what a rebuild must reproduce.
+async fn fact_rows(store: &Store) -> BTreeMap<String, (i64, i64, i64)> {
+    let db = store.connection();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT workspace_id, grain, campaign_id, organization_id, bucket, contact_id, \
+             asset_id, channel, kind, recipient, events, value_sum, first_at \
+             FROM engagement_facts",
+        ))
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|row| {
+            let key: (i64, i16, i64, i64, i64, i64, i64, String, String, String) = (
+                row.try_get("", "workspace_id").unwrap(),
+                row.try_get("", "grain").unwrap(),
+                row.try_get("", "campaign_id").unwrap(),
+                row.try_get("", "organization_id").unwrap(),
+                row.try_get("", "bucket").unwrap(),
+                row.try_get("", "contact_id").unwrap(),
+                row.try_get("", "asset_id").unwrap(),
+                row.try_get("", "channel").unwrap(),
+                row.try_get("", "kind").unwrap(),
+                row.try_get("", "recipient").unwrap(),
+            );
+            let sum: f64 = row.try_get("", "value_sum").unwrap();
+            (
+                format!("{key:?}"),
+                (
+                    row.try_get("", "events").unwrap(),
+                    sum.round() as i64,
+                    row.try_get("", "first_at").unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
 async fn rollups_answer_what_raw_events_answer(backend: Backend) {
     let Some(db) = TestDatabase::create(backend).await else {
         return;
@@ -262,14 +331,44 @@ async fn rollups_answer_what_raw_events_answer(backend: Backend) {
                 raw,
                 "seed {seed}, round {round}: {filter:?}"
             );
+            let short_list = ws.short_list_raw(&filter).await.unwrap();
+            assert!(round > 0 || !short_list.is_empty());
+            assert_eq!(
+                *ws.short_list(&filter).await.unwrap(),
+                short_list,
+                "seed {seed}, round {round}: {filter:?}"
+            );
+            // A page of organizations, one of them unknown, read together (the page,
+            // not the filter, says which organizations).
+            let page: Vec<ExternalId> = ["o1", "o3", "o5", "nobody"].map(id).to_vec();
+            let depths = ws.depths_of(&filter, &page).await.unwrap();
+            let every_organization = KpiFilter {
+                organization: None,
+                ..filter.clone()
+            };
+            let expected: BTreeMap<String, _> = ws
+                .short_list_raw(&every_organization)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| ["o1", "o3", "o5"].contains(&r.organization.id.as_str()))
+                .map(|r| (r.organization.id.clone(), r.depth.clone()))
+                .collect();
+            assert_eq!(
+                depths.into_iter().collect::<BTreeMap<_, _>>(),
+                expected,
+                "seed {seed}, round {round}: {filter:?}"
+            );
         }
 
         // What ingest built batch by batch is what a rebuild computes in one go.
         let before = rollup_rows(&store).await;
-        assert!(!before.is_empty());
+        let facts_before = fact_rows(&store).await;
+        assert!(!before.is_empty() && !facts_before.is_empty());
         let summary = ws.rebuild_rollups(&|_, _| {}).await.unwrap();
         assert_eq!(summary.events, events.len() as u64);
         assert_eq!(rollup_rows(&store).await, before, "seed {seed}");
+        assert_eq!(fact_rows(&store).await, facts_before, "seed {seed}");
         let whole = KpiFilter::default();
         assert_eq!(
             ws.top_counts(&whole).await.unwrap(),

@@ -7,9 +7,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::engagement::{AssetInfo, Colleagues, OrgInfo, OrgRecords};
+use crate::engagement::{AssetInfo, Colleagues, OrgFacts, OrgInfo};
 use crate::kinds::{EventKind, vocabulary};
 
 vocabulary! {
@@ -44,7 +43,9 @@ pub struct DepthParts {
     /// or an e-mail address at its domain.
     pub internal_shares: u64,
     /// Distinct contacts who engaged with an asset after a colleague had engaged with it
-    /// first: how far a piece travels inside the account.
+    /// first: how far a piece travels inside the account. Of contacts whose first
+    /// engagement with an asset fell on the same millisecond, the smaller id counts as
+    /// first.
     pub colleague_spread: u64,
     /// Distinct assets engaged with.
     pub breadth: u64,
@@ -206,7 +207,7 @@ pub struct Ranked {
 /// Scores every organization and ranks them deepest first; ties go to the larger
 /// number of engaged contacts, then to the organization id, so the order is stable.
 pub fn short_list(
-    orgs: &[OrgRecords],
+    orgs: &[OrgFacts],
     assets: &[AssetInfo],
     weights: &DepthWeights,
     threshold: f64,
@@ -237,13 +238,9 @@ pub fn short_list(
         .collect()
 }
 
-/// Measures one organization. `threshold` is the share of a webinar's or video's
-/// duration that counts as staying to the end (0.9 by default).
-pub fn measure(
-    org: &OrgRecords,
-    assets: &HashMap<String, AssetInfo>,
-    threshold: f64,
-) -> DepthParts {
+/// Measures one organization from its facts. `threshold` is the share of a webinar's
+/// or video's duration that counts as staying to the end (0.9 by default).
+pub fn measure(org: &OrgFacts, assets: &HashMap<String, AssetInfo>, threshold: f64) -> DepthParts {
     let mut engaged = HashSet::new();
     let mut attendees = HashSet::new();
     let mut askers = HashSet::new();
@@ -251,9 +248,8 @@ pub fn measure(
     let mut info_requests = 0;
     let mut internal_shares = 0;
     let mut attended: BTreeMap<(&str, &str), f64> = BTreeMap::new();
-    // Who engaged with each asset first, and everyone who came after.
-    let mut first_on_asset: HashMap<&str, &str> = HashMap::new();
-    let mut spread = HashSet::new();
+    // Who engaged with each asset first: the earliest (instant, contact id).
+    let mut first_on_asset: HashMap<&str, (i64, &str)> = HashMap::new();
 
     let colleagues = Colleagues::new(
         org.contacts
@@ -262,45 +258,55 @@ pub fn measure(
         org.organization.domain.as_deref(),
     );
 
-    for event in &org.events {
-        if let Some(asset) = event.asset.as_deref() {
+    for fact in &org.facts {
+        if let Some(asset) = fact.asset.as_deref() {
             engaged_assets.insert(asset);
         }
-        let Some(contact) = event.contact.as_deref() else {
+        let Some(contact) = fact.contact.as_deref() else {
             continue;
         };
         engaged.insert(contact);
-        if let Some(asset) = event.asset.as_deref() {
-            match first_on_asset.get(asset) {
-                None => {
-                    first_on_asset.insert(asset, contact);
-                }
-                Some(first) if *first != contact => {
-                    spread.insert(contact);
-                }
-                Some(_) => {}
-            }
+        if let Some(asset) = fact.asset.as_deref() {
+            let first = first_on_asset
+                .entry(asset)
+                .or_insert((fact.first_at, contact));
+            *first = (*first).min((fact.first_at, contact));
         }
-        match event.kind {
+        match fact.kind {
             EventKind::Attendance => {
                 attendees.insert(contact);
-                if let (Some(asset), Some(seconds)) = (event.asset.as_deref(), event.value) {
-                    *attended.entry((contact, asset)).or_default() += seconds;
+                if let Some(asset) = fact.asset.as_deref() {
+                    *attended.entry((contact, asset)).or_default() += fact.value_sum;
                 }
             }
             EventKind::Question => {
                 askers.insert(contact);
             }
-            EventKind::InfoRequest => info_requests += 1,
-            EventKind::Share => {
-                let recipient = event.properties.get("recipient").and_then(Value::as_str);
-                if recipient.is_some_and(|r| colleagues.is_internal_share(Some(contact), r)) {
-                    internal_shares += 1;
-                }
+            EventKind::InfoRequest => info_requests += fact.events,
+            EventKind::Share
+                if fact
+                    .recipient
+                    .as_deref()
+                    .is_some_and(|r| colleagues.is_internal_share(Some(contact), r)) =>
+            {
+                internal_shares += fact.events;
             }
             _ => {}
         }
     }
+
+    // Everyone on an asset but its first engager came after a colleague.
+    let spread: HashSet<&str> = org
+        .facts
+        .iter()
+        .filter_map(|f| Some((f.asset.as_deref()?, f.contact.as_deref()?)))
+        .filter(|(asset, contact)| {
+            first_on_asset
+                .get(asset)
+                .is_some_and(|(_, first)| first != contact)
+        })
+        .map(|(_, contact)| contact)
+        .collect();
 
     let full_stay: HashSet<&str> = attended
         .iter()
@@ -328,7 +334,7 @@ pub fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engagement::{ContactInfo, EngagementEvent, OrgInfo};
+    use crate::engagement::{ContactInfo, EngagementEvent, OrgInfo, OrgRecords};
     use crate::kinds::AssetKind;
     use chrono::{DateTime, Duration, Utc};
     use serde_json::json;
@@ -366,8 +372,8 @@ mod tests {
         e
     }
 
-    fn org(events: Vec<EngagementEvent>) -> OrgRecords {
-        OrgRecords {
+    fn org(events: Vec<EngagementEvent>) -> OrgFacts {
+        OrgFacts::from(&OrgRecords {
             organization: OrgInfo {
                 id: "acme".into(),
                 name: None,
@@ -384,7 +390,7 @@ mod tests {
                     email: None,
                 })
                 .collect(),
-        }
+        })
     }
 
     fn assets() -> HashMap<String, AssetInfo> {
@@ -431,6 +437,81 @@ mod tests {
                 breadth: 2,
             }
         );
+    }
+
+    #[test]
+    fn tallied_facts_measure_like_the_events_they_tally() {
+        let fact = |kind, contact: &str, asset: Option<&str>, events, value_sum, first_at| {
+            crate::engagement::EngagementFact {
+                kind,
+                contact: Some(contact.into()),
+                asset: asset.map(Into::into),
+                recipient: (kind == EventKind::Share).then(|| "dee".into()),
+                events,
+                value_sum,
+                first_at,
+            }
+        };
+        let minute = |m: i64| at(m).timestamp_millis();
+        // ann's attendance arrives as two days' facts; bob's info requests and ann's
+        // shares as one fact of several events each.
+        let mut tallied = org(vec![]);
+        tallied.facts = vec![
+            fact(
+                EventKind::Attendance,
+                "ann",
+                Some("web"),
+                1,
+                1800.0,
+                minute(60),
+            ),
+            fact(
+                EventKind::Attendance,
+                "ann",
+                Some("web"),
+                2,
+                1500.0,
+                minute(1500),
+            ),
+            fact(
+                EventKind::Attendance,
+                "bob",
+                Some("web"),
+                1,
+                3000.0,
+                minute(61),
+            ),
+            fact(EventKind::InfoRequest, "bob", None, 3, 0.0, minute(80)),
+            fact(EventKind::Share, "ann", Some("guide"), 4, 0.0, minute(90)),
+        ];
+        let parts = measure(&tallied, &assets(), 0.9);
+        assert_eq!(
+            parts,
+            DepthParts {
+                engaged_contacts: 2,
+                attendees: 2,
+                full_stay_attendees: 1, // ann: 3300 of 3600 s over two facts
+                question_askers: 0,
+                info_requests: 3,
+                internal_shares: 4,
+                colleague_spread: 1, // bob, after ann on the webinar
+                breadth: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn of_colleagues_who_came_at_the_same_instant_the_smaller_id_came_first() {
+        let records = org(vec![
+            event(0, EventKind::PageView, "cy", Some("guide")),
+            event(0, EventKind::PageView, "bob", Some("guide")),
+            event(0, EventKind::PageView, "dee", Some("guide")),
+        ]);
+        // bob is first; cy and dee came after a colleague, whatever the storage order.
+        assert_eq!(measure(&records, &assets(), 0.9).colleague_spread, 2);
+        let mut reversed = records.clone();
+        reversed.facts.reverse();
+        assert_eq!(measure(&reversed, &assets(), 0.9).colleague_spread, 2);
     }
 
     #[test]

@@ -60,6 +60,72 @@ pub struct OrgRecords {
     pub contacts: Vec<ContactInfo>,
 }
 
+/// Events of one organization that agree on everything depth looks at — kind,
+/// contact, asset and, for a share, its recipient — tallied. Storage keeps these per
+/// UTC day as the aggregate layer's per-contact facts, so depth reads a few rows per
+/// contact instead of every event; a single raw event is a fact of one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngagementFact {
+    pub kind: EventKind,
+    pub contact: Option<String>,
+    pub asset: Option<String>,
+    /// `properties.recipient` of a SHARE; `None` for every other kind.
+    pub recipient: Option<String>,
+    /// How many events.
+    pub events: u64,
+    /// The sum of their values (a missing value adds nothing).
+    pub value_sum: f64,
+    /// When the earliest of them happened, in ms since 1970.
+    pub first_at: i64,
+}
+
+impl EngagementFact {
+    /// The fact of one raw event.
+    pub fn of_event(event: &EngagementEvent) -> Self {
+        let recipient = match event.kind {
+            EventKind::Share => event
+                .properties
+                .get("recipient")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            _ => None,
+        };
+        Self {
+            kind: event.kind,
+            contact: event.contact.clone(),
+            asset: event.asset.clone(),
+            recipient,
+            events: 1,
+            value_sum: event.value.unwrap_or(0.0),
+            first_at: event.at.timestamp_millis(),
+        }
+    }
+}
+
+/// One organization's engagement within a filter as facts: what depth is measured from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgFacts {
+    pub organization: OrgInfo,
+    /// In no particular order; several facts may share a key (days, edges).
+    pub facts: Vec<EngagementFact>,
+    /// All its contacts.
+    pub contacts: Vec<ContactInfo>,
+}
+
+impl From<&OrgRecords> for OrgFacts {
+    fn from(records: &OrgRecords) -> Self {
+        Self {
+            organization: records.organization.clone(),
+            facts: records
+                .events
+                .iter()
+                .map(EngagementFact::of_event)
+                .collect(),
+            contacts: records.contacts.clone(),
+        }
+    }
+}
+
 /// Who counts as a colleague of a sharer: the rule behind internal shares, used by
 /// the built-in depth KPI and the scripts' `internal_shares` helper alike.
 #[derive(Debug, Clone)]

@@ -313,6 +313,9 @@ fn check_value(kind: EventKind, value: Option<f64>) -> Result<(), Rejection> {
     }
 }
 
+/// The longest `SHARE` recipient accepted: room for any e-mail address.
+pub const MAX_RECIPIENT_LEN: usize = 320;
+
 fn check_properties(kind: EventKind, properties: &Map<String, Value>) -> Result<(), Rejection> {
     let invalid = |msg: String| Err(Rejection::new(RejectionCode::InvalidProperties, msg));
     let string_prop = |name: &str| -> Result<Option<&str>, Rejection> {
@@ -355,7 +358,16 @@ fn check_properties(kind: EventKind, properties: &Map<String, Value>) -> Result<
             string_prop("deal")?;
         }
         EventKind::Share => {
-            string_prop("recipient")?;
+            // A contact id (at most 200 characters) or an e-mail address (at most
+            // 254): anything longer is not a recipient, and depth keys facts by it.
+            if let Some(recipient) = string_prop("recipient")?
+                && recipient.chars().count() > MAX_RECIPIENT_LEN
+            {
+                return invalid(format!(
+                    "properties.recipient is a contact id or an e-mail address of at most \
+                     {MAX_RECIPIENT_LEN} characters"
+                ));
+            }
         }
         EventKind::Referral => {
             string_prop("referred")?;
@@ -491,6 +503,17 @@ mod tests {
         d.value = Some(1200.0);
         d.properties = Some(json!({"currency": "euro"}));
         assert_eq!(code(d), RejectionCode::InvalidProperties);
+    }
+
+    #[test]
+    fn a_share_recipient_is_an_id_or_an_address_not_an_essay() {
+        let mut d = draft("SHARE");
+        d.properties = Some(json!({"recipient": "x".repeat(MAX_RECIPIENT_LEN + 1)}));
+        assert_eq!(code(d), RejectionCode::InvalidProperties);
+        let mut d = draft("SHARE");
+        let longest = format!("{}@acme.com", "x".repeat(MAX_RECIPIENT_LEN - 9));
+        d.properties = Some(json!({ "recipient": longest }));
+        assert!(d.validate(&EventLimits::default(), now()).is_ok());
     }
 
     #[test]

@@ -38,8 +38,8 @@ pub async fn run(store: &Store, command: RollupsCommand) -> anyhow::Result<ExitC
     bar.finish_and_clear();
     for (slug, summary) in rebuilt {
         println!(
-            "workspace '{slug}': {} events, {} people, {} rollup rows",
-            summary.events, summary.people, summary.rollup_rows
+            "workspace '{slug}': {} events, {} people, {} rollup rows, {} engagement fact rows",
+            summary.events, summary.people, summary.rollup_rows, summary.fact_rows
         );
     }
     Ok(ExitCode::SUCCESS)

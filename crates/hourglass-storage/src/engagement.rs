@@ -1,13 +1,14 @@
-//! Loading one filter's engagement records per organization, for depth KPIs and
-//! custom KPI scripts.
+//! One filter's engagement per organization: as facts from the aggregate layer for
+//! depth and the short list, as raw events for custom KPI scripts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use hourglass_core::ExternalId;
-use hourglass_core::Stage;
 use hourglass_core::depth::{DepthScore, Ranked, short_list};
-use hourglass_core::engagement::{AssetInfo, ContactInfo, EngagementEvent, OrgInfo, OrgRecords};
+use hourglass_core::engagement::{
+    AssetInfo, ContactInfo, EngagementEvent, EngagementFact, OrgFacts, OrgInfo, OrgRecords,
+};
+use hourglass_core::{ExternalId, Stage, TimeRange};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
@@ -17,14 +18,17 @@ use crate::entities::{asset, contact, organization};
 use crate::error::{Result, StorageError};
 use crate::events::{EventRecord, joined_events};
 use crate::kpis::{AssetScope, KpiFilter, Resolved};
-use crate::time::from_millis;
+use crate::rollups::Plan;
+use crate::rollups::facts::{self, FactScope};
+use crate::time::{from_millis, to_millis};
 use crate::workspaces::WorkspaceStore;
 
 impl WorkspaceStore {
     /// Every organization with events in the filter, scored with the workspace's
-    /// depth weights and ranked (core's `short_list`, on the blocking pool). Kept in
-    /// the answer cache under the data version, so paging through the list, or the
-    /// next dashboard asking the same, does not recompute it.
+    /// depth weights and ranked (core's `short_list`, on the blocking pool), from the
+    /// engagement facts of the aggregate layer. Kept in the answer cache under the
+    /// data version, so paging through the list, or the next dashboard asking the
+    /// same, does not recompute it.
     pub async fn short_list(&self, filter: &KpiFilter) -> Result<Arc<Vec<Ranked>>> {
         self.remembered(
             Asked::ShortList(filter.clone()),
@@ -34,8 +38,16 @@ impl WorkspaceStore {
     }
 
     async fn short_list_computed(&self, filter: &KpiFilter) -> Result<Arc<Vec<Ranked>>> {
+        let facts = self.engagement_facts(filter).await?;
+        Ok(Arc::new(self.rank(facts).await?))
+    }
+
+    /// The short list computed from raw events, never cached: the reference the
+    /// aggregate layer is held to.
+    pub async fn short_list_raw(&self, filter: &KpiFilter) -> Result<Vec<Ranked>> {
         let records = self.engagement(filter).await?;
-        Ok(Arc::new(self.rank(records).await?))
+        self.rank(records.iter().map(OrgFacts::from).collect())
+            .await
     }
 
     /// The depth of each of `organizations` that has events in the filter, by
@@ -45,76 +57,170 @@ impl WorkspaceStore {
         filter: &KpiFilter,
         organizations: &[ExternalId],
     ) -> Result<HashMap<String, DepthScore>> {
-        let records = self.engagement_of(filter, organizations).await?;
+        let facts = self.engagement_facts_of(filter, organizations).await?;
         Ok(self
-            .rank(records)
+            .rank(facts)
             .await?
             .into_iter()
             .map(|r| (r.organization.id, r.depth))
             .collect())
     }
 
-    /// Scores and ranks `records` with the workspace's weights, on the blocking pool:
-    /// it walks every event of them.
-    async fn rank(&self, records: Vec<OrgRecords>) -> Result<Vec<Ranked>> {
+    /// Scores and ranks `orgs` with the workspace's weights, on the blocking pool.
+    async fn rank(&self, orgs: Vec<OrgFacts>) -> Result<Vec<Ranked>> {
         let assets = self.asset_infos().await?;
         let weights = self.depth_weights();
         let threshold = self.full_stay_threshold();
-        tokio::task::spawn_blocking(move || short_list(&records, &assets, &weights, threshold))
+        tokio::task::spawn_blocking(move || short_list(&orgs, &assets, &weights, threshold))
             .await
             .map_err(|e| StorageError::Background(e.to_string()))
     }
 
-    /// Every organization with at least one event in the filter, with those events
-    /// (oldest first) and all its contacts, ordered by organization id.
-    pub async fn engagement(&self, filter: &KpiFilter) -> Result<Vec<OrgRecords>> {
+    /// Every organization with at least one event in the filter, with its engagement
+    /// facts and all its contacts, ordered by organization id.
+    pub async fn engagement_facts(&self, filter: &KpiFilter) -> Result<Vec<OrgFacts>> {
         let resolved = self.resolve(filter).await?;
-        self.engagement_where(&resolved, |organization| organization.is_not_null())
-            .await
+        let organizations = resolved.organization.map(|o| vec![o]);
+        self.facts_where(&resolved, organizations).await
     }
 
-    /// The records of `organizations` that have events in the filter (whose own
+    /// The facts of `organizations` that have events in the filter (whose own
     /// `organization` is ignored), read together: the batched form of
-    /// [`engagement`](Self::engagement) for a page of organizations. Unknown ids
-    /// have no records.
-    pub async fn engagement_of(
+    /// [`engagement_facts`](Self::engagement_facts) for a page of organizations.
+    /// Unknown ids have no facts.
+    pub async fn engagement_facts_of(
         &self,
         filter: &KpiFilter,
         organizations: &[ExternalId],
-    ) -> Result<Vec<OrgRecords>> {
+    ) -> Result<Vec<OrgFacts>> {
         let filter = KpiFilter {
             organization: None,
             ..filter.clone()
         };
         let resolved = self.resolve(&filter).await?;
-        let mut records = Vec::new();
+        let mut facts = Vec::new();
         for chunk in organizations.chunks(LOOKUP_CHUNK) {
-            let ids: Vec<i64> = organization::Entity::find()
-                .select_only()
-                .column(organization::Column::Id)
-                .filter(organization::Column::WorkspaceId.eq(self.id()))
-                .filter(organization::Column::ExternalId.is_in(chunk.iter().map(|o| o.as_str())))
-                .into_tuple()
-                .all(&self.store.db)
-                .await?;
-            if ids.is_empty() {
-                continue;
+            let ids = self.organization_row_ids(chunk).await?;
+            if !ids.is_empty() {
+                facts.extend(self.facts_where(&resolved, Some(ids)).await?);
             }
-            records.extend(
-                self.engagement_where(&resolved, |organization| organization.is_in(ids))
-                    .await?,
-            );
         }
-        Ok(records)
+        Ok(facts)
     }
 
-    /// The records of the organizations whose events in `resolved` also meet
-    /// `which` (a condition on the event's organization id).
-    async fn engagement_where(
+    /// The facts of the filter's organizations (or of `organizations`): whole UTC days
+    /// (or all time) from `engagement_facts`, the partial days at the range's edges
+    /// from raw events — the same split as the rollups. A workspace whose aggregate
+    /// layer is behind this code's is answered from raw events alone.
+    async fn facts_where(
+        &self,
+        resolved: &Resolved,
+        organizations: Option<Vec<i64>>,
+    ) -> Result<Vec<OrgFacts>> {
+        let which = |organization: Expr| match &organizations {
+            Some(ids) => organization.is_in(ids.iter().copied()),
+            None => organization.is_not_null(),
+        };
+        if !self.rollups_current() {
+            let grouped = self.raw_events_where(resolved, which).await?;
+            let records = self.with_organizations(grouped).await?;
+            return Ok(records
+                .into_iter()
+                .map(|(organization, events, contacts)| OrgFacts {
+                    organization,
+                    facts: events.iter().map(EngagementFact::of_event).collect(),
+                    contacts,
+                })
+                .collect());
+        }
+
+        let plan = Plan::new(
+            resolved.range.from.map(to_millis),
+            resolved.range.to.map(to_millis),
+        );
+        let mut by_org: BTreeMap<String, Vec<EngagementFact>> = BTreeMap::new();
+        if let Some(days) = plan.days {
+            let scope = FactScope {
+                campaign: resolved.campaign,
+                channel: resolved.channel.clone(),
+                asset: resolved.asset,
+                organizations: organizations.clone(),
+            };
+            let days = (days != (None, None)).then_some(days);
+            for stored in facts::read(&self.store.db, self.id(), &scope, days).await? {
+                if let Some((organization, fact)) = stored.into_fact() {
+                    by_org.entry(organization).or_default().push(fact);
+                }
+            }
+        }
+        for (from, to) in plan.raw {
+            let edge = Resolved {
+                range: TimeRange {
+                    from: from.map(from_millis),
+                    to: to.map(from_millis),
+                },
+                ..resolved.clone()
+            };
+            for (organization, events) in self.raw_events_where(&edge, which).await? {
+                by_org
+                    .entry(organization)
+                    .or_default()
+                    .extend(events.iter().map(EngagementFact::of_event));
+            }
+        }
+        let records = self
+            .with_organizations(by_org.into_iter().collect())
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|(organization, facts, contacts)| OrgFacts {
+                organization,
+                facts,
+                contacts,
+            })
+            .collect())
+    }
+
+    /// Row ids of the organizations with these external ids (unknown ones left out).
+    async fn organization_row_ids(&self, external: &[ExternalId]) -> Result<Vec<i64>> {
+        Ok(organization::Entity::find()
+            .select_only()
+            .column(organization::Column::Id)
+            .filter(organization::Column::WorkspaceId.eq(self.id()))
+            .filter(organization::Column::ExternalId.is_in(external.iter().map(|o| o.as_str())))
+            .into_tuple()
+            .all(&self.store.db)
+            .await?)
+    }
+
+    /// Every organization with at least one event in the filter, with those events
+    /// (oldest first) and all its contacts, ordered by organization id: what custom
+    /// KPI scripts read, and the raw reference for depth.
+    pub async fn engagement(&self, filter: &KpiFilter) -> Result<Vec<OrgRecords>> {
+        let resolved = self.resolve(filter).await?;
+        let grouped = self
+            .raw_events_where(&resolved, |organization| organization.is_not_null())
+            .await?;
+        Ok(self
+            .with_organizations(grouped)
+            .await?
+            .into_iter()
+            .map(|(organization, events, contacts)| OrgRecords {
+                organization,
+                events,
+                contacts,
+            })
+            .collect())
+    }
+
+    /// The raw events in `resolved` whose organization also meets `which` (a
+    /// condition on the event's organization id), oldest first, grouped by the
+    /// organization's external id in its order.
+    async fn raw_events_where(
         &self,
         resolved: &Resolved,
         which: impl FnOnce(Expr) -> SimpleExpr,
-    ) -> Result<Vec<OrgRecords>> {
+    ) -> Result<Vec<(String, Vec<EngagementEvent>)>> {
         let e = Alias::new("e");
         let mut query = joined_events(&e);
         query
@@ -153,14 +259,15 @@ impl WorkspaceStore {
                 _ => grouped.push((org, vec![event])),
             }
         }
-        self.with_organizations(grouped).await
+        Ok(grouped)
     }
 
-    /// Attaches organization details and contacts to grouped events.
-    async fn with_organizations(
+    /// Attaches organization details and contacts to what was grouped by
+    /// organization (events or facts); ids of no stored organization drop out.
+    async fn with_organizations<T>(
         &self,
-        grouped: Vec<(String, Vec<EngagementEvent>)>,
-    ) -> Result<Vec<OrgRecords>> {
+        grouped: Vec<(String, T)>,
+    ) -> Result<Vec<(OrgInfo, T, Vec<ContactInfo>)>> {
         let db = &self.store.db;
         let external: Vec<&str> = grouped.iter().map(|(id, _)| id.as_str()).collect();
         let mut organizations: HashMap<String, organization::Model> = HashMap::new();
@@ -194,24 +301,21 @@ impl WorkspaceStore {
         let stages = self.lifecycle_stages();
         Ok(grouped
             .into_iter()
-            .filter_map(|(external_id, events)| {
+            .filter_map(|(external_id, payload)| {
                 let org = organizations.remove(&external_id)?;
                 let contacts = contacts.remove(&org.id).unwrap_or_default();
                 let stage = contacts
                     .iter()
                     .max_by_key(|c| Stage::rank(&stages, &c.stage))
                     .map(|c| c.stage.clone());
-                Some(OrgRecords {
-                    organization: OrgInfo {
-                        id: org.external_id,
-                        name: org.name,
-                        domain: org.domain,
-                        stage,
-                        contact_count: contacts.len() as u64,
-                    },
-                    events,
-                    contacts,
-                })
+                let info = OrgInfo {
+                    id: org.external_id,
+                    name: org.name,
+                    domain: org.domain,
+                    stage,
+                    contact_count: contacts.len() as u64,
+                };
+                Some((info, payload, contacts))
             })
             .collect())
     }

@@ -17,7 +17,7 @@ use crate::LOOKUP_CHUNK;
 use crate::catalog::ExternalIdColumns;
 use crate::entities::{asset, campaign, contact, event, organization};
 use crate::error::{Result, StorageError};
-use crate::rollups::{Delta, MonthBook, PersonNumbers, RollupEvent};
+use crate::rollups::{Delta, FactDelta, FactEvent, MonthBook, PersonNumbers, RollupEvent};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
 
@@ -97,6 +97,7 @@ impl WorkspaceStore {
         let received_ms = to_millis(received_at);
         let mut stages = StageChanges::default();
         let mut delta = Delta::default();
+        let mut facts = FactDelta::default();
         let mut rows: Vec<event::ActiveModel> = Vec::with_capacity(fresh.len());
         for e in fresh {
             let contact = e.contact_id.as_ref().and_then(|c| ids.contacts.get(c));
@@ -122,6 +123,17 @@ impl WorkspaceStore {
                 asset: asset_id,
                 value: e.value,
                 person,
+            });
+            facts.add(FactEvent {
+                kind: e.kind,
+                occurred_at,
+                organization: organization_id,
+                contact: contact_id,
+                asset: asset_id,
+                campaign: campaign_id,
+                channel: e.channel.as_deref(),
+                value: e.value,
+                recipient: e.properties.get("recipient").and_then(Value::as_str),
             });
             rows.push(event::ActiveModel {
                 workspace_id: Set(self.id()),
@@ -175,9 +187,19 @@ impl WorkspaceStore {
         delta.apply(txn, self.id()).await?;
         months.record_and_seal(txn, self.id(), &touched).await?;
         laps.mark("rollups");
+        let fact_rows = facts.len();
+        facts.apply(txn, self.id()).await?;
+        laps.mark("facts");
         stages.apply(txn).await?;
         laps.mark("stages");
-        tracing::debug!(events = total, accepted, rollup_rows, time = %laps, "ingest batch");
+        tracing::debug!(
+            events = total,
+            accepted,
+            rollup_rows,
+            fact_rows,
+            time = %laps,
+            "ingest batch"
+        );
 
         Ok(IngestOutcome {
             accepted,

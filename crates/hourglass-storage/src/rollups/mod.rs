@@ -15,12 +15,18 @@
 //! only: organizations are not a rollup dimension, and one organization's events
 //! are few and indexed.
 //!
+//! Depth reads the per-contact side of the layer, `engagement_facts` (see `facts`):
+//! per organization, contact, asset, kind and day, how many events, their value sum
+//! and the first instant, with the same split of a range into whole days and raw
+//! edges.
+//!
 //! Rows are written in the ingest transaction while it holds the workspace's write
 //! lock, so a read-modify-write of a bitmap never races another batch, and a commit
 //! makes events and rollups visible together. `rebuild` recomputes everything from
 //! raw events.
 
 mod cells;
+pub(crate) mod facts;
 mod months;
 mod people;
 mod plan;
@@ -29,8 +35,10 @@ mod rebuild;
 mod write;
 
 pub(crate) use cells::Cells;
+pub(crate) use facts::{FactDelta, FactEvent};
 pub(crate) use months::MonthBook;
 pub(crate) use people::PersonNumbers;
+pub(crate) use plan::Plan;
 pub use rebuild::RebuildSummary;
 pub(crate) use write::{Delta, RollupEvent};
 
@@ -38,8 +46,8 @@ use hourglass_core::EventKind;
 use sea_orm::sea_query::Alias;
 
 /// The generation of rollups this code writes. A workspace whose `rollup_version`
-/// is behind is answered from raw events until it is rebuilt.
-pub(crate) const VERSION: i32 = 1;
+/// is behind is answered from raw events until it is rebuilt. 2: engagement facts.
+pub(crate) const VERSION: i32 = 2;
 
 /// `grain` of a row covering one UTC day.
 pub(crate) const GRAIN_DAY: i16 = 1;

@@ -1,5 +1,5 @@
-//! Recomputing a workspace's people and rollups from its raw events: after a
-//! migration, a new dimension, or a restore.
+//! Recomputing a workspace's people, rollups and engagement facts from its raw
+//! events: after a migration, a new dimension, or a restore.
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -9,7 +9,8 @@ use sea_orm::{
 
 use std::collections::BTreeSet;
 
-use super::{Delta, MonthBook, PersonNumbers, RollupEvent, VERSION, col, table};
+use super::facts::{self, FactDelta, FactEvent};
+use super::{Delta, MonthBook, PersonNumbers, RollupEvent, VERSION, col};
 use crate::entities::{event, workspace};
 use crate::error::Result;
 use crate::store::Store;
@@ -27,6 +28,7 @@ pub struct RebuildSummary {
     pub events: u64,
     pub people: u64,
     pub rollup_rows: u64,
+    pub fact_rows: u64,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -40,6 +42,9 @@ struct EventRow {
     asset_id: Option<i64>,
     channel: Option<String>,
     value: Option<f64>,
+    organization_id: Option<i64>,
+    /// A share's recipient; `None` for other kinds (not read for them).
+    recipient: Option<String>,
 }
 
 impl WorkspaceStore {
@@ -59,7 +64,7 @@ impl WorkspaceStore {
             .count(txn)
             .await?;
         let backend = txn.get_database_backend();
-        for name in ["rollups", "rollup_months", "people"] {
+        for name in ["rollups", "rollup_months", "engagement_facts", "people"] {
             let delete = Query::delete()
                 .from_table(col(name))
                 .and_where(Expr::col(col("workspace_id")).eq(ws))
@@ -69,6 +74,7 @@ impl WorkspaceStore {
 
         let mut numbers = PersonNumbers::starting_empty();
         let mut delta = Delta::default();
+        let mut fact_delta = FactDelta::default();
         let mut months = BTreeSet::new();
         let mut summary = RebuildSummary::default();
         let mut after = i64::MIN;
@@ -85,7 +91,9 @@ impl WorkspaceStore {
                     event::Column::AssetId,
                     event::Column::Channel,
                     event::Column::Value,
+                    event::Column::OrganizationId,
                 ])
+                .expr_as(recipient_of_shares(backend), "recipient")
                 .filter(event::Column::WorkspaceId.eq(ws))
                 .filter(event::Column::Id.gt(after))
                 .order_by_asc(event::Column::Id)
@@ -109,6 +117,17 @@ impl WorkspaceStore {
                         value: row.value,
                         person,
                     });
+                    fact_delta.add(FactEvent {
+                        kind,
+                        occurred_at: row.occurred_at,
+                        organization: row.organization_id,
+                        contact: row.contact_id,
+                        asset: row.asset_id,
+                        campaign: row.campaign_id,
+                        channel: row.channel.as_deref(),
+                        value: row.value,
+                        recipient: row.recipient.as_deref(),
+                    });
                 }
             }
             summary.events += page.len() as u64;
@@ -119,17 +138,22 @@ impl WorkspaceStore {
                 months.extend(delta.months());
                 std::mem::take(&mut delta).apply(txn, ws).await?;
             }
+            if fact_delta.len() >= FLUSH_ROWS {
+                std::mem::take(&mut fact_delta).apply(txn, ws).await?;
+            }
             progress(summary.events, total);
         }
         months.extend(delta.months());
         delta.apply(txn, ws).await?;
+        fact_delta.apply(txn, ws).await?;
         // Seal by the rule ingest follows, so a rebuild reproduces what ingest built.
         MonthBook::default()
             .record_and_seal(txn, ws, &months)
             .await?;
 
         summary.people = numbers.count().into();
-        summary.rollup_rows = count_rows(txn, ws).await?;
+        summary.rollup_rows = count_rows(txn, "rollups", ws).await?;
+        summary.fact_rows = count_rows(txn, facts::TABLE, ws).await?;
         let mut active = self.workspace.clone().into_active_model();
         active.rollup_version = Set(VERSION);
         let updated = active.update(txn).await?;
@@ -177,14 +201,24 @@ async fn set_event_people(
     Ok(())
 }
 
-async fn count_rows(txn: &DatabaseTransaction, ws: i64) -> Result<u64> {
+/// `properties.recipient` of SHARE events as text, NULL for every other kind.
+fn recipient_of_shares(backend: sea_orm::DbBackend) -> Expr {
+    Expr::cust(match backend {
+        sea_orm::DbBackend::Postgres => {
+            "CASE WHEN kind = 'SHARE' THEN properties ->> 'recipient' END"
+        }
+        _ => "CASE WHEN kind = 'SHARE' THEN json_extract(properties, '$.recipient') END",
+    })
+}
+
+async fn count_rows(txn: &DatabaseTransaction, table: &str, ws: i64) -> Result<u64> {
     #[derive(Debug, FromQueryResult)]
     struct Count {
         n: i64,
     }
     let query = Query::select()
         .expr_as(Expr::cust("COUNT(*)"), col("n"))
-        .from(table())
+        .from(col(table))
         .and_where(Expr::col(col("workspace_id")).eq(ws))
         .to_owned();
     let n = Count::find_by_statement(txn.get_database_backend().build(&query))

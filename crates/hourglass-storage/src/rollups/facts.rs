@@ -1,0 +1,327 @@
+//! Per-contact engagement facts: the part of the aggregate layer depth reads.
+//!
+//! Every stored event that names an organization adds to two rows of
+//! `engagement_facts`: one for its UTC day and one for all time, each keyed by
+//! campaign, organization, contact, asset, channel, kind and (for a share) its
+//! recipient. A row holds how many events, the sum of their values and when the
+//! first happened — everything `core::depth::measure` needs, at a few rows per
+//! contact and asset instead of one per event. Adding is plain arithmetic, so a
+//! batch merges with one multi-row upsert per chunk and no read.
+
+use std::collections::BTreeMap;
+
+use hourglass_core::EventKind;
+use hourglass_core::engagement::EngagementFact;
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult};
+
+use super::plan::Window;
+use super::{GRAIN_DAY, NO_CAMPAIGN, NO_CHANNEL, col, day_of};
+use crate::error::Result;
+
+/// `grain` of a row covering all time (its `bucket` is 0).
+pub(crate) const GRAIN_ALL_TIME: i16 = 0;
+/// `contact_id` / `asset_id` of events that name none (row ids start at 1).
+const NONE: i64 = 0;
+/// `recipient` of every fact but a share's.
+const NO_RECIPIENT: &str = "";
+
+/// Rows one upsert carries (13 values each): well under both backends' caps on
+/// bind parameters.
+const UPSERT_CHUNK: usize = 500;
+
+const KEY_COLUMNS: [&str; 10] = [
+    "workspace_id",
+    "grain",
+    "campaign_id",
+    "organization_id",
+    "bucket",
+    "contact_id",
+    "asset_id",
+    "channel",
+    "kind",
+    "recipient",
+];
+
+pub(crate) const TABLE: &str = "engagement_facts";
+
+fn table() -> Alias {
+    Alias::new(TABLE)
+}
+
+/// What the facts need of one stored event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FactEvent<'a> {
+    pub kind: EventKind,
+    pub occurred_at: i64,
+    pub organization: Option<i64>,
+    pub contact: Option<i64>,
+    pub asset: Option<i64>,
+    pub campaign: Option<i64>,
+    pub channel: Option<&'a str>,
+    pub value: Option<f64>,
+    /// `properties.recipient`, read for shares only.
+    pub recipient: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct FactKey {
+    grain: i16,
+    bucket: i64,
+    campaign: i64,
+    organization: i64,
+    contact: i64,
+    asset: i64,
+    channel: String,
+    kind: EventKind,
+    recipient: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FactTally {
+    events: i64,
+    value_sum: f64,
+    first_at: i64,
+}
+
+/// Additions to fact rows, not yet stored.
+#[derive(Debug, Default)]
+pub(crate) struct FactDelta {
+    rows: BTreeMap<FactKey, FactTally>,
+}
+
+impl FactDelta {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Adds an event; one without an organization has no place in depth.
+    pub fn add(&mut self, event: FactEvent<'_>) {
+        let Some(organization) = event.organization else {
+            return;
+        };
+        let recipient = match event.kind {
+            EventKind::Share => event.recipient.unwrap_or(NO_RECIPIENT),
+            _ => NO_RECIPIENT,
+        };
+        let key = |grain, bucket| FactKey {
+            grain,
+            bucket,
+            campaign: event.campaign.unwrap_or(NO_CAMPAIGN),
+            organization,
+            contact: event.contact.unwrap_or(NONE),
+            asset: event.asset.unwrap_or(NONE),
+            channel: event.channel.unwrap_or(NO_CHANNEL).to_owned(),
+            kind: event.kind,
+            recipient: recipient.to_owned(),
+        };
+        let add = FactTally {
+            events: 1,
+            value_sum: event.value.unwrap_or(0.0),
+            first_at: event.occurred_at,
+        };
+        for key in [
+            key(GRAIN_ALL_TIME, 0),
+            key(GRAIN_DAY, day_of(event.occurred_at)),
+        ] {
+            self.rows
+                .entry(key)
+                .and_modify(|t| {
+                    t.events += add.events;
+                    t.value_sum += add.value_sum;
+                    t.first_at = Ord::min(t.first_at, add.first_at);
+                })
+                .or_insert(add);
+        }
+    }
+
+    /// Adds the delta to the stored rows of `workspace_id`: one upsert per chunk
+    /// that sums counts and values and keeps the earlier first instant.
+    pub async fn apply(self, txn: &DatabaseTransaction, workspace_id: i64) -> Result<()> {
+        let backend = txn.get_database_backend();
+        let earlier = match backend {
+            DbBackend::Postgres => "LEAST",
+            _ => "MIN",
+        };
+        let rows: Vec<(FactKey, FactTally)> = self.rows.into_iter().collect();
+        for chunk in rows.chunks(UPSERT_CHUNK) {
+            let mut insert = Query::insert();
+            insert.into_table(table()).columns(
+                KEY_COLUMNS
+                    .iter()
+                    .chain(&["events", "value_sum", "first_at"])
+                    .map(|name| col(name)),
+            );
+            for (key, tally) in chunk {
+                insert.values_panic([
+                    workspace_id.into(),
+                    key.grain.into(),
+                    key.campaign.into(),
+                    key.organization.into(),
+                    key.bucket.into(),
+                    key.contact.into(),
+                    key.asset.into(),
+                    key.channel.clone().into(),
+                    key.kind.as_str().into(),
+                    key.recipient.clone().into(),
+                    tally.events.into(),
+                    tally.value_sum.into(),
+                    tally.first_at.into(),
+                ]);
+            }
+            insert.on_conflict(
+                sea_orm::sea_query::OnConflict::columns(KEY_COLUMNS.map(col))
+                    .values([
+                        (
+                            col("events"),
+                            Expr::cust("engagement_facts.events + excluded.events"),
+                        ),
+                        (
+                            col("value_sum"),
+                            Expr::cust("engagement_facts.value_sum + excluded.value_sum"),
+                        ),
+                        (
+                            col("first_at"),
+                            Expr::cust(format!(
+                                "{earlier}(engagement_facts.first_at, excluded.first_at)"
+                            )),
+                        ),
+                    ])
+                    .to_owned(),
+            );
+            txn.execute_raw(backend.build(&insert)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Which stored fact rows a read covers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FactScope {
+    pub campaign: Option<i64>,
+    pub channel: Option<String>,
+    pub asset: Option<i64>,
+    /// `None`: every organization.
+    pub organizations: Option<Vec<i64>>,
+}
+
+/// Stored facts summed over days, campaigns and channels, with external ids.
+#[derive(Debug, FromQueryResult)]
+pub(crate) struct StoredFact {
+    pub organization: String,
+    pub contact: Option<String>,
+    pub asset: Option<String>,
+    pub kind: String,
+    pub recipient: String,
+    pub events: i64,
+    pub value_sum: f64,
+    pub first_at: i64,
+}
+
+impl StoredFact {
+    /// Core's fact; `None` for a kind this code does not know.
+    pub fn into_fact(self) -> Option<(String, EngagementFact)> {
+        let kind = self.kind.parse().ok()?;
+        let fact = EngagementFact {
+            kind,
+            contact: self.contact,
+            asset: self.asset,
+            recipient: (!self.recipient.is_empty()).then_some(self.recipient),
+            events: u64::try_from(self.events).unwrap_or(0),
+            value_sum: self.value_sum,
+            first_at: self.first_at,
+        };
+        Some((self.organization, fact))
+    }
+}
+
+/// The facts of `workspace_id` in `scope` over whole UTC days `days` (or all time),
+/// one row per organization, contact, asset, kind and recipient.
+pub(crate) async fn read(
+    db: &impl ConnectionTrait,
+    workspace_id: i64,
+    scope: &FactScope,
+    days: Option<Window>,
+) -> Result<Vec<StoredFact>> {
+    let f = Alias::new("f");
+    let c = |name: &str| Expr::col((f.clone(), col(name)));
+    let mut condition = Condition::all().add(c("workspace_id").eq(workspace_id));
+    match days {
+        None => condition = condition.add(c("grain").eq(GRAIN_ALL_TIME)),
+        Some((from, to)) => {
+            condition = condition.add(c("grain").eq(GRAIN_DAY));
+            if let Some(from) = from {
+                condition = condition.add(c("bucket").gte(from));
+            }
+            if let Some(to) = to {
+                condition = condition.add(c("bucket").lt(to));
+            }
+        }
+    }
+    if let Some(campaign) = scope.campaign {
+        condition = condition.add(c("campaign_id").eq(campaign));
+    }
+    if let Some(channel) = &scope.channel {
+        condition = condition.add(c("channel").eq(channel.as_str()));
+    }
+    if let Some(asset) = scope.asset {
+        condition = condition.add(c("asset_id").eq(asset));
+    }
+    if let Some(organizations) = &scope.organizations {
+        condition = condition.add(c("organization_id").is_in(organizations.iter().copied()));
+    }
+    let grouped = [
+        "organization_id",
+        "contact_id",
+        "asset_id",
+        "kind",
+        "recipient",
+    ];
+    let summed: SelectStatement = Query::select()
+        .columns(grouped.map(|name| (f.clone(), col(name))))
+        .expr_as(Expr::cust("CAST(SUM(f.events) AS BIGINT)"), col("events"))
+        .expr_as(Expr::cust("SUM(f.value_sum)"), col("value_sum"))
+        .expr_as(Expr::cust("MIN(f.first_at)"), col("first_at"))
+        .from_as(table(), f.clone())
+        .cond_where(condition)
+        .group_by_columns(grouped.map(|name| (f.clone(), col(name))))
+        .to_owned();
+    let g = Alias::new("g");
+    let (o, ct, a) = (Alias::new("o"), Alias::new("c"), Alias::new("a"));
+    let query = Query::select()
+        .expr_as(
+            Expr::col((o.clone(), col("external_id"))),
+            col("organization"),
+        )
+        .expr_as(Expr::col((ct.clone(), col("external_id"))), col("contact"))
+        .expr_as(Expr::col((a.clone(), col("external_id"))), col("asset"))
+        .columns(
+            ["kind", "recipient", "events", "value_sum", "first_at"]
+                .map(|name| (g.clone(), col(name))),
+        )
+        .from_subquery(summed, g.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("organizations"),
+            o.clone(),
+            Expr::col((o.clone(), col("id"))).equals((g.clone(), col("organization_id"))),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            Alias::new("contacts"),
+            ct.clone(),
+            Expr::col((ct.clone(), col("id"))).equals((g.clone(), col("contact_id"))),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            Alias::new("assets"),
+            a.clone(),
+            Expr::col((a.clone(), col("id"))).equals((g.clone(), col("asset_id"))),
+        )
+        .to_owned();
+    Ok(
+        StoredFact::find_by_statement(db.get_database_backend().build(&query))
+            .all(db)
+            .await?,
+    )
+}
