@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hourglass_tests::{Backend, TestApp, error_code, on_both_backends};
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 const HOT_ACCOUNT: &str = include_str!("../../scripts/kpis/hot_account.rhai");
@@ -305,7 +307,63 @@ async fn abusive_scripts_end_with_their_code_while_other_queries_are_answered(ba
     }
 }
 
+/// Each organization's value, by organization id.
+fn per_organization(answer: &Value) -> BTreeMap<String, f64> {
+    answer["customKpi"]["perOrganization"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| {
+            let node = &edge["node"];
+            (
+                node["organization"].as_str().unwrap().to_owned(),
+                node["value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A script that never names `events` runs on the aggregate layer's facts: with every
+/// raw event deleted behind the server's back it answers as before, while a script
+/// that reads `events` finds none.
+async fn a_script_on_facts_reads_no_raw_event(backend: Backend) {
+    let Some(app) = seeded(backend, |_| {}).await else {
+        return;
+    };
+    app.graphql_ok(CREATE, json!({"input": hot_account_input()}))
+        .await;
+    let mut on_events = hot_account_input();
+    on_events["key"] = json!("attendances");
+    on_events["source"] = json!("count(events, \"ATTENDANCE\")");
+    on_events["params"] = json!([]);
+    app.graphql_ok(CREATE, json!({"input": on_events})).await;
+
+    // acme: three attendees × 2 + one question × 3 + one internal share; globex: one
+    // attendee. Attendances: three and one.
+    let hot = BTreeMap::from([("acme".to_owned(), 10.0), ("globex".to_owned(), 2.0)]);
+    let ask = |key: &'static str| app.graphql_ok(CUSTOM, json!({ "key": key }));
+    assert_eq!(per_organization(&ask("hot_account").await), hot);
+    assert_eq!(
+        per_organization(&ask("attendances").await),
+        BTreeMap::from([("acme".to_owned(), 3.0), ("globex".to_owned(), 1.0)])
+    );
+
+    let store = app.db.store().await;
+    let db = store.connection();
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "DELETE FROM events",
+    ))
+    .await
+    .unwrap();
+    store.close().await.unwrap();
+
+    assert_eq!(per_organization(&ask("hot_account").await), hot);
+    assert_eq!(per_organization(&ask("attendances").await), BTreeMap::new());
+}
+
 on_both_backends!(
+    a_script_on_facts_reads_no_raw_event,
     an_agency_writes_publishes_and_queries_its_own_kpi,
     mistakes_are_reported_with_their_position,
     abusive_scripts_end_with_their_code_while_other_queries_are_answered,

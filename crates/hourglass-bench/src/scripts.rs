@@ -66,6 +66,7 @@ fn population(organizations: usize, per_org: usize) -> Vec<OrgRecords> {
                     contact_count: 12,
                 },
                 events,
+                facts: Vec::new(),
                 contacts: (0..12)
                     .map(|c| ContactInfo {
                         id: format!("c{c}"),

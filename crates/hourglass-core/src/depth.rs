@@ -382,6 +382,7 @@ mod tests {
                 contact_count: 4,
             },
             events,
+            facts: Vec::new(),
             contacts: ["ann", "bob", "cy", "dee"]
                 .iter()
                 .map(|id| ContactInfo {

@@ -2,13 +2,16 @@
 //! custom KPI scripts are computed from. Storage fills these; nothing here reads a
 //! database.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::kinds::{AssetKind, EventKind};
 
 /// An organization as KPIs see it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct OrgInfo {
     /// The client's external id.
     pub id: String,
@@ -50,12 +53,17 @@ pub struct EngagementEvent {
     pub properties: Map<String, Value>,
 }
 
-/// Everything about one organization within a filter.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything about one organization within a filter: what a custom KPI script runs
+/// on. A script that never reads `events` is fed facts from the aggregate layer and
+/// no events; one that does gets its events, and its facts are tallied from them.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct OrgRecords {
     pub organization: OrgInfo,
     /// Its events within the filter, oldest first.
     pub events: Vec<EngagementEvent>,
+    /// Its engagement facts, [`tally`]'d; empty when they are to be tallied from
+    /// `events`.
+    pub facts: Vec<EngagementFact>,
     /// All its contacts.
     pub contacts: Vec<ContactInfo>,
 }
@@ -113,17 +121,69 @@ pub struct OrgFacts {
 }
 
 impl From<&OrgRecords> for OrgFacts {
+    /// The records' facts, tallied from their events when they have none.
     fn from(records: &OrgRecords) -> Self {
+        let facts = if records.facts.is_empty() {
+            tally(records.events.iter().map(EngagementFact::of_event))
+        } else {
+            records.facts.clone()
+        };
         Self {
             organization: records.organization.clone(),
-            facts: records
-                .events
-                .iter()
-                .map(EngagementFact::of_event)
-                .collect(),
+            facts,
             contacts: records.contacts.clone(),
         }
     }
+}
+
+impl From<OrgFacts> for OrgRecords {
+    /// Records fed from the aggregate layer: facts, no events.
+    fn from(facts: OrgFacts) -> Self {
+        Self {
+            organization: facts.organization,
+            events: Vec::new(),
+            facts: facts.facts,
+            contacts: facts.contacts,
+        }
+    }
+}
+
+/// Merges facts that agree on kind, contact, asset and recipient into one, ordered by
+/// first instant (then contact, asset, kind, recipient): one canonical list however
+/// the facts were read — days of the aggregate layer, raw edges of a range, or single
+/// events — so a script sees the same `facts` whichever way it was fed.
+pub fn tally(facts: impl IntoIterator<Item = EngagementFact>) -> Vec<EngagementFact> {
+    type Key = (EventKind, Option<String>, Option<String>, Option<String>);
+    let mut merged: HashMap<Key, EngagementFact> = HashMap::new();
+    for fact in facts {
+        let key = (
+            fact.kind,
+            fact.contact.clone(),
+            fact.asset.clone(),
+            fact.recipient.clone(),
+        );
+        match merged.entry(key) {
+            Entry::Occupied(mut entry) => {
+                let into = entry.get_mut();
+                into.events += fact.events;
+                into.value_sum += fact.value_sum;
+                into.first_at = into.first_at.min(fact.first_at);
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(fact);
+            }
+        }
+    }
+    let mut facts: Vec<EngagementFact> = merged.into_values().collect();
+    facts.sort_by(|a, b| {
+        a.first_at
+            .cmp(&b.first_at)
+            .then_with(|| a.contact.cmp(&b.contact))
+            .then_with(|| a.asset.cmp(&b.asset))
+            .then_with(|| a.kind.cmp(&b.kind))
+            .then_with(|| a.recipient.cmp(&b.recipient))
+    });
+    facts
 }
 
 /// Who counts as a colleague of a sharer: the rule behind internal shares, used by

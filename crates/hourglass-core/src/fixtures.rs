@@ -148,6 +148,7 @@ impl FixtureCase {
                 contact_count: self.contacts.len() as u64,
             },
             events,
+            facts: Vec::new(),
             contacts: self
                 .contacts
                 .iter()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hourglass_core::definition::{ParamDecl, resolve_params};
-use hourglass_core::engagement::OrgInfo;
+use hourglass_core::engagement::{OrgInfo, OrgRecords};
 use hourglass_core::script::{
     Aggregate, CompiledScript, ScriptCache, ScriptEngine, ScriptError, ScriptOutput, SharedInput,
     aggregate,
@@ -101,7 +101,13 @@ impl ScriptRunner {
             message: e.to_string(),
             field: Some("params".into()),
         })?;
-        let mut orgs = ws.engagement(filter).await?;
+        // A script that never names `events` runs on the aggregate layer's facts.
+        let mut orgs: Vec<OrgRecords> = if script.reads_events() {
+            ws.engagement(filter).await?
+        } else {
+            let facts = ws.engagement_facts(filter).await?;
+            facts.into_iter().map(OrgRecords::from).collect()
+        };
         if let Some(limit) = limit {
             orgs.truncate(limit);
         }

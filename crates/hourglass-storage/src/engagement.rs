@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hourglass_core::depth::{DepthScore, Ranked, short_list};
 use hourglass_core::engagement::{
-    AssetInfo, ContactInfo, EngagementEvent, EngagementFact, OrgFacts, OrgInfo, OrgRecords,
+    AssetInfo, ContactInfo, EngagementEvent, EngagementFact, OrgFacts, OrgInfo, OrgRecords, tally,
 };
 use hourglass_core::{ExternalId, Stage, TimeRange};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, SimpleExpr};
@@ -128,7 +128,7 @@ impl WorkspaceStore {
                 .into_iter()
                 .map(|(organization, events, contacts)| OrgFacts {
                     organization,
-                    facts: events.iter().map(EngagementFact::of_event).collect(),
+                    facts: tally(events.iter().map(EngagementFact::of_event)),
                     contacts,
                 })
                 .collect());
@@ -175,7 +175,7 @@ impl WorkspaceStore {
             .into_iter()
             .map(|(organization, facts, contacts)| OrgFacts {
                 organization,
-                facts,
+                facts: tally(facts),
                 contacts,
             })
             .collect())
@@ -208,6 +208,7 @@ impl WorkspaceStore {
             .map(|(organization, events, contacts)| OrgRecords {
                 organization,
                 events,
+                facts: Vec::new(),
                 contacts,
             })
             .collect())

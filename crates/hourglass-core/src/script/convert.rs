@@ -12,8 +12,10 @@ use rhai::{Array, Dynamic, INT, ImmutableString, Map, Scope};
 use serde_json::Value;
 
 use super::error::helper_error;
-use super::records::{AssetMap, AssetRow, ContactList, ContactRow, EventList, EventRow};
-use crate::engagement::{AssetInfo, OrgRecords};
+use super::records::{
+    AssetMap, AssetRow, ContactList, ContactRow, EventList, EventRow, FactList, FactRow,
+};
+use crate::engagement::{AssetInfo, EngagementFact, OrgRecords, tally};
 use crate::kinds::EventKind;
 
 /// What is the same for every organization of one query.
@@ -31,8 +33,16 @@ pub struct SharedInput {
 
 /// The names a script can use without declaring them, in scope order.
 pub(crate) const INPUT_NAMES: &[&str] = &[
-    "org", "events", "contacts", "assets", "params", "now", "from", "to", "filter",
+    "org", "events", "facts", "contacts", "assets", "params", "now", "from", "to", "filter",
 ];
+
+/// Which of the large inputs a script names: each costs a conversion per
+/// organization, and `events` decides what storage loads for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reads {
+    pub events: bool,
+    pub facts: bool,
+}
 
 /// Nesting beyond this in `properties` or `params` is shown as JSON text.
 const MAX_JSON_DEPTH: usize = 32;
@@ -79,18 +89,21 @@ impl PreparedShared {
     }
 }
 
-/// The scope `compile` checks names against: the inputs, as plain variables so the
-/// optimizer never folds a placeholder value into the script.
-pub(crate) fn compile_scope() -> Scope<'static> {
+/// The scope `compile` checks names against: the inputs (but `without`), as plain
+/// variables so the optimizer never folds a placeholder value into the script.
+pub(crate) fn compile_scope(without: Option<&str>) -> Scope<'static> {
     let mut scope = Scope::with_capacity(INPUT_NAMES.len());
-    for name in INPUT_NAMES {
+    for name in INPUT_NAMES.iter().filter(|n| Some(**n) != without) {
         scope.push_dynamic(*name, Dynamic::UNIT);
     }
     scope
 }
 
-/// The scope one organization's run starts with; every input is a constant.
-pub(crate) fn run_scope(org: &OrgRecords, shared: &PreparedShared) -> Scope<'static> {
+/// The scope one organization's run starts with; every input is a constant. Inputs
+/// the script never names are left empty rather than converted.
+pub(crate) fn run_scope(org: &OrgRecords, shared: &PreparedShared, reads: Reads) -> Scope<'static> {
+    // Declared before the interner, which borrows from it.
+    let tallied: Vec<EngagementFact>;
     let mut interner = Interner::default();
     let info = &org.organization;
     let mut org_map = Map::new();
@@ -103,10 +116,10 @@ pub(crate) fn run_scope(org: &OrgRecords, shared: &PreparedShared) -> Scope<'sta
         INT::try_from(info.contact_count).unwrap_or(INT::MAX).into(),
     );
 
-    let mut events = Vec::with_capacity(org.events.len());
+    let mut events = Vec::new();
     let (mut contact, mut asset) = (Last::default(), Last::default());
     let (mut campaign, mut channel) = (Last::default(), Last::default());
-    for e in &org.events {
+    for e in org.events.iter().filter(|_| reads.events) {
         let recipient = match e.properties.get("recipient") {
             Some(Value::String(r)) => Some(interner.get(r)),
             _ => None,
@@ -127,6 +140,26 @@ pub(crate) fn run_scope(org: &OrgRecords, shared: &PreparedShared) -> Scope<'sta
             },
         });
     }
+    let facts: &[EngagementFact] = match (reads.facts, org.facts.is_empty()) {
+        (false, _) => &[],
+        (true, false) => &org.facts,
+        (true, true) => {
+            tallied = tally(org.events.iter().map(EngagementFact::of_event));
+            &tallied
+        }
+    };
+    let facts: Vec<FactRow> = facts
+        .iter()
+        .map(|f| FactRow {
+            kind: f.kind,
+            contact: f.contact.as_deref().map(|c| interner.get(c)),
+            asset: f.asset.as_deref().map(|a| interner.get(a)),
+            recipient: f.recipient.as_deref().map(|r| interner.get(r)),
+            events: INT::try_from(f.events).unwrap_or(INT::MAX),
+            value: f.value_sum,
+            first_at: f.first_at,
+        })
+        .collect();
     let contacts = org
         .contacts
         .iter()
@@ -140,6 +173,7 @@ pub(crate) fn run_scope(org: &OrgRecords, shared: &PreparedShared) -> Scope<'sta
     let mut scope = Scope::with_capacity(INPUT_NAMES.len());
     scope.push_constant("org", org_map);
     scope.push_constant("events", EventList::new(events));
+    scope.push_constant("facts", FactList::new(facts));
     scope.push_constant("contacts", ContactList::new(contacts));
     scope.push_constant("assets", shared.assets.clone());
     scope.push_constant("params", shared.params.clone());

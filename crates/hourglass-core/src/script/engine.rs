@@ -13,7 +13,7 @@ use rhai::packages::{
 };
 use rhai::{AST, Dynamic, Engine};
 
-use super::convert::{PreparedShared, SharedInput, compile_scope, run_scope};
+use super::convert::{PreparedShared, Reads, SharedInput, compile_scope, run_scope};
 use super::error::{ScriptError, ScriptErrorKind, StopContext};
 use super::limits::{MAX_FUNCTIONS, MAX_SOURCE_BYTES, MAX_VARIABLES, ScriptLimits};
 use super::output::{ScriptOutput, to_output};
@@ -28,6 +28,15 @@ const SCRIPT_STACK_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct CompiledScript {
     pub(crate) ast: Arc<AST>,
+    pub(crate) reads: Reads,
+}
+
+impl CompiledScript {
+    /// Whether the script reads `events`. One that does not is fed from the aggregate
+    /// layer's facts, and storage need not load a single raw event for it.
+    pub fn reads_events(&self) -> bool {
+        self.reads.events
+    }
 }
 
 impl fmt::Debug for CompiledScript {
@@ -102,10 +111,24 @@ impl ScriptEngine {
                 format!("the script is longer than {MAX_SOURCE_BYTES} bytes"),
             ));
         }
-        self.engine
-            .compile_with_scope(&compile_scope(), source)
-            .map(|ast| CompiledScript { ast: Arc::new(ast) })
-            .map_err(|e| ScriptError::from_parse(&e, &self.limits))
+        let ast = self
+            .engine
+            .compile_with_scope(&compile_scope(None), source)
+            .map_err(|e| ScriptError::from_parse(&e, &self.limits))?;
+        // Variables are strict: a script compiles without an input in scope exactly
+        // when it never names it.
+        let names = |input: &str| {
+            self.engine
+                .compile_with_scope(&compile_scope(Some(input)), source)
+                .is_err()
+        };
+        Ok(CompiledScript {
+            ast: Arc::new(ast),
+            reads: Reads {
+                events: names("events"),
+                facts: names("facts"),
+            },
+        })
     }
 
     /// Runs once for one organization. `deadline` is the query-wide deadline; the
@@ -204,7 +227,7 @@ impl ScriptEngine {
                 "not run: the query ran out of time before this organization's turn",
             ));
         }
-        let mut scope = run_scope(org, shared);
+        let mut scope = run_scope(org, shared, script.reads);
         // The script's own time starts once its inputs are ready.
         let start = Instant::now();
         let own = start

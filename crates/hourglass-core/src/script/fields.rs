@@ -1,5 +1,5 @@
 //! Helpers over any list of records by field name: `distinct`, `distinct_values`,
-//! `sum`, `mean`, `group_by`. They take `events`, `contacts`, lists helpers return,
+//! `sum`, `mean`, `group_by`. They take `events`, `facts`, `contacts`, lists helpers return,
 //! and arrays of maps a script built.
 
 use std::collections::{HashMap, HashSet};
@@ -8,13 +8,14 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, M
 
 use super::error::{helper_error, type_name};
 use super::library::as_number;
-use super::records::{ContactList, EventList, Row, RowList};
+use super::records::{ContactList, EventList, FactList, Row, RowList};
 use super::sandbox::check_deadline;
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
 pub(crate) fn register(engine: &mut Engine) {
     register_fields::<EventList>(engine);
+    register_fields::<FactList>(engine);
     register_fields::<ContactList>(engine);
     register_fields::<Array>(engine);
 }

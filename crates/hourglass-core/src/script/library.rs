@@ -1,5 +1,6 @@
 //! Helper functions for KPI scripts, written in Rust so that typical KPIs are a few
-//! fast lines. Each takes the input lists (or arrays of maps a script built).
+//! fast lines. Each takes the input lists (or arrays of maps a script built); the
+//! event helpers read `events` and `facts` alike, through [`Tallied`].
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -8,7 +9,10 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, M
 
 use super::convert::{contacts_from_array, events_from_array};
 use super::error::{closest, helper_error, type_name};
-use super::records::{AssetMap, ContactList, ContactRow, EventList, EventRow, kind_name};
+use super::records::{
+    AssetMap, ContactList, ContactRow, EventList, EventRow, FactList, FactRow, RowList, Tallied,
+    kind_name,
+};
 use super::sandbox::check_deadline;
 use crate::engagement::Colleagues;
 use crate::kinds::EventKind;
@@ -65,17 +69,21 @@ fn parse_kind(helper: &str, raw: &str) -> Res<EventKind> {
     })
 }
 
-/// Inputs the event helpers accept: the `events` list or an array of event maps.
-trait AsEvents: Clone + Send + Sync + 'static {
-    fn events(&self, helper: &str) -> Res<Cow<'_, EventList>>;
+/// Inputs the event helpers accept: the `events` list, the `facts` list, a list a
+/// helper returned from either, or an array of event maps.
+trait AsTallies: Clone + Send + Sync + 'static {
+    type Row: Tallied;
+    fn rows(&self, helper: &str) -> Res<Cow<'_, RowList<Self::Row>>>;
 }
-impl AsEvents for EventList {
-    fn events(&self, _: &str) -> Res<Cow<'_, EventList>> {
+impl<R: Tallied> AsTallies for RowList<R> {
+    type Row = R;
+    fn rows(&self, _: &str) -> Res<Cow<'_, RowList<R>>> {
         Ok(Cow::Borrowed(self))
     }
 }
-impl AsEvents for Array {
-    fn events(&self, helper: &str) -> Res<Cow<'_, EventList>> {
+impl AsTallies for Array {
+    type Row = EventRow;
+    fn rows(&self, helper: &str) -> Res<Cow<'_, EventList>> {
         events_from_array(self, helper).map(Cow::Owned)
     }
 }
@@ -114,16 +122,12 @@ impl Durations for Map {
     }
 }
 
-fn of_kind(events: &EventList, kind: EventKind) -> EventList {
-    events.select_where(|e| e.kind == kind)
-}
-
-/// Distinct contacts, first seen first, of the events that pass `keep`.
-fn contacts_where(events: &EventList, keep: impl Fn(&EventRow) -> bool) -> Array {
+/// Distinct contacts, first seen first, of the rows that pass `keep`.
+fn contacts_where<R: Tallied>(rows: &RowList<R>, keep: impl Fn(&R) -> bool) -> Array {
     let mut seen = HashSet::new();
     let mut out = Array::new();
-    for e in events.iter().filter(|e| keep(e)) {
-        if let Some(c) = &e.contact
+    for r in rows.iter().filter(|r| keep(r)) {
+        if let Some(c) = r.contact()
             && seen.insert(c.clone())
         {
             out.push(c.clone().into());
@@ -132,14 +136,17 @@ fn contacts_where(events: &EventList, keep: impl Fn(&EventRow) -> bool) -> Array
     out
 }
 
-fn attended_seconds(events: &EventList, asset: Option<&str>) -> Res<Map> {
+/// Every attending contact with its summed seconds (0 when none were given).
+fn attended_seconds<R: Tallied>(rows: &RowList<R>, asset: Option<&str>) -> Res<Map> {
     let mut sums: HashMap<ImmutableString, FLOAT> = HashMap::new();
-    for e in events.iter() {
-        if e.kind != EventKind::Attendance || asset.is_some_and(|a| e.asset.as_deref() != Some(a)) {
+    for r in rows.iter() {
+        if r.kind() != EventKind::Attendance
+            || asset.is_some_and(|a| r.asset().map(ImmutableString::as_str) != Some(a))
+        {
             continue;
         }
-        if let (Some(c), Some(v)) = (&e.contact, e.value) {
-            *sums.entry(c.clone()).or_default() += v;
+        if let Some(c) = r.contact() {
+            *sums.entry(c.clone()).or_default() += r.value_sum();
         }
     }
     check_deadline()?;
@@ -149,7 +156,11 @@ fn attended_seconds(events: &EventList, asset: Option<&str>) -> Res<Map> {
         .collect())
 }
 
-fn full_stay(events: &EventList, assets: &impl Durations, threshold: FLOAT) -> Res<Array> {
+fn full_stay<R: Tallied>(
+    rows: &RowList<R>,
+    assets: &impl Durations,
+    threshold: FLOAT,
+) -> Res<Array> {
     if !threshold.is_finite() || threshold < 0.0 {
         return Err(helper_error(format!(
             "full_stay: the threshold must be a share of the duration such as 0.9, not {threshold}"
@@ -157,14 +168,14 @@ fn full_stay(events: &EventList, assets: &impl Durations, threshold: FLOAT) -> R
     }
     let mut order = Vec::new();
     let mut sums: HashMap<(ImmutableString, ImmutableString), FLOAT> = HashMap::new();
-    for e in events.iter().filter(|e| e.kind == EventKind::Attendance) {
-        if let (Some(c), Some(a), Some(v)) = (&e.contact, &e.asset, e.value) {
+    for r in rows.iter().filter(|r| r.kind() == EventKind::Attendance) {
+        if let (Some(c), Some(a)) = (r.contact(), r.asset()) {
             let k = (c.clone(), a.clone());
             let sum = sums.entry(k.clone()).or_insert_with(|| {
                 order.push(k);
                 0.0
             });
-            *sum += v;
+            *sum += r.value_sum();
         }
     }
     let mut seen = HashSet::new();
@@ -182,39 +193,44 @@ fn full_stay(events: &EventList, assets: &impl Durations, threshold: FLOAT) -> R
     Ok(out)
 }
 
-fn internal_shares(events: &EventList, org: &Map, contacts: &ContactList) -> Res<INT> {
+fn internal_shares<R: Tallied>(rows: &RowList<R>, org: &Map, contacts: &ContactList) -> Res<INT> {
     let domain = org
         .get("domain")
         .and_then(|d| d.clone().into_immutable_string().ok());
-    let rows: Vec<&ContactRow> = contacts.iter().collect();
+    let people: Vec<&ContactRow> = contacts.iter().collect();
     let colleagues = Colleagues::new(
-        rows.iter().map(|c| (c.id.as_str(), c.email.as_deref())),
+        people.iter().map(|c| (c.id.as_str(), c.email.as_deref())),
         domain.as_deref(),
     );
-    let n = events
+    let n = rows
         .iter()
-        .filter(|e| e.kind == EventKind::Share)
-        .filter(|e| {
-            e.recipient
-                .as_deref()
-                .is_some_and(|r| colleagues.is_internal_share(e.contact.as_deref(), r))
+        .filter(|r| r.kind() == EventKind::Share)
+        .filter(|r| {
+            r.recipient().is_some_and(|to| {
+                colleagues.is_internal_share(r.contact().map(ImmutableString::as_str), to)
+            })
         })
-        .count();
+        .map(Tallied::events)
+        .sum();
     check_deadline()?;
-    Ok(n as INT)
+    Ok(n)
 }
 
-fn register_events<T: AsEvents>(engine: &mut Engine) {
+fn register_events<T: AsTallies>(engine: &mut Engine) {
     engine.register_fn("count", |l: &mut T, kind: &str| -> Res<INT> {
         let kind = parse_kind("count", kind)?;
-        let events = l.events("count")?;
-        Ok(events.iter().filter(|e| e.kind == kind).count() as INT)
+        let rows = l.rows("count")?;
+        Ok(rows
+            .iter()
+            .filter(|r| r.kind() == kind)
+            .map(Tallied::events)
+            .sum())
     });
     engine.register_fn("count_by_kind", |l: &mut T| -> Res<Map> {
         let mut counts = [0 as INT; EventKind::ALL.len()];
-        for e in l.events("count_by_kind")?.iter() {
-            if let Some(c) = counts.get_mut(e.kind as usize) {
-                *c += 1;
+        for r in l.rows("count_by_kind")?.iter() {
+            if let Some(c) = counts.get_mut(r.kind() as usize) {
+                *c += r.events();
             }
         }
         Ok(EventKind::ALL
@@ -226,15 +242,15 @@ fn register_events<T: AsEvents>(engine: &mut Engine) {
     });
     engine.register_fn("contacts_with", |l: &mut T, kind: &str| -> Res<Array> {
         let kind = parse_kind("contacts_with", kind)?;
-        Ok(contacts_where(&*l.events("contacts_with")?, |e| {
-            e.kind == kind
+        Ok(contacts_where(&*l.rows("contacts_with")?, |r| {
+            r.kind() == kind
         }))
     });
     engine.register_fn("attended_seconds", |l: &mut T| {
-        attended_seconds(&*l.events("attended_seconds")?, None)
+        attended_seconds(&*l.rows("attended_seconds")?, None)
     });
     engine.register_fn("attended_seconds", |l: &mut T, asset: &str| {
-        attended_seconds(&*l.events("attended_seconds")?, Some(asset))
+        attended_seconds(&*l.rows("attended_seconds")?, Some(asset))
     });
     register_full_stay::<T, AssetMap>(engine);
     register_full_stay::<T, Map>(engine);
@@ -242,22 +258,36 @@ fn register_events<T: AsEvents>(engine: &mut Engine) {
     register_internal_shares::<T, Array>(engine);
 }
 
-fn register_full_stay<T: AsEvents, D: Durations>(engine: &mut Engine) {
+fn register_full_stay<T: AsTallies, D: Durations>(engine: &mut Engine) {
     engine.register_fn("full_stay", |l: &mut T, d: D, threshold: FLOAT| {
-        full_stay(&*l.events("full_stay")?, &d, threshold)
+        full_stay(&*l.rows("full_stay")?, &d, threshold)
     });
     engine.register_fn("full_stay", |l: &mut T, d: D, threshold: INT| {
-        full_stay(&*l.events("full_stay")?, &d, threshold as FLOAT)
+        full_stay(&*l.rows("full_stay")?, &d, threshold as FLOAT)
     });
 }
 
-fn register_internal_shares<T: AsEvents, C: AsContacts>(engine: &mut Engine) {
+fn register_internal_shares<T: AsTallies, C: AsContacts>(engine: &mut Engine) {
     engine.register_fn("internal_shares", |l: &mut T, org: Map, c: C| {
         internal_shares(
-            &*l.events("internal_shares")?,
+            &*l.rows("internal_shares")?,
             &org,
             &*c.contacts("internal_shares")?,
         )
+    });
+}
+
+/// `of_kind` and `of_asset` on a list of events or facts: a selection of it.
+fn register_selections<R: Tallied>(engine: &mut Engine) {
+    engine.register_fn(
+        "of_kind",
+        |l: &mut RowList<R>, kind: &str| -> Res<RowList<R>> {
+            let kind = parse_kind("of_kind", kind)?;
+            Ok(l.select_where(|r| r.kind() == kind))
+        },
+    );
+    engine.register_fn("of_asset", |l: &mut RowList<R>, asset: &str| {
+        l.select_where(|r| r.asset().map(ImmutableString::as_str) == Some(asset))
     });
 }
 
@@ -290,23 +320,17 @@ fn number_arg(helper: &str, v: &Dynamic) -> Res<FLOAT> {
 /// Registers every helper.
 pub(crate) fn register(engine: &mut Engine) {
     register_events::<EventList>(engine);
+    register_events::<FactList>(engine);
     register_events::<Array>(engine);
+    register_selections::<EventRow>(engine);
+    register_selections::<FactRow>(engine);
 
-    engine.register_fn(
-        "of_kind",
-        |l: &mut EventList, kind: &str| -> Res<EventList> {
-            Ok(of_kind(l, parse_kind("of_kind", kind)?))
-        },
-    );
     engine.register_fn("of_kind", |l: &mut Array, kind: &str| -> Res<Array> {
         let kind = parse_kind("of_kind", kind)?;
         Ok(l.iter()
             .filter(|i| field_is(i, "kind", &kind_name(kind)))
             .cloned()
             .collect())
-    });
-    engine.register_fn("of_asset", |l: &mut EventList, asset: &str| {
-        l.select_where(|e| e.asset.as_deref() == Some(asset))
     });
     engine.register_fn("of_asset", |l: &mut Array, asset: &str| -> Array {
         l.iter()

@@ -1,5 +1,5 @@
 //! What scripts can do with the input lists and the asset map: the read-only parts of
-//! Rhai's array and map API, so that `events.len()`, `events[0]`, `for e in events`,
+//! Rhai's array and map API, so that `events.len()`, `facts[0]`, `for e in events`,
 //! `events.filter(|e| ...)` and `assets[id]` work as on arrays and maps.
 
 use rhai::{
@@ -7,12 +7,13 @@ use rhai::{
 };
 
 use super::error::helper_error;
-use super::records::{AssetMap, ContactRow, EventRow, Row, RowList};
+use super::records::{AssetMap, ContactRow, EventRow, FactRow, Row, RowList};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
 pub(crate) fn register(engine: &mut Engine) {
     register_list::<EventRow>(engine);
+    register_list::<FactRow>(engine);
     register_list::<ContactRow>(engine);
     register_assets(engine);
     // Rhai arrays have no `count(closure)`; give them the one the lists have.

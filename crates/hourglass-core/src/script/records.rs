@@ -1,4 +1,5 @@
-//! The read-only record lists scripts receive: `events`, `contacts` and `assets`.
+//! The read-only record lists scripts receive: `events`, `facts`, `contacts` and
+//! `assets`.
 //!
 //! They are cheap handles (an `Arc` and an optional selection of row numbers), not Rhai
 //! arrays: passing a Rhai array of 200,000 maps to a function copies every map, and
@@ -134,6 +135,131 @@ impl Row for EventRow {
     }
 }
 
+/// One engagement fact: events of one kind by one contact on one asset (and, for
+/// shares, to one recipient), tallied.
+#[derive(Debug, Clone)]
+pub(crate) struct FactRow {
+    pub kind: EventKind,
+    pub contact: Option<ImmutableString>,
+    pub asset: Option<ImmutableString>,
+    pub recipient: Option<ImmutableString>,
+    pub events: INT,
+    pub value: FLOAT,
+    pub first_at: INT,
+}
+
+/// A field of a fact.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FactField {
+    Kind,
+    Contact,
+    Asset,
+    Recipient,
+    Events,
+    Value,
+    FirstAt,
+}
+
+impl Row for FactRow {
+    const LIST_NAME: &'static str = "fact list";
+    const FIELDS: &'static str = "kind, contact, asset, recipient, events, value, first_at";
+    type Field = FactField;
+
+    fn field(name: &str) -> Option<FactField> {
+        Some(match name {
+            "kind" => FactField::Kind,
+            "contact" => FactField::Contact,
+            "asset" => FactField::Asset,
+            "recipient" => FactField::Recipient,
+            "events" => FactField::Events,
+            "value" => FactField::Value,
+            "first_at" => FactField::FirstAt,
+            _ => return None,
+        })
+    }
+
+    fn get(&self, field: &FactField) -> Dynamic {
+        match field {
+            FactField::Kind => kind_name(self.kind).into(),
+            FactField::Contact => opt_str(&self.contact),
+            FactField::Asset => opt_str(&self.asset),
+            FactField::Recipient => opt_str(&self.recipient),
+            FactField::Events => self.events.into(),
+            FactField::Value => Dynamic::from_float(self.value),
+            FactField::FirstAt => self.first_at.into(),
+        }
+    }
+
+    fn to_map(&self) -> Map {
+        let mut m = Map::new();
+        m.insert("kind".into(), kind_name(self.kind).into());
+        m.insert("contact".into(), opt_str(&self.contact));
+        m.insert("asset".into(), opt_str(&self.asset));
+        m.insert("recipient".into(), opt_str(&self.recipient));
+        m.insert("events".into(), self.events.into());
+        m.insert("value".into(), Dynamic::from_float(self.value));
+        m.insert("first_at".into(), self.first_at.into());
+        m
+    }
+}
+
+/// Rows that stand for events — one event, or a fact tallying several — so that the
+/// event helpers (`count`, `contacts_with`, `attended_seconds`, `full_stay`,
+/// `internal_shares`, …) answer the same on `events` and on `facts`.
+pub(crate) trait Tallied: Row {
+    fn kind(&self) -> EventKind;
+    fn contact(&self) -> Option<&ImmutableString>;
+    fn asset(&self) -> Option<&ImmutableString>;
+    /// A share's recipient.
+    fn recipient(&self) -> Option<&ImmutableString>;
+    /// How many events the row stands for.
+    fn events(&self) -> INT;
+    /// The sum of their values (a missing value adds nothing).
+    fn value_sum(&self) -> FLOAT;
+}
+
+impl Tallied for EventRow {
+    fn kind(&self) -> EventKind {
+        self.kind
+    }
+    fn contact(&self) -> Option<&ImmutableString> {
+        self.contact.as_ref()
+    }
+    fn asset(&self) -> Option<&ImmutableString> {
+        self.asset.as_ref()
+    }
+    fn recipient(&self) -> Option<&ImmutableString> {
+        self.recipient.as_ref()
+    }
+    fn events(&self) -> INT {
+        1
+    }
+    fn value_sum(&self) -> FLOAT {
+        self.value.unwrap_or(0.0)
+    }
+}
+
+impl Tallied for FactRow {
+    fn kind(&self) -> EventKind {
+        self.kind
+    }
+    fn contact(&self) -> Option<&ImmutableString> {
+        self.contact.as_ref()
+    }
+    fn asset(&self) -> Option<&ImmutableString> {
+        self.asset.as_ref()
+    }
+    fn recipient(&self) -> Option<&ImmutableString> {
+        self.recipient.as_ref()
+    }
+    fn events(&self) -> INT {
+        self.events
+    }
+    fn value_sum(&self) -> FLOAT {
+        self.value
+    }
+}
+
 /// One contact of the organization.
 #[derive(Debug, Clone)]
 pub(crate) struct ContactRow {
@@ -190,6 +316,7 @@ pub(crate) struct RowList<R> {
 }
 
 pub(crate) type EventList = RowList<EventRow>;
+pub(crate) type FactList = RowList<FactRow>;
 pub(crate) type ContactList = RowList<ContactRow>;
 
 impl<R> fmt::Debug for RowList<R> {

@@ -160,7 +160,7 @@ fn a_typo_in_a_variable_is_a_compile_error_with_position_and_the_names_that_exis
     assert!(e.message.contains("did you mean `events`"), "{e}");
     assert!(
         e.message
-            .contains("org, events, contacts, assets, params, now, from, to, filter"),
+            .contains("org, events, facts, contacts, assets, params, now, from, to, filter"),
         "{e}"
     );
     assert_eq!(e.kind.code(), "SCRIPT_COMPILE_ERROR");
@@ -405,4 +405,19 @@ fn engines_and_scripts_can_be_shared_between_threads() {
     assert_send_sync::<ScriptEngine>();
     assert_send_sync::<CompiledScript>();
     assert_send_sync::<ScriptCache>();
+}
+
+#[test]
+fn a_script_says_whether_it_reads_events() {
+    let engine = engine();
+    let reads = |source: &str| engine.compile(source).unwrap().reads_events();
+    assert!(reads("events.len()"));
+    assert!(reads("let xs = facts; count(events, \"CLICK\") + xs.len()"));
+    assert!(reads("facts.filter(|f| events.len() > 0).len()"));
+    assert!(!reads("count(facts, \"CLICK\")"));
+    assert!(!reads("contacts.len() + org.contact_count"));
+    // Its own variable of that name is not the input.
+    assert!(!reads("let events = [1, 2]; events.len()"));
+    // Comments and strings mention it without reading it.
+    assert!(!reads("// events\n\"events\".len()"));
 }

@@ -230,3 +230,59 @@ fn arrays_keep_rhais_own_functions() {
     assert_eq!(value("let a = [3, 1, 2]; a.sort(); a[0]"), 1.0);
     assert_eq!(value("#{ a: 1, b: 2 }.values().len()"), 2.0);
 }
+
+/// acme's records fed the way storage feeds a script that never names `events`:
+/// its facts (tallied by storage), no events.
+fn acme_as_facts() -> OrgRecords {
+    OrgRecords::from(crate::engagement::OrgFacts::from(&acme()))
+}
+
+#[test]
+fn facts_answer_what_events_answer() {
+    // (expression over `events`, value written down in the tests above)
+    let cases = [
+        (r#"count(events, "attendance")"#, 6.0),
+        (r#"count(events, "QUESTION")"#, 2.0),
+        (r#"count_by_kind(events).SHARE"#, 6.0),
+        (r#"contacts_with(events, "ATTENDANCE").len()"#, 5.0),
+        (r#"contacts_with(events, "SHARE").len()"#, 4.0),
+        (r#"attended_seconds(events).ann"#, 3400.0),
+        (r#"attended_seconds(events, "vid").eve"#, 50.0),
+        ("full_stay(events, assets, 0.9).len()", 1.0),
+        ("full_stay(events, assets, 0.5).len()", 4.0),
+        ("internal_shares(events, org, contacts)", 4.0),
+        (r#"distinct(of_kind(events, "SHARE"), "contact")"#, 4.0),
+        (
+            r#"contacts_with(of_asset(events, "web"), "ATTENDANCE").len()"#,
+            4.0,
+        ),
+    ];
+    for (on_events, expected) in cases {
+        let on_facts = on_events.replace("events", "facts");
+        assert_eq!(value(on_events), expected, "{on_events}");
+        assert_eq!(value(&on_facts), expected, "{on_facts} tallied from events");
+        let fed = run_on(&acme_as_facts(), &on_facts).unwrap();
+        assert_eq!(fed.value, expected, "{on_facts} fed as facts");
+    }
+}
+
+#[test]
+fn a_fact_tallies_one_kind_by_one_contact_on_one_asset() {
+    // 17 events: ann's two attendances are one fact, every other event its own.
+    assert_eq!(value("facts.len()"), 16.0);
+    let ann = r#"facts.find(|f| f.kind == "ATTENDANCE" && f.contact == "ann")"#;
+    assert_eq!(value(&format!("{ann}.events")), 2.0);
+    assert_eq!(value(&format!("{ann}.value")), 3400.0);
+    assert_eq!(value(&format!("{ann}.first_at")), value("events[2].at"));
+    assert_eq!(
+        text(r#"facts.filter(|f| f.kind == "SHARE" && f.contact == "cat").map(|f| f.recipient)"#),
+        r#"["dan@ACME.com", "someone@eu.acme.com"]"#
+    );
+    assert_eq!(
+        value(r#"sum(of_kind(facts, "ATTENDANCE"), "value")"#),
+        9089.0
+    );
+    // Fed from the aggregate layer, a script that names `events` would see none:
+    // which is why storage feeds facts only to scripts that never name it.
+    assert_eq!(run_on(&acme_as_facts(), "events.len()").unwrap().value, 0.0);
+}

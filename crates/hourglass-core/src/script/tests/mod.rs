@@ -66,6 +66,7 @@ fn org(id: &str, events: Vec<EngagementEvent>, contacts: Vec<ContactInfo>) -> Or
             contact_count: contacts.len() as u64,
         },
         events,
+        facts: Vec::new(),
         contacts,
     }
 }
