@@ -2,9 +2,6 @@
 //! custom KPI scripts are computed from. Storage fills these; nothing here reads a
 //! database.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -153,29 +150,33 @@ impl From<OrgFacts> for OrgRecords {
 /// the facts were read — days of the aggregate layer, raw edges of a range, or single
 /// events — so a script sees the same `facts` whichever way it was fed.
 pub fn tally(facts: impl IntoIterator<Item = EngagementFact>) -> Vec<EngagementFact> {
-    type Key = (EventKind, Option<String>, Option<String>, Option<String>);
-    let mut merged: HashMap<Key, EngagementFact> = HashMap::new();
+    // Sort by key and merge neighbours: no hashing and no copies of the ids, which
+    // matters for a large account's tens of thousands of facts.
+    let mut facts: Vec<EngagementFact> = facts.into_iter().collect();
+    facts.sort_unstable_by(|a, b| {
+        a.kind
+            .cmp(&b.kind)
+            .then_with(|| a.contact.cmp(&b.contact))
+            .then_with(|| a.asset.cmp(&b.asset))
+            .then_with(|| a.recipient.cmp(&b.recipient))
+    });
+    let mut merged: Vec<EngagementFact> = Vec::with_capacity(facts.len());
     for fact in facts {
-        let key = (
-            fact.kind,
-            fact.contact.clone(),
-            fact.asset.clone(),
-            fact.recipient.clone(),
-        );
-        match merged.entry(key) {
-            Entry::Occupied(mut entry) => {
-                let into = entry.get_mut();
+        match merged.last_mut() {
+            Some(into)
+                if into.kind == fact.kind
+                    && into.contact == fact.contact
+                    && into.asset == fact.asset
+                    && into.recipient == fact.recipient =>
+            {
                 into.events += fact.events;
                 into.value_sum += fact.value_sum;
                 into.first_at = into.first_at.min(fact.first_at);
             }
-            Entry::Vacant(entry) => {
-                entry.insert(fact);
-            }
+            _ => merged.push(fact),
         }
     }
-    let mut facts: Vec<EngagementFact> = merged.into_values().collect();
-    facts.sort_by(|a, b| {
+    merged.sort_by(|a, b| {
         a.first_at
             .cmp(&b.first_at)
             .then_with(|| a.contact.cmp(&b.contact))
@@ -183,7 +184,7 @@ pub fn tally(facts: impl IntoIterator<Item = EngagementFact>) -> Vec<EngagementF
             .then_with(|| a.kind.cmp(&b.kind))
             .then_with(|| a.recipient.cmp(&b.recipient))
     });
-    facts
+    merged
 }
 
 /// Who counts as a colleague of a sharer: the rule behind internal shares, used by

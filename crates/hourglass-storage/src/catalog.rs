@@ -555,7 +555,8 @@ impl WorkspaceStore {
         Ok(row)
     }
 
-    /// External ids of rows of `E` by row id, all within this workspace.
+    /// External ids of rows of `E` by row id, all within this workspace (each id asked
+    /// once, in chunks; unknown ones left out).
     pub(crate) async fn external_ids<E>(
         &self,
         ids: impl Iterator<Item = i64>,
@@ -564,20 +565,24 @@ impl WorkspaceStore {
         E: EntityTrait,
         E::Column: ExternalIdColumns,
     {
-        let ids: Vec<i64> = ids.collect();
-        if ids.is_empty() {
-            return Ok(HashMap::new());
+        let ids: Vec<i64> = ids
+            .collect::<std::collections::BTreeSet<i64>>()
+            .into_iter()
+            .collect();
+        let mut names = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::LOOKUP_CHUNK) {
+            let rows: Vec<(i64, String)> = E::find()
+                .select_only()
+                .column(E::Column::ID)
+                .column(E::Column::EXTERNAL_ID)
+                .filter(E::Column::WORKSPACE_ID.eq(self.id()))
+                .filter(E::Column::ID.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(&self.store.db)
+                .await?;
+            names.extend(rows);
         }
-        let rows: Vec<(i64, String)> = E::find()
-            .select_only()
-            .column(E::Column::ID)
-            .column(E::Column::EXTERNAL_ID)
-            .filter(E::Column::WORKSPACE_ID.eq(self.id()))
-            .filter(E::Column::ID.is_in(ids))
-            .into_tuple()
-            .all(&self.store.db)
-            .await?;
-        Ok(rows.into_iter().collect())
+        Ok(names)
     }
 }
 

@@ -147,10 +147,48 @@ impl WorkspaceStore {
                 organizations: organizations.clone(),
             };
             let days = (days != (None, None)).then_some(days);
-            for stored in facts::read(&self.store.db, self.id(), &scope, days).await? {
-                if let Some((organization, fact)) = stored.into_fact() {
-                    by_org.entry(organization).or_default().push(fact);
-                }
+            let mut stored = Vec::new();
+            for packed in facts::read(&self.store.db, self.id(), &scope, days).await? {
+                stored.push((packed.organization_id, packed.unpack()?));
+            }
+            // Ids collected first: an iterator borrowing `stored` across an await
+            // would keep the future from being `Send`.
+            let ids = |pick: fn(&facts::StoredFact) -> Option<i64>| -> Vec<i64> {
+                stored
+                    .iter()
+                    .flat_map(|(_, facts)| facts.iter().filter_map(pick))
+                    .collect()
+            };
+            let (contact_ids, asset_ids) = (ids(|f| f.contact()), ids(|f| f.asset()));
+            let organization_ids: Vec<i64> = stored.iter().map(|(o, _)| *o).collect();
+            let organizations = self
+                .external_ids::<organization::Entity>(organization_ids.into_iter())
+                .await?;
+            let contacts = self
+                .external_ids::<contact::Entity>(contact_ids.into_iter())
+                .await?;
+            let assets = self
+                .external_ids::<asset::Entity>(asset_ids.into_iter())
+                .await?;
+            let name = |names: &HashMap<i64, String>, id: Option<i64>| {
+                id.and_then(|id| names.get(&id).cloned())
+            };
+            for (organization, facts) in stored {
+                let Some(organization) = organizations.get(&organization) else {
+                    continue;
+                };
+                by_org
+                    .entry(organization.clone())
+                    .or_default()
+                    .extend(facts.into_iter().map(|f| EngagementFact {
+                        kind: f.kind,
+                        contact: name(&contacts, f.contact()),
+                        asset: name(&assets, f.asset()),
+                        recipient: (!f.recipient.is_empty()).then_some(f.recipient),
+                        events: f.events,
+                        value_sum: f.value_sum,
+                        first_at: f.first_at,
+                    }));
             }
         }
         for (from, to) in plan.raw {

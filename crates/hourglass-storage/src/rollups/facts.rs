@@ -11,13 +11,12 @@
 use std::collections::BTreeMap;
 
 use hourglass_core::EventKind;
-use hourglass_core::engagement::EngagementFact;
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult};
 
 use super::plan::Window;
 use super::{GRAIN_DAY, NO_CAMPAIGN, NO_CHANNEL, col, day_of};
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 
 /// `grain` of a row covering all time (its `bucket` is 0).
 pub(crate) const GRAIN_ALL_TIME: i16 = 0;
@@ -205,46 +204,73 @@ pub(crate) struct FactScope {
     pub organizations: Option<Vec<i64>>,
 }
 
-/// Stored facts summed over days, campaigns and channels, with external ids.
+/// One organization's stored fact rows, packed into one JSON array of `[contact_id,
+/// asset_id, kind, recipient, events, value_sum, first_at]`: a large account has
+/// thousands of rows, and handing each over as a row of its own costs the driver more
+/// than using it costs us. Rows of the same key on other days, campaigns or channels
+/// are not summed here (that would sort them all); `core::engagement::tally` does.
 #[derive(Debug, FromQueryResult)]
+pub(crate) struct PackedFacts {
+    pub organization_id: i64,
+    facts: String,
+}
+
+/// One stored fact row, by row ids (0: none).
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StoredFact {
-    pub organization: String,
-    pub contact: Option<String>,
-    pub asset: Option<String>,
-    pub kind: String,
+    pub contact: i64,
+    pub asset: i64,
+    pub kind: EventKind,
     pub recipient: String,
-    pub events: i64,
+    pub events: u64,
     pub value_sum: f64,
     pub first_at: i64,
 }
 
 impl StoredFact {
-    /// Core's fact; `None` for a kind this code does not know.
-    pub fn into_fact(self) -> Option<(String, EngagementFact)> {
-        let kind = self.kind.parse().ok()?;
-        let fact = EngagementFact {
-            kind,
-            contact: self.contact,
-            asset: self.asset,
-            recipient: (!self.recipient.is_empty()).then_some(self.recipient),
-            events: u64::try_from(self.events).unwrap_or(0),
-            value_sum: self.value_sum,
-            first_at: self.first_at,
-        };
-        Some((self.organization, fact))
+    pub fn contact(&self) -> Option<i64> {
+        (self.contact != NONE).then_some(self.contact)
+    }
+
+    pub fn asset(&self) -> Option<i64> {
+        (self.asset != NONE).then_some(self.asset)
     }
 }
 
-/// The facts of `workspace_id` in `scope` over whole UTC days `days` (or all time),
-/// one row per organization, contact, asset, kind and recipient.
+impl PackedFacts {
+    /// The rows; kinds this code does not know are left out.
+    pub fn unpack(&self) -> Result<Vec<StoredFact>> {
+        type Packed = (i64, i64, String, String, i64, f64, i64);
+        let packed: Vec<Packed> = serde_json::from_str(&self.facts)
+            .map_err(|e| StorageError::Corrupt(format!("packed engagement facts: {e}")))?;
+        Ok(packed
+            .into_iter()
+            .filter_map(
+                |(contact, asset, kind, recipient, events, value_sum, first_at)| {
+                    Some(StoredFact {
+                        contact,
+                        asset,
+                        kind: kind.parse().ok()?,
+                        recipient,
+                        events: u64::try_from(events).unwrap_or(0),
+                        value_sum,
+                        first_at,
+                    })
+                },
+            )
+            .collect())
+    }
+}
+
+/// The fact rows of `workspace_id` in `scope` over whole UTC days `days` (or all
+/// time), one packed row per organization.
 pub(crate) async fn read(
     db: &impl ConnectionTrait,
     workspace_id: i64,
     scope: &FactScope,
     days: Option<Window>,
-) -> Result<Vec<StoredFact>> {
-    let f = Alias::new("f");
-    let c = |name: &str| Expr::col((f.clone(), col(name)));
+) -> Result<Vec<PackedFacts>> {
+    let c = |name: &str| Expr::col(col(name));
     let mut condition = Condition::all().add(c("workspace_id").eq(workspace_id));
     match days {
         None => condition = condition.add(c("grain").eq(GRAIN_ALL_TIME)),
@@ -270,58 +296,27 @@ pub(crate) async fn read(
     if let Some(organizations) = &scope.organizations {
         condition = condition.add(c("organization_id").is_in(organizations.iter().copied()));
     }
-    let grouped = [
-        "organization_id",
-        "contact_id",
-        "asset_id",
-        "kind",
-        "recipient",
-    ];
-    let summed: SelectStatement = Query::select()
-        .columns(grouped.map(|name| (f.clone(), col(name))))
-        .expr_as(Expr::cust("CAST(SUM(f.events) AS BIGINT)"), col("events"))
-        .expr_as(Expr::cust("SUM(f.value_sum)"), col("value_sum"))
-        .expr_as(Expr::cust("MIN(f.first_at)"), col("first_at"))
-        .from_as(table(), f.clone())
-        .cond_where(condition)
-        .group_by_columns(grouped.map(|name| (f.clone(), col(name))))
-        .to_owned();
-    let g = Alias::new("g");
-    let (o, ct, a) = (Alias::new("o"), Alias::new("c"), Alias::new("a"));
+    // Grouped by organization only, which both indexes deliver in order (the key after
+    // one campaign, the second index without): no sort.
+    let backend = db.get_database_backend();
+    let packed = match backend {
+        DbBackend::Postgres => {
+            "json_agg(json_build_array(contact_id, asset_id, kind, recipient, events, \
+             value_sum, first_at))::text"
+        }
+        _ => {
+            "json_group_array(json_array(contact_id, asset_id, kind, recipient, events, \
+             value_sum, first_at))"
+        }
+    };
     let query = Query::select()
-        .expr_as(
-            Expr::col((o.clone(), col("external_id"))),
-            col("organization"),
-        )
-        .expr_as(Expr::col((ct.clone(), col("external_id"))), col("contact"))
-        .expr_as(Expr::col((a.clone(), col("external_id"))), col("asset"))
-        .columns(
-            ["kind", "recipient", "events", "value_sum", "first_at"]
-                .map(|name| (g.clone(), col(name))),
-        )
-        .from_subquery(summed, g.clone())
-        .join_as(
-            JoinType::InnerJoin,
-            Alias::new("organizations"),
-            o.clone(),
-            Expr::col((o.clone(), col("id"))).equals((g.clone(), col("organization_id"))),
-        )
-        .join_as(
-            JoinType::LeftJoin,
-            Alias::new("contacts"),
-            ct.clone(),
-            Expr::col((ct.clone(), col("id"))).equals((g.clone(), col("contact_id"))),
-        )
-        .join_as(
-            JoinType::LeftJoin,
-            Alias::new("assets"),
-            a.clone(),
-            Expr::col((a.clone(), col("id"))).equals((g.clone(), col("asset_id"))),
-        )
+        .column(col("organization_id"))
+        .expr_as(Expr::cust(packed), col("facts"))
+        .from(table())
+        .cond_where(condition)
+        .group_by_col(col("organization_id"))
         .to_owned();
-    Ok(
-        StoredFact::find_by_statement(db.get_database_backend().build(&query))
-            .all(db)
-            .await?,
-    )
+    Ok(PackedFacts::find_by_statement(backend.build(&query))
+        .all(db)
+        .await?)
 }
