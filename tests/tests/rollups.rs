@@ -15,7 +15,9 @@ use hourglass_core::filter::start_of_day;
 use hourglass_core::{
     AssetKind, EventDraft, EventKind, EventLimits, ExternalId, NewEvent, Slug, TimeRange,
 };
-use hourglass_storage::{KpiFilter, NewAsset, NewOrganization, Store, WorkspaceStore};
+use hourglass_storage::{
+    KpiFilter, NewAsset, NewOrganization, Store, StoreOptions, WorkspaceStore,
+};
 use hourglass_tests::{Backend, TestDatabase, on_both_backends};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -173,6 +175,16 @@ fn random_filter(rng: &mut StdRng) -> KpiFilter {
     }
 }
 
+/// A handle on an existing workspace through `store`.
+async fn uncached_handle(store: &Store, slug: &str) -> WorkspaceStore {
+    hourglass_server::admin::agency_or_create(store, "rollup-agency", "Test")
+        .await
+        .unwrap()
+        .workspace(slug)
+        .await
+        .unwrap()
+}
+
 async fn workspace(store: &Store, slug: &str) -> WorkspaceStore {
     let tenant = hourglass_server::admin::agency_or_create(store, "rollup-agency", "Test")
         .await
@@ -300,6 +312,12 @@ async fn rollups_answer_what_raw_events_answer(backend: Backend) {
         return;
     };
     let store = db.store().await;
+    let uncached_store = Store::connect(&StoreOptions {
+        answer_cache_entries: 0,
+        ..StoreOptions::new(&db.url)
+    })
+    .await
+    .unwrap();
     for seed in [7, 8] {
         let mut ws = workspace(&store, &format!("random-{seed}")).await;
         let mut rng = StdRng::seed_from_u64(seed);
@@ -342,6 +360,9 @@ async fn rollups_answer_what_raw_events_answer(backend: Backend) {
             // not the filter, says which organizations).
             let page: Vec<ExternalId> = ["o1", "o3", "o5", "nobody"].map(id).to_vec();
             let depths = ws.depths_of(&filter, &page).await.unwrap();
+            // Without the answer cache a page reads only its own organizations' facts.
+            let uncached = uncached_handle(&uncached_store, &format!("random-{seed}")).await;
+            assert_eq!(uncached.depths_of(&filter, &page).await.unwrap(), depths);
             let every_organization = KpiFilter {
                 organization: None,
                 ..filter.clone()

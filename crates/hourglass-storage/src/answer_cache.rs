@@ -100,6 +100,12 @@ impl AnswerCache {
         }
     }
 
+    /// Whether short lists are kept: then a page of depths is cheapest looked up in
+    /// the one short list of its filter.
+    pub fn keeps_short_lists(&self) -> bool {
+        self.short_lists.is_some()
+    }
+
     fn lru_for(&self, question: &Question) -> Option<&Mutex<LruCache<Question, Answer>>> {
         match question.asked {
             Asked::ShortList(_) => self.short_lists.as_ref(),

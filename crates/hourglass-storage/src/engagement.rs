@@ -50,13 +50,31 @@ impl WorkspaceStore {
             .await
     }
 
-    /// The depth of each of `organizations` that has events in the filter, by
-    /// external id: the batched form for a page of organizations (not cached).
+    /// The depth of each of `organizations` that has events in the filter (whose own
+    /// `organization` is ignored), by external id: the batched form for a page of
+    /// organizations. With the answer cache on, every page of a data version is looked
+    /// up in the filter's one cached short list (the first page computes it); without,
+    /// only the page's organizations are read.
     pub async fn depths_of(
         &self,
         filter: &KpiFilter,
         organizations: &[ExternalId],
     ) -> Result<HashMap<String, DepthScore>> {
+        if self.store.answers.keeps_short_lists() {
+            let every = KpiFilter {
+                organization: None,
+                ..filter.clone()
+            };
+            let wanted: std::collections::HashSet<&str> =
+                organizations.iter().map(ExternalId::as_str).collect();
+            return Ok(self
+                .short_list(&every)
+                .await?
+                .iter()
+                .filter(|r| wanted.contains(r.organization.id.as_str()))
+                .map(|r| (r.organization.id.clone(), r.depth.clone()))
+                .collect());
+        }
         let facts = self.engagement_facts_of(filter, organizations).await?;
         Ok(self
             .rank(facts)
