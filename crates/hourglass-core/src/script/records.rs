@@ -218,47 +218,37 @@ pub(crate) trait Tallied: Row {
     fn value_sum(&self) -> FLOAT;
 }
 
-impl Tallied for EventRow {
-    fn kind(&self) -> EventKind {
-        self.kind
-    }
-    fn contact(&self) -> Option<&ImmutableString> {
-        self.contact.as_ref()
-    }
-    fn asset(&self) -> Option<&ImmutableString> {
-        self.asset.as_ref()
-    }
-    fn recipient(&self) -> Option<&ImmutableString> {
-        self.recipient.as_ref()
-    }
-    fn events(&self) -> INT {
-        1
-    }
-    fn value_sum(&self) -> FLOAT {
-        self.value.unwrap_or(0.0)
-    }
+/// `Tallied` for a row whose fields carry the trait's names; only how many events it
+/// stands for and its value sum differ between events and facts.
+macro_rules! tallied {
+    ($row:ty, events: |$e:ident| $events:expr, value_sum: |$v:ident| $value_sum:expr) => {
+        impl Tallied for $row {
+            fn kind(&self) -> EventKind {
+                self.kind
+            }
+            fn contact(&self) -> Option<&ImmutableString> {
+                self.contact.as_ref()
+            }
+            fn asset(&self) -> Option<&ImmutableString> {
+                self.asset.as_ref()
+            }
+            fn recipient(&self) -> Option<&ImmutableString> {
+                self.recipient.as_ref()
+            }
+            fn events(&self) -> INT {
+                let $e = self;
+                $events
+            }
+            fn value_sum(&self) -> FLOAT {
+                let $v = self;
+                $value_sum
+            }
+        }
+    };
 }
 
-impl Tallied for FactRow {
-    fn kind(&self) -> EventKind {
-        self.kind
-    }
-    fn contact(&self) -> Option<&ImmutableString> {
-        self.contact.as_ref()
-    }
-    fn asset(&self) -> Option<&ImmutableString> {
-        self.asset.as_ref()
-    }
-    fn recipient(&self) -> Option<&ImmutableString> {
-        self.recipient.as_ref()
-    }
-    fn events(&self) -> INT {
-        self.events
-    }
-    fn value_sum(&self) -> FLOAT {
-        self.value
-    }
-}
+tallied!(EventRow, events: |_event| 1, value_sum: |event| event.value.unwrap_or(0.0));
+tallied!(FactRow, events: |fact| fact.events, value_sum: |fact| fact.value);
 
 /// One contact of the organization.
 #[derive(Debug, Clone)]

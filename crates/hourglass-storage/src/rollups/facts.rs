@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use hourglass_core::EventKind;
+use hourglass_core::event::MAX_RECIPIENT_LEN;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult};
 
@@ -46,6 +47,20 @@ pub(crate) const TABLE: &str = "engagement_facts";
 
 fn table() -> Alias {
     Alias::new(TABLE)
+}
+
+/// A recipient as the `recipient` column can hold it. Validation caps recipients at
+/// `MAX_RECIPIENT_LEN`, but events stored before it may carry longer ones. Such a
+/// recipient is no contact id and no contact's address, so only the part after its
+/// last `@` can make it internal (an address at the organization's domain): keep that.
+fn storable_recipient(recipient: &str) -> &str {
+    if recipient.chars().count() <= MAX_RECIPIENT_LEN {
+        return recipient;
+    }
+    match recipient.rfind('@') {
+        Some(at) if recipient[at..].chars().count() <= MAX_RECIPIENT_LEN => &recipient[at..],
+        _ => NO_RECIPIENT,
+    }
 }
 
 /// What the facts need of one stored event.
@@ -100,7 +115,7 @@ impl FactDelta {
             return;
         };
         let recipient = match event.kind {
-            EventKind::Share => event.recipient.unwrap_or(NO_RECIPIENT),
+            EventKind::Share => event.recipient.map_or(NO_RECIPIENT, storable_recipient),
             _ => NO_RECIPIENT,
         };
         let key = |grain, bucket| FactKey {
@@ -319,4 +334,19 @@ pub(crate) async fn read(
     Ok(PackedFacts::find_by_statement(backend.build(&query))
         .all(db)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_over_long_recipient_keeps_what_can_still_make_it_internal() {
+        assert_eq!(storable_recipient("ann@acme.com"), "ann@acme.com");
+        let long_local = format!("{}@acme.com", "x".repeat(400));
+        assert_eq!(storable_recipient(&long_local), "@acme.com");
+        assert_eq!(storable_recipient(&"y".repeat(400)), NO_RECIPIENT);
+        let long_domain = format!("a@{}", "d".repeat(400));
+        assert_eq!(storable_recipient(&long_domain), NO_RECIPIENT);
+    }
 }
