@@ -60,9 +60,9 @@ pub(crate) const NO_CAMPAIGN: i64 = 0;
 /// `channel` of events that name no channel.
 pub(crate) const NO_CHANNEL: &str = "";
 
-/// The columns of a rollup row's identity, in the primary key's order.
-pub(crate) const PRIMARY_KEY: [&str; 7] = [
-    "workspace_id",
+/// The columns of a rollup row's identity within its workspace, in the primary key's
+/// order (which starts with `workspace_id`); [`Key::values`] gives them in this order.
+pub(crate) const KEY_COLUMNS: [&str; 6] = [
     "grain",
     "asset_id",
     "campaign_id",
@@ -72,6 +72,16 @@ pub(crate) const PRIMARY_KEY: [&str; 7] = [
 ];
 /// The columns a row adds up.
 pub(crate) const TALLY_COLUMNS: [&str; 3] = ["events", "value_sum", "people"];
+
+/// The primary key: the workspace, then [`KEY_COLUMNS`].
+pub(crate) fn primary_key() -> impl Iterator<Item = &'static str> {
+    std::iter::once("workspace_id").chain(KEY_COLUMNS)
+}
+
+/// What every read of a row selects: its key within the workspace and its tally.
+pub(crate) fn stored_columns() -> impl Iterator<Item = &'static str> {
+    KEY_COLUMNS.into_iter().chain(TALLY_COLUMNS)
+}
 
 pub(crate) fn table() -> Alias {
     Alias::new("rollups")
@@ -95,6 +105,20 @@ pub(crate) struct Key {
     pub bucket: i64,
     pub channel: String,
     pub kind: EventKind,
+}
+
+impl Key {
+    /// The key's values in [`KEY_COLUMNS`] order.
+    pub fn values(&self) -> [sea_orm::Value; 6] {
+        [
+            self.grain.into(),
+            self.asset.into(),
+            self.campaign.into(),
+            self.bucket.into(),
+            self.channel.clone().into(),
+            self.kind.as_str().into(),
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
 
 use super::cells::Tally;
 use super::plan::Window;
-use super::write::{STORED_COLUMNS, StoredRow, upsert};
+use super::stored_columns;
+use super::write::{StoredRow, upsert};
 use super::{GRAIN_DAY, Key, col, table};
 use crate::error::Result;
 
@@ -166,7 +167,7 @@ impl MonthBook {
 async fn seal(txn: &DatabaseTransaction, workspace_id: i64, month: i64) -> Result<()> {
     let backend = txn.get_database_backend();
     let query = Query::select()
-        .columns(STORED_COLUMNS.map(col))
+        .columns(stored_columns().map(col))
         .from(table())
         .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
         .and_where(Expr::col(col("grain")).eq(GRAIN_DAY))

@@ -8,7 +8,8 @@ use sea_orm::{ColumnTrait, EntityName, EntityTrait, FromQueryResult, QueryFilter
 use super::cells::Scope;
 use super::months::{GRAIN_MONTH, split};
 use super::plan::{Plan, Window};
-use super::write::{STORED_COLUMNS, StoredRow};
+use super::stored_columns;
+use super::write::StoredRow;
 use super::{ALL_ASSETS, Cells, GRAIN_DAY, MonthBook, col, table};
 use crate::entities::{asset, event};
 use crate::error::Result;
@@ -103,7 +104,7 @@ impl WorkspaceStore {
                 condition = condition.add(Expr::col(col("channel")).eq(channel.as_str()));
             }
             Query::select()
-                .columns(STORED_COLUMNS.map(col))
+                .columns(stored_columns().map(col))
                 .from(table())
                 .cond_where(condition)
                 .to_owned()

@@ -11,8 +11,8 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, 
 use super::cells::Tally;
 use super::months::{GRAIN_MONTH, month_of};
 use super::{
-    ALL_ASSETS, GRAIN_DAY, Key, NO_CAMPAIGN, NO_CHANNEL, PRIMARY_KEY, TALLY_COLUMNS, col, day_of,
-    table,
+    ALL_ASSETS, GRAIN_DAY, KEY_COLUMNS, Key, NO_CAMPAIGN, NO_CHANNEL, TALLY_COLUMNS, col, day_of,
+    primary_key, stored_columns, table,
 };
 use crate::error::{Result, StorageError};
 
@@ -106,7 +106,7 @@ impl Delta {
 }
 
 /// A rollup row as read back: its key and its tally. Every read of `rollups` (merging
-/// a delta, sealing a month, answering a query) selects [`STORED_COLUMNS`] into it.
+/// a delta, sealing a month, answering a query) selects [`stored_columns`] into it.
 #[derive(Debug, FromQueryResult)]
 pub(crate) struct StoredRow {
     grain: i16,
@@ -119,19 +119,6 @@ pub(crate) struct StoredRow {
     value_sum: f64,
     people: Option<Vec<u8>>,
 }
-
-/// The columns a [`StoredRow`] is read from.
-pub(crate) const STORED_COLUMNS: [&str; 9] = [
-    "grain",
-    "asset_id",
-    "campaign_id",
-    "bucket",
-    "channel",
-    "kind",
-    "events",
-    "value_sum",
-    "people",
-];
 
 impl StoredRow {
     /// The row's key and tally; `None` for a kind this code does not know.
@@ -165,7 +152,7 @@ async fn merge_with_stored(
     // Exactly the rows of the delta, by primary key: a batch of events spread over a
     // year touches a thousand rows, not every row of the days and campaigns it names.
     let backend = txn.get_database_backend();
-    let mut values: Vec<Value> = Vec::with_capacity(part.len() * 6 + 1);
+    let mut values: Vec<Value> = Vec::with_capacity(part.len() * KEY_COLUMNS.len() + 1);
     let mut tuples = Vec::with_capacity(part.len());
     let placeholder = |value: Value, values: &mut Vec<Value>| {
         values.push(value);
@@ -175,25 +162,26 @@ async fn merge_with_stored(
         }
     };
     for key in part.keys() {
-        let fields = [
-            placeholder(key.grain.into(), &mut values),
-            placeholder(key.asset.into(), &mut values),
-            placeholder(key.campaign.into(), &mut values),
-            placeholder(key.bucket.into(), &mut values),
-            placeholder(key.channel.clone().into(), &mut values),
-            placeholder(key.kind.as_str().into(), &mut values),
-        ];
+        let fields: Vec<String> = key
+            .values()
+            .into_iter()
+            .map(|value| placeholder(value, &mut values))
+            .collect();
         tuples.push(format!("({})", fields.join(", ")));
     }
     let workspace = placeholder(workspace_id.into(), &mut values);
+    let on_key: Vec<String> = KEY_COLUMNS
+        .iter()
+        .map(|c| format!("r.{c} = k.{c}"))
+        .collect();
+    let selected: Vec<String> = stored_columns().map(|c| format!("r.{c}")).collect();
     let sql = format!(
-        "WITH k (grain, asset_id, campaign_id, bucket, channel, kind) AS (VALUES {}) \
-         SELECT r.grain, r.asset_id, r.campaign_id, r.bucket, r.channel, r.kind, \
-         r.events, r.value_sum, r.people \
-         FROM k JOIN rollups r ON r.workspace_id = {workspace} AND r.grain = k.grain \
-         AND r.asset_id = k.asset_id AND r.campaign_id = k.campaign_id \
-         AND r.bucket = k.bucket AND r.channel = k.channel AND r.kind = k.kind",
-        tuples.join(", ")
+        "WITH k ({}) AS (VALUES {}) SELECT {} FROM k JOIN rollups r \
+         ON r.workspace_id = {workspace} AND {}",
+        KEY_COLUMNS.join(", "),
+        tuples.join(", "),
+        selected.join(", "),
+        on_key.join(" AND "),
     );
     let stored = StoredRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
@@ -217,33 +205,29 @@ pub(crate) async fn upsert(
     let backend = txn.get_database_backend();
     for chunk in rows.chunks(UPSERT_CHUNK) {
         let mut insert = Query::insert();
-        insert.into_table(table()).columns(
-            PRIMARY_KEY
-                .iter()
-                .chain(&TALLY_COLUMNS)
-                .map(|name| col(name)),
-        );
+        insert
+            .into_table(table())
+            .columns(primary_key().chain(TALLY_COLUMNS).map(col));
         for (key, tally) in chunk {
             let people: Value = if tally.people.is_empty() {
                 Value::Bytes(None)
             } else {
                 encode(&tally.people)?.into()
             };
-            insert.values_panic([
-                workspace_id.into(),
-                key.grain.into(),
-                key.asset.into(),
-                key.campaign.into(),
-                key.bucket.into(),
-                key.channel.clone().into(),
-                key.kind.as_str().into(),
+            let tallied: [Value; 3] = [
                 i64::try_from(tally.events).unwrap_or(i64::MAX).into(),
                 tally.value_sum.into(),
-                people.into(),
-            ]);
+                people,
+            ];
+            insert.values_panic(
+                std::iter::once(workspace_id.into())
+                    .chain(key.values())
+                    .chain(tallied)
+                    .map(Into::into),
+            );
         }
         insert.on_conflict(
-            OnConflict::columns(PRIMARY_KEY.map(col))
+            OnConflict::columns(primary_key().map(col))
                 .update_columns(TALLY_COLUMNS.map(col))
                 .to_owned(),
         );
