@@ -19,7 +19,7 @@ use crate::error::{Result, StorageError};
 use crate::events::{EventRecord, joined_events};
 use crate::kpis::{AssetScope, KpiFilter, Resolved};
 use crate::rollups::Plan;
-use crate::rollups::facts::{self, FactScope};
+use crate::rollups::facts;
 use crate::time::{from_millis, to_millis};
 use crate::workspaces::WorkspaceStore;
 
@@ -98,8 +98,7 @@ impl WorkspaceStore {
     /// facts and all its contacts, ordered by organization id.
     pub async fn engagement_facts(&self, filter: &KpiFilter) -> Result<Vec<OrgFacts>> {
         let resolved = self.resolve(filter).await?;
-        let organizations = resolved.organization.map(|o| vec![o]);
-        self.facts_where(&resolved, organizations).await
+        self.facts_where(&resolved, None).await
     }
 
     /// The facts of `organizations` that have events in the filter (whose own
@@ -126,7 +125,8 @@ impl WorkspaceStore {
         Ok(facts)
     }
 
-    /// The facts of the filter's organizations (or of `organizations`): whole UTC days
+    /// The facts of the filter's organizations (and of `organizations` only, when
+    /// given): whole UTC days
     /// (or all time) from `engagement_facts`, the partial days at the range's edges
     /// from raw events — the same split as the rollups. A workspace whose aggregate
     /// layer is behind this code's is answered from raw events alone.
@@ -158,15 +158,21 @@ impl WorkspaceStore {
         );
         let mut by_org: BTreeMap<String, Vec<EngagementFact>> = BTreeMap::new();
         if let Some(days) = plan.days {
-            let scope = FactScope {
-                campaign: resolved.campaign,
-                channel: resolved.channel.clone(),
-                asset: resolved.asset,
-                organizations: organizations.clone(),
+            // The filter's conditions on the facts' columns, which bear the events'
+            // names; the range is the days'.
+            let unbounded = Resolved {
+                range: TimeRange::default(),
+                ..resolved.clone()
             };
+            let dimensions = self
+                .condition_on(&facts::table(), &unbounded, AssetScope::Exact)
+                .add(which(Expr::col((
+                    facts::table(),
+                    Alias::new("organization_id"),
+                ))));
             let days = (days != (None, None)).then_some(days);
             let mut stored = Vec::new();
-            for packed in facts::read(&self.store.db, self.id(), &scope, days).await? {
+            for packed in facts::read(&self.store.db, dimensions, days).await? {
                 stored.push((packed.organization_id, packed.unpack()?));
             }
             // Ids collected first: an iterator borrowing `stored` across an await

@@ -17,7 +17,7 @@ use crate::LOOKUP_CHUNK;
 use crate::catalog::ExternalIdColumns;
 use crate::entities::{asset, campaign, contact, event, organization};
 use crate::error::{Result, StorageError};
-use crate::rollups::{Delta, FactDelta, FactEvent, MonthBook, PersonNumbers, RollupEvent};
+use crate::rollups::{AggregatedEvent, Delta, FactDelta, MonthBook, PersonNumbers};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
 
@@ -115,7 +115,7 @@ impl WorkspaceStore {
                 numbers.person(contact_id, e.anonymous_id.as_ref().map(ExternalId::as_str))?;
             let campaign_id = e.campaign_id.and_then(|c| ids.campaigns.get(&c).copied());
             let asset_id = e.asset_id.and_then(|a| ids.assets.get(&a).copied());
-            delta.add(RollupEvent {
+            let aggregated = AggregatedEvent {
                 kind: e.kind,
                 occurred_at,
                 campaign: campaign_id,
@@ -123,18 +123,12 @@ impl WorkspaceStore {
                 asset: asset_id,
                 value: e.value,
                 person,
-            });
-            facts.add(FactEvent {
-                kind: e.kind,
-                occurred_at,
                 organization: organization_id,
                 contact: contact_id,
-                asset: asset_id,
-                campaign: campaign_id,
-                channel: e.channel.as_deref(),
-                value: e.value,
                 recipient: e.properties.get("recipient").and_then(Value::as_str),
-            });
+            };
+            delta.add(&aggregated);
+            facts.add(&aggregated);
             rows.push(event::ActiveModel {
                 workspace_id: Set(self.id()),
                 message_id: Set(e.message_id.to_string()),

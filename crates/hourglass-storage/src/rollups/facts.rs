@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use hourglass_core::EventKind;
 use hourglass_core::event::MAX_RECIPIENT_LEN;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Value};
 
 use super::plan::Window;
-use super::{GRAIN_DAY, NO_CAMPAIGN, NO_CHANNEL, col, day_of};
+use super::{AggregatedEvent, GRAIN_DAY, NO_CAMPAIGN, NO_CHANNEL, col, day_of};
 use crate::error::{Result, StorageError};
 
 /// `grain` of a row covering all time (its `bucket` is 0).
@@ -30,8 +30,10 @@ const NO_RECIPIENT: &str = "";
 /// bind parameters.
 const UPSERT_CHUNK: usize = 500;
 
-const KEY_COLUMNS: [&str; 10] = [
-    "workspace_id",
+/// The columns of a fact row's identity within its workspace, in the primary key's
+/// order (which starts with `workspace_id`); [`FactKey::values`] gives them in this
+/// order.
+const KEY_COLUMNS: [&str; 9] = [
     "grain",
     "campaign_id",
     "organization_id",
@@ -43,9 +45,12 @@ const KEY_COLUMNS: [&str; 10] = [
     "recipient",
 ];
 
+/// The columns a row adds up.
+const TALLY_COLUMNS: [&str; 3] = ["events", "value_sum", "first_at"];
+
 pub(crate) const TABLE: &str = "engagement_facts";
 
-fn table() -> Alias {
+pub(crate) fn table() -> Alias {
     Alias::new(TABLE)
 }
 
@@ -63,21 +68,6 @@ fn storable_recipient(recipient: &str) -> &str {
     }
 }
 
-/// What the facts need of one stored event.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FactEvent<'a> {
-    pub kind: EventKind,
-    pub occurred_at: i64,
-    pub organization: Option<i64>,
-    pub contact: Option<i64>,
-    pub asset: Option<i64>,
-    pub campaign: Option<i64>,
-    pub channel: Option<&'a str>,
-    pub value: Option<f64>,
-    /// `properties.recipient`, read for shares only.
-    pub recipient: Option<&'a str>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct FactKey {
     grain: i16,
@@ -89,6 +79,23 @@ struct FactKey {
     channel: String,
     kind: EventKind,
     recipient: String,
+}
+
+impl FactKey {
+    /// The key's values in [`KEY_COLUMNS`] order.
+    fn values(&self) -> [Value; 9] {
+        [
+            self.grain.into(),
+            self.campaign.into(),
+            self.organization.into(),
+            self.bucket.into(),
+            self.contact.into(),
+            self.asset.into(),
+            self.channel.clone().into(),
+            self.kind.as_str().into(),
+            self.recipient.clone().into(),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -110,7 +117,7 @@ impl FactDelta {
     }
 
     /// Adds an event; one without an organization has no place in depth.
-    pub fn add(&mut self, event: FactEvent<'_>) {
+    pub fn add(&mut self, event: &AggregatedEvent<'_>) {
         let Some(organization) = event.organization else {
             return;
         };
@@ -159,32 +166,26 @@ impl FactDelta {
         };
         let rows: Vec<(FactKey, FactTally)> = self.rows.into_iter().collect();
         for chunk in rows.chunks(UPSERT_CHUNK) {
+            let primary_key = || std::iter::once("workspace_id").chain(KEY_COLUMNS);
             let mut insert = Query::insert();
-            insert.into_table(table()).columns(
-                KEY_COLUMNS
-                    .iter()
-                    .chain(&["events", "value_sum", "first_at"])
-                    .map(|name| col(name)),
-            );
+            insert
+                .into_table(table())
+                .columns(primary_key().chain(TALLY_COLUMNS).map(col));
             for (key, tally) in chunk {
-                insert.values_panic([
-                    workspace_id.into(),
-                    key.grain.into(),
-                    key.campaign.into(),
-                    key.organization.into(),
-                    key.bucket.into(),
-                    key.contact.into(),
-                    key.asset.into(),
-                    key.channel.clone().into(),
-                    key.kind.as_str().into(),
-                    key.recipient.clone().into(),
+                let tallied: [Value; 3] = [
                     tally.events.into(),
                     tally.value_sum.into(),
                     tally.first_at.into(),
-                ]);
+                ];
+                insert.values_panic(
+                    std::iter::once(workspace_id.into())
+                        .chain(key.values())
+                        .chain(tallied)
+                        .map(Into::into),
+                );
             }
             insert.on_conflict(
-                sea_orm::sea_query::OnConflict::columns(KEY_COLUMNS.map(col))
+                sea_orm::sea_query::OnConflict::columns(primary_key().map(col))
                     .values([
                         (
                             col("events"),
@@ -207,16 +208,6 @@ impl FactDelta {
         }
         Ok(())
     }
-}
-
-/// Which stored fact rows a read covers.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct FactScope {
-    pub campaign: Option<i64>,
-    pub channel: Option<String>,
-    pub asset: Option<i64>,
-    /// `None`: every organization.
-    pub organizations: Option<Vec<i64>>,
 }
 
 /// One organization's stored fact rows, packed into one JSON array of `[contact_id,
@@ -277,16 +268,16 @@ impl PackedFacts {
     }
 }
 
-/// The fact rows of `workspace_id` in `scope` over whole UTC days `days` (or all
-/// time), one packed row per organization.
+/// The fact rows that meet `dimensions` (the workspace and the filter, on columns of
+/// [`table`]) over whole UTC days `days` (or all time), one packed row per
+/// organization.
 pub(crate) async fn read(
     db: &impl ConnectionTrait,
-    workspace_id: i64,
-    scope: &FactScope,
+    dimensions: Condition,
     days: Option<Window>,
 ) -> Result<Vec<PackedFacts>> {
     let c = |name: &str| Expr::col(col(name));
-    let mut condition = Condition::all().add(c("workspace_id").eq(workspace_id));
+    let mut condition = dimensions;
     match days {
         None => condition = condition.add(c("grain").eq(GRAIN_ALL_TIME)),
         Some((from, to)) => {
@@ -298,18 +289,6 @@ pub(crate) async fn read(
                 condition = condition.add(c("bucket").lt(to));
             }
         }
-    }
-    if let Some(campaign) = scope.campaign {
-        condition = condition.add(c("campaign_id").eq(campaign));
-    }
-    if let Some(channel) = &scope.channel {
-        condition = condition.add(c("channel").eq(channel.as_str()));
-    }
-    if let Some(asset) = scope.asset {
-        condition = condition.add(c("asset_id").eq(asset));
-    }
-    if let Some(organizations) = &scope.organizations {
-        condition = condition.add(c("organization_id").is_in(organizations.iter().copied()));
     }
     // Grouped by organization only, which both indexes deliver in order (the key after
     // one campaign, the second index without): no sort.

@@ -35,12 +35,12 @@ mod rebuild;
 mod write;
 
 pub(crate) use cells::Cells;
-pub(crate) use facts::{FactDelta, FactEvent};
+pub(crate) use facts::FactDelta;
 pub(crate) use months::MonthBook;
 pub(crate) use people::PersonNumbers;
 pub(crate) use plan::Plan;
 pub use rebuild::RebuildSummary;
-pub(crate) use write::{Delta, RollupEvent};
+pub(crate) use write::Delta;
 
 use hourglass_core::EventKind;
 use sea_orm::sea_query::Alias;
@@ -94,6 +94,24 @@ pub(crate) fn col(name: &str) -> Alias {
 /// The UTC day an instant (ms) falls in, as the ms of its start.
 pub(crate) fn day_of(at_ms: i64) -> i64 {
     at_ms.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// What the aggregate layer needs of one stored event, in row ids: ingest and a
+/// rebuild describe each event once and add it to the rollups and the facts alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AggregatedEvent<'a> {
+    pub kind: EventKind,
+    pub occurred_at: i64,
+    pub campaign: Option<i64>,
+    pub channel: Option<&'a str>,
+    pub asset: Option<i64>,
+    pub value: Option<f64>,
+    /// The person's dense number, for the rollups' people sets.
+    pub person: Option<u32>,
+    pub organization: Option<i64>,
+    pub contact: Option<i64>,
+    /// `properties.recipient`; the facts keep it for shares only.
+    pub recipient: Option<&'a str>,
 }
 
 /// A rollup row's identity within its workspace.

@@ -9,8 +9,8 @@ use sea_orm::{
 
 use std::collections::BTreeSet;
 
-use super::facts::{self, FactDelta, FactEvent};
-use super::{Delta, MonthBook, PersonNumbers, RollupEvent, VERSION, col};
+use super::facts::{self, FactDelta};
+use super::{AggregatedEvent, Delta, MonthBook, PersonNumbers, VERSION, col};
 use crate::entities::{event, workspace};
 use crate::error::Result;
 use crate::store::Store;
@@ -108,7 +108,7 @@ impl WorkspaceStore {
             for row in &page {
                 let person = numbers.person(row.contact_id, row.anonymous_id.as_deref())?;
                 if let Ok(kind) = row.kind.parse() {
-                    delta.add(RollupEvent {
+                    let aggregated = AggregatedEvent {
                         kind,
                         occurred_at: row.occurred_at,
                         campaign: row.campaign_id,
@@ -116,18 +116,12 @@ impl WorkspaceStore {
                         asset: row.asset_id,
                         value: row.value,
                         person,
-                    });
-                    fact_delta.add(FactEvent {
-                        kind,
-                        occurred_at: row.occurred_at,
                         organization: row.organization_id,
                         contact: row.contact_id,
-                        asset: row.asset_id,
-                        campaign: row.campaign_id,
-                        channel: row.channel.as_deref(),
-                        value: row.value,
                         recipient: row.recipient.as_deref(),
-                    });
+                    };
+                    delta.add(&aggregated);
+                    fact_delta.add(&aggregated);
                 }
             }
             summary.events += page.len() as u64;

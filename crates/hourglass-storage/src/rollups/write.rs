@@ -11,26 +11,14 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, 
 use super::cells::Tally;
 use super::months::{GRAIN_MONTH, month_of};
 use super::{
-    ALL_ASSETS, GRAIN_DAY, KEY_COLUMNS, Key, NO_CAMPAIGN, NO_CHANNEL, TALLY_COLUMNS, col, day_of,
-    primary_key, stored_columns, table,
+    ALL_ASSETS, AggregatedEvent, GRAIN_DAY, KEY_COLUMNS, Key, NO_CAMPAIGN, NO_CHANNEL,
+    TALLY_COLUMNS, col, day_of, primary_key, stored_columns, table,
 };
 use crate::error::{Result, StorageError};
 
 /// Rows one read or upsert carries (6 or 10 values each): well under both backends'
 /// caps on bind parameters.
 const UPSERT_CHUNK: usize = 500;
-
-/// What the rollups need of one stored event.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RollupEvent<'a> {
-    pub kind: EventKind,
-    pub occurred_at: i64,
-    pub campaign: Option<i64>,
-    pub channel: Option<&'a str>,
-    pub asset: Option<i64>,
-    pub value: Option<f64>,
-    pub person: Option<u32>,
-}
 
 /// Additions to rollup rows, not yet stored.
 #[derive(Debug, Default)]
@@ -69,7 +57,7 @@ impl Delta {
         self.rows.extend(months);
     }
 
-    pub fn add(&mut self, event: RollupEvent<'_>) {
+    pub fn add(&mut self, event: &AggregatedEvent<'_>) {
         let mut tally = Tally {
             events: 1,
             value_sum: event.value.unwrap_or(0.0),
