@@ -2,7 +2,10 @@
 //! concurrent clients, and — the baseline — inserted by the bench itself as plain
 //! multi-row INSERTs into a scratch table with the events table's columns and only
 //! a primary key, with as many concurrent connections. Both sides stream batches
-//! from the generator, so the event count is bounded only by time.
+//! from the generator, so the event count is bounded only by time. The server gets
+//! them in the [`Arrival`] order asked for; the scratch table, whose only index is
+//! an increasing key, in the generator's own order (sorting would only slow the
+//! baseline's producer, not the database).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,6 +14,7 @@ use hourglass_server::demo::b2b::B2bEvents;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::api::Api;
+use crate::arrival::Arrival;
 use crate::raw_insert::{RawInserter, RawRows};
 
 /// Events per request or INSERT, as the server's default `max_batch_events`.
@@ -106,13 +110,14 @@ where
     Ok(Throughput::from_marks(started, marks))
 }
 
-/// Events/s of the generator alone, NDJSON serialisation included, over up to a
-/// million events: the instrument must be far faster than what it measures.
-pub fn generator_rate(seed: u64, events: u64) -> anyhow::Result<f64> {
+/// Events/s of the generator alone in `arrival` order, NDJSON serialisation
+/// included, over up to a million events: the instrument must be far faster than what
+/// it measures.
+pub fn generator_rate(arrival: Arrival, seed: u64, events: u64) -> anyhow::Result<f64> {
     let events = events.min(1_000_000);
     let started = Instant::now();
     let mut bytes = 0;
-    for batch in B2bEvents::new(seed, events, BATCH) {
+    for batch in arrival.batches(seed, events, BATCH) {
         let mut body = Vec::with_capacity(batch.len() * 400);
         for draft in &batch {
             serde_json::to_writer(&mut body, draft)?;
@@ -124,12 +129,18 @@ pub fn generator_rate(seed: u64, events: u64) -> anyhow::Result<f64> {
     Ok(events as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Sends `events` B2B events as NDJSON, `BATCH` per request, `CLIENTS` at a time.
-pub async fn over_http(api: &Api, seed: u64, events: u64) -> anyhow::Result<Throughput> {
+/// Sends `events` B2B events as NDJSON in `arrival` order, `BATCH` per request,
+/// `CLIENTS` at a time.
+pub async fn over_http(
+    api: &Api,
+    arrival: Arrival,
+    seed: u64,
+    events: u64,
+) -> anyhow::Result<Throughput> {
     let api = api.clone();
     drive(
         move |sender| {
-            for batch in B2bEvents::new(seed, events, BATCH) {
+            for batch in arrival.batches(seed, events, BATCH) {
                 let mut body = Vec::with_capacity(batch.len() * 400);
                 for draft in &batch {
                     if serde_json::to_writer(&mut body, draft).is_err() {

@@ -16,6 +16,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use serde_json::json;
 
 mod api;
+mod arrival;
 mod bottom;
 mod dashboard;
 mod ingest;
@@ -55,6 +56,10 @@ struct Args {
     /// Seed of the B2B demo.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// The order the server gets the events in: `live` (by time, as live traffic) or
+    /// `backfill` (every batch spread over the year, as unsorted history).
+    #[arg(long, value_enum, default_value_t = arrival::Arrival::Live)]
+    arrival: arrival::Arrival,
     /// The `hourglass` binary (default: the one next to this binary).
     #[arg(long)]
     hourglass: Option<PathBuf>,
@@ -203,8 +208,12 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     setup::describe_workspace(&api, args.seed).await?;
     let mut rows = Vec::new();
 
-    eprintln!("ingesting {} events over HTTP…", args.events);
-    let http = ingest::over_http(&api, args.seed, args.events).await?;
+    eprintln!(
+        "ingesting {} events over HTTP, {}…",
+        args.events,
+        args.arrival.describe()
+    );
+    let http = ingest::over_http(&api, args.arrival, args.seed, args.events).await?;
     anyhow::ensure!(
         http.events == args.events,
         "stored {} events of {}",
@@ -220,9 +229,10 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     rows.push(
         Row::new(
             format!(
-                "ingest: NDJSON over HTTP, {} clients × {} events",
+                "ingest: NDJSON over HTTP, {} clients × {} events {}",
                 ingest::CLIENTS,
-                ingest::BATCH
+                ingest::BATCH,
+                args.arrival.describe()
             ),
             http.rate(),
             "ev/s",
@@ -248,8 +258,11 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
         .baseline(raw.first_tenth),
     );
     rows.push(Row::new(
-        "the bench's B2B generator alone (NDJSON included)",
-        ingest::generator_rate(args.seed, args.events)?,
+        format!(
+            "the bench's B2B generator alone, {} (NDJSON included)",
+            args.arrival.describe()
+        ),
+        ingest::generator_rate(args.arrival, args.seed, args.events)?,
         "ev/s",
     ));
 
