@@ -78,10 +78,14 @@ impl TimeOrdered {
         Self::in_slices_of(seed, events, batch, SLICE_EVENTS)
     }
 
+    /// Returns once the first slice is sorted, so that a clock started afterwards
+    /// times the consumer, not the sorting (later slices are sorted while earlier
+    /// ones are consumed).
     fn in_slices_of(seed: u64, events: u64, batch: usize, slice_events: usize) -> Self {
+        let bounds = slice_bounds(seed, events, slice_events);
         let (sender, slices) = sync_channel(1);
         let replayer = std::thread::spawn(move || {
-            for (from, to) in slice_bounds(seed, events, slice_events) {
+            for (from, to) in bounds {
                 let mut slice: Vec<(i64, EventDraft)> = B2bEvents::new(seed, events, REPLAY_BATCH)
                     .flatten()
                     .map(|draft| (instant_of(&draft), draft))
@@ -94,9 +98,10 @@ impl TimeOrdered {
                 }
             }
         });
+        let ready = slices.recv().map(VecDeque::from).unwrap_or_default();
         Self {
             slices,
-            ready: VecDeque::new(),
+            ready,
             batch: batch.max(1),
             _replayer: replayer,
         }

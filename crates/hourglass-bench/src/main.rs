@@ -27,6 +27,7 @@ mod report;
 mod scripts;
 mod server;
 mod setup;
+mod soak;
 
 use api::{Api, WORKSPACE};
 use kpi_sql::{Days, Filter, KpiSql};
@@ -72,6 +73,24 @@ struct Args {
     /// Seconds a load test may run at most.
     #[arg(long, default_value_t = 10)]
     load_seconds: u64,
+    /// Instead of the figures above: a memory soak of this many minutes (live ingest
+    /// at `--soak-rate` while dashboards ask, resident memory sampled), in a fresh
+    /// database.
+    #[arg(long)]
+    soak_minutes: Option<u64>,
+    /// Events per second the soak sends.
+    #[arg(long, default_value_t = 2_000)]
+    soak_rate: u64,
+}
+
+impl Args {
+    /// The `hourglass` binary to measure.
+    fn hourglass_binary(&self) -> anyhow::Result<PathBuf> {
+        match &self.hourglass {
+            Some(path) => Ok(path.clone()),
+            None => server::default_binary(),
+        }
+    }
 }
 
 /// The campaign the dashboard figures are about: a FIND campaign whose 90-day
@@ -197,10 +216,7 @@ async fn dashboard_and_load(
 }
 
 async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
-    let hourglass = match &args.hourglass {
-        Some(path) => path.clone(),
-        None => server::default_binary()?,
-    };
+    let hourglass = args.hourglass_binary()?;
     let key = setup::prepare_database(&hourglass, url)?;
     // First without the answer cache: every figure is the aggregate layer's own.
     let server = server::Server::start(&hourglass, url, false).await?;
@@ -300,6 +316,25 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// The memory soak in a fresh database, against the server as deployed.
+async fn soak(args: &Args, url: &str, minutes: u64) -> anyhow::Result<Vec<Row>> {
+    let hourglass = args.hourglass_binary()?;
+    let key = setup::prepare_database(&hourglass, url)?;
+    let server = server::Server::start(&hourglass, url, true).await?;
+    let api = Api::new(&server.address, &key);
+    setup::describe_workspace(&api, args.seed).await?;
+    eprintln!(
+        "soaking for {minutes} min: live ingest at {} ev/s, dashboards asking…",
+        args.soak_rate
+    );
+    let plan = soak::Soak {
+        duration: Duration::from_secs(minutes * 60),
+        rate: args.soak_rate,
+        seed: args.seed,
+    };
+    soak::run(&api, &server, plan).await
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -318,6 +353,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "SQLite"
     };
+    if let Some(minutes) = args.soak_minutes {
+        let rows = soak(&args, &url, minutes).await?;
+        report::print(&format!("{backend}, a {minutes}-minute soak"), &rows);
+        return Ok(());
+    }
     let rows = measure(&args, &url).await?;
     report::print(&format!("{backend}, {} events", args.events), &rows);
     Ok(())
