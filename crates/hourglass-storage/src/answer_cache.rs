@@ -4,12 +4,16 @@
 //! Exact by construction: every write of a workspace bumps `data_version` in its
 //! own transaction (`workspace_write`), and a request reads the version with the
 //! workspace row it starts from. A request that starts after a commit therefore
-//! looks under the new version and never finds an answer from before it; the
-//! entries of old versions are never asked for again and age out of the LRU. A
-//! request racing a commit may compute with the commit's data and store it under
-//! the version before: only requests that also started before the commit can
-//! find it, and for them the newer answer is as right as the older one.
+//! looks under the new version and never finds an answer from before it. Entries of
+//! an old version are never asked for again, so the first answer stored under a
+//! newer version of a workspace drops them: a workspace taking live ingest (a new
+//! version per batch) would otherwise fill the LRU with dead answers and push out
+//! every other workspace's live ones. A request racing a commit may compute with
+//! the commit's data and store it under the version before: only requests that also
+//! started before the commit can find it, and for them the newer answer is as right
+//! as the older one; once a newer version has been stored, it is not kept at all.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -78,17 +82,59 @@ const ANSWERS_PER_SHORT_LIST: usize = 1_000;
 /// Short lists kept at most, whatever the number of answers.
 const MAX_SHORT_LISTS: usize = 64;
 
+/// One bounded LRU of answers, and the newest data version stored per workspace.
+#[derive(Debug)]
+struct Answers {
+    entries: LruCache<Question, Answer>,
+    newest: HashMap<i64, i64>,
+}
+
+impl Answers {
+    fn new(capacity: NonZeroUsize) -> Self {
+        Self {
+            entries: LruCache::new(capacity),
+            newest: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, question: &Question) -> Option<&Answer> {
+        self.entries.get(question)
+    }
+
+    fn put(&mut self, question: Question, answer: Answer) {
+        let newest = self.newest.entry(question.workspace).or_insert(i64::MIN);
+        if question.data_version < *newest {
+            return;
+        }
+        if question.data_version > *newest {
+            *newest = question.data_version;
+            let dead: Vec<Question> = self
+                .entries
+                .iter()
+                .map(|(q, _)| q)
+                .filter(|q| q.workspace == question.workspace)
+                .filter(|q| q.data_version < question.data_version)
+                .cloned()
+                .collect();
+            for q in &dead {
+                self.entries.pop(q);
+            }
+        }
+        self.entries.put(question, answer);
+    }
+}
+
 /// Bounded LRUs of answers shared by every clone of a store: counts in one, the
 /// large short lists in a smaller one. Off when the capacity is zero.
 #[derive(Debug)]
 pub(crate) struct AnswerCache {
-    counts: Option<Mutex<LruCache<Question, Answer>>>,
-    short_lists: Option<Mutex<LruCache<Question, Answer>>>,
+    counts: Option<Mutex<Answers>>,
+    short_lists: Option<Mutex<Answers>>,
 }
 
 impl AnswerCache {
     pub fn new(capacity: usize) -> Self {
-        let lru = |n: usize| NonZeroUsize::new(n).map(|c| Mutex::new(LruCache::new(c)));
+        let lru = |n: usize| NonZeroUsize::new(n).map(|c| Mutex::new(Answers::new(c)));
         let short_lists = if capacity == 0 {
             0
         } else {
@@ -106,7 +152,7 @@ impl AnswerCache {
         self.short_lists.is_some()
     }
 
-    fn lru_for(&self, question: &Question) -> Option<&Mutex<LruCache<Question, Answer>>> {
+    fn lru_for(&self, question: &Question) -> Option<&Mutex<Answers>> {
         match question.asked {
             Asked::ShortList(_) => self.short_lists.as_ref(),
             _ => self.counts.as_ref(),
@@ -130,11 +176,38 @@ mod tests {
     use super::*;
 
     fn question(data_version: i64) -> Question {
+        asked_of(1, data_version)
+    }
+
+    fn asked_of(workspace: i64, data_version: i64) -> Question {
         Question {
-            workspace: 1,
+            workspace,
             data_version,
             asked: Asked::Spend(KpiFilter::default()),
         }
+    }
+
+    #[test]
+    fn a_newer_version_drops_the_workspaces_older_answers_not_anothers() {
+        // Room for two: workspace 2's answer, then workspace 1's at version 1.
+        let cache = AnswerCache::new(2);
+        cache.put(asked_of(2, 1), &Some(20.0));
+        cache.put(asked_of(1, 1), &Some(10.0));
+        // Workspace 1 moves on (a batch was ingested): its dead answer makes room,
+        // where the LRU alone would have evicted workspace 2's live one.
+        cache.put(asked_of(1, 2), &Some(11.0));
+        assert_eq!(cache.get::<Option<f64>>(&asked_of(2, 1)), Some(Some(20.0)));
+        assert_eq!(cache.get::<Option<f64>>(&asked_of(1, 2)), Some(Some(11.0)));
+        assert_eq!(cache.get::<Option<f64>>(&asked_of(1, 1)), None);
+    }
+
+    #[test]
+    fn an_answer_older_than_one_stored_is_not_kept() {
+        let cache = AnswerCache::new(4);
+        cache.put(question(3), &Some(3.0));
+        cache.put(question(2), &Some(2.0));
+        assert_eq!(cache.get::<Option<f64>>(&question(2)), None);
+        assert_eq!(cache.get::<Option<f64>>(&question(3)), Some(Some(3.0)));
     }
 
     #[test]
@@ -147,13 +220,14 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_answer_leaves_first_and_zero_turns_it_off() {
+        // Three workspaces at one version each: only the LRU decides.
         let cache = AnswerCache::new(2);
-        cache.put(question(1), &Some(1.0));
-        cache.put(question(2), &Some(2.0));
-        assert!(cache.get::<Option<f64>>(&question(1)).is_some());
-        cache.put(question(3), &Some(3.0));
-        assert_eq!(cache.get::<Option<f64>>(&question(2)), None);
-        assert!(cache.get::<Option<f64>>(&question(1)).is_some());
+        cache.put(asked_of(1, 1), &Some(1.0));
+        cache.put(asked_of(2, 1), &Some(2.0));
+        assert!(cache.get::<Option<f64>>(&asked_of(1, 1)).is_some());
+        cache.put(asked_of(3, 1), &Some(3.0));
+        assert_eq!(cache.get::<Option<f64>>(&asked_of(2, 1)), None);
+        assert!(cache.get::<Option<f64>>(&asked_of(1, 1)).is_some());
 
         let off = AnswerCache::new(0);
         off.put(question(1), &Some(1.0));
