@@ -21,6 +21,9 @@ impl Api {
         Self {
             client: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
+                // A hung request fails the run instead of hanging it; the slowest
+                // query measured (uncached depth at 10M events) takes seconds.
+                .timeout(Duration::from_secs(300))
                 .build()
                 .unwrap_or_default(),
             base: format!("http://{address}"),

@@ -1,29 +1,29 @@
-//! In what order the bench sends the B2B events.
+//! In what order the bench sends the B2B events, as ready-made NDJSON request bodies.
 //!
 //! The generator makes one journey after another, each on a random day of its
 //! campaign, so a batch of its output is spread over the whole year: the way a
 //! backfill of unsorted history arrives, and the worst case for the aggregate layer
-//! (every batch touches a day row of most days). Live traffic arrives in time order.
-//! [`TimeOrdered`] hands out the very same events sorted by `occurredAt` without
-//! holding them all in memory: one pass over the generator finds the instants that cut
-//! the stream into slices of [`SLICE_EVENTS`], then a background thread replays the
-//! (deterministic) generator once per slice, keeps that slice's events and sorts them,
-//! one slice ahead of the consumer.
+//! (every batch touches day rows of most days). Live traffic arrives in time order.
+//!
+//! For the live order, [`Arrival::prepare`] sorts the very same events into a
+//! temporary NDJSON file before any clock starts — one pass over the generator into
+//! a file per week, then each week sorted in memory and appended — so that the timed
+//! run only reads lines, and 10,000,000 events never sit in memory at once.
 
-use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, sync_channel};
-use std::thread::JoinHandle;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Lines, Write};
 
+use anyhow::Context as _;
 use chrono::DateTime;
 use clap::ValueEnum;
 use hourglass_core::EventDraft;
 use hourglass_server::demo::b2b::B2bEvents;
+use tempfile::TempDir;
 
-/// Events per sorted slice: what one replay of the generator keeps in memory (about
-/// 200 MB at 400 bytes an event), and so `events / SLICE_EVENTS` replays in all.
-const SLICE_EVENTS: usize = 500_000;
-/// Batch size of the generator's own replays (unrelated to the batches handed out).
-const REPLAY_BATCH: usize = 10_000;
+/// How wide the buckets of the external sort are: a week holds about 1/55 of the
+/// events, so sorting one in memory stays small at any size.
+const BUCKET_MS: i64 = 7 * 86_400_000;
 
 /// The order events arrive in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,119 +35,143 @@ pub enum Arrival {
 }
 
 impl Arrival {
-    /// The events of `seed`, `batch` at a time, in this order.
-    pub fn batches(
-        self,
-        seed: u64,
-        events: u64,
-        batch: usize,
-    ) -> Box<dyn Iterator<Item = Vec<EventDraft>> + Send> {
-        match self {
-            Self::Backfill => Box::new(B2bEvents::new(seed, events, batch)),
-            Self::Live => Box::new(TimeOrdered::new(seed, events, batch)),
-        }
-    }
-
     pub fn describe(self) -> &'static str {
         match self {
             Self::Live => "in time order (live)",
             Self::Backfill => "spread over the year (backfill)",
         }
     }
-}
 
-/// Milliseconds since the epoch of a generated event (the generator always sets it).
-fn instant_of(draft: &EventDraft) -> i64 {
-    draft
-        .occurred_at
-        .as_deref()
-        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-        .map_or(i64::MIN, |at| at.timestamp_millis())
-}
-
-/// The B2B events of one seed sorted by instant (ties in generation order).
-pub struct TimeOrdered {
-    slices: Receiver<Vec<EventDraft>>,
-    ready: VecDeque<EventDraft>,
-    batch: usize,
-    _replayer: JoinHandle<()>,
-}
-
-impl TimeOrdered {
-    pub fn new(seed: u64, events: u64, batch: usize) -> Self {
-        Self::in_slices_of(seed, events, batch, SLICE_EVENTS)
-    }
-
-    /// Returns once the first slice is sorted, so that a clock started afterwards
-    /// times the consumer, not the sorting (later slices are sorted while earlier
-    /// ones are consumed).
-    fn in_slices_of(seed: u64, events: u64, batch: usize, slice_events: usize) -> Self {
-        let bounds = slice_bounds(seed, events, slice_events);
-        let (sender, slices) = sync_channel(1);
-        let replayer = std::thread::spawn(move || {
-            for (from, to) in bounds {
-                let mut slice: Vec<(i64, EventDraft)> = B2bEvents::new(seed, events, REPLAY_BATCH)
-                    .flatten()
-                    .map(|draft| (instant_of(&draft), draft))
-                    .filter(|(at, _)| from.is_none_or(|f| *at >= f) && to.is_none_or(|t| *at < t))
-                    .collect();
-                slice.sort_by_key(|(at, _)| *at);
-                let slice = slice.into_iter().map(|(_, draft)| draft).collect();
-                if sender.send(slice).is_err() {
-                    return;
+    /// The events of `seed` in this order, `batch` to a body. Sorting happens here,
+    /// before the caller starts timing.
+    pub fn prepare(self, seed: u64, events: u64, batch: usize) -> anyhow::Result<Bodies> {
+        let batch = batch.max(1);
+        Ok(match self {
+            Self::Backfill => Bodies::Generated(Box::new(B2bEvents::new(seed, events, batch))),
+            Self::Live => {
+                let sorted = SortedFile::write(seed, events)?;
+                Bodies::Sorted {
+                    lines: BufReader::new(File::open(sorted.path())?).lines(),
+                    batch,
+                    _file: sorted,
                 }
             }
-        });
-        let ready = slices.recv().map(VecDeque::from).unwrap_or_default();
-        Self {
-            slices,
-            ready,
-            batch: batch.max(1),
-            _replayer: replayer,
-        }
+        })
     }
 }
 
-/// Half-open instant ranges that cut the stream into slices of about `slice_events`;
-/// the first and last are open-ended.
-fn slice_bounds(seed: u64, events: u64, slice_events: usize) -> Vec<(Option<i64>, Option<i64>)> {
-    let mut instants: Vec<i64> = B2bEvents::new(seed, events, REPLAY_BATCH)
-        .flatten()
-        .map(|draft| instant_of(&draft))
-        .collect();
-    instants.sort_unstable();
-    let mut cuts: Vec<i64> = instants
-        .iter()
-        .step_by(slice_events.max(1))
-        .skip(1)
-        .copied()
-        .collect();
-    cuts.dedup();
-    let mut bounds = Vec::with_capacity(cuts.len() + 1);
-    let mut from = None;
-    for cut in cuts {
-        bounds.push((from, Some(cut)));
-        from = Some(cut);
-    }
-    bounds.push((from, None));
-    bounds
+/// NDJSON request bodies and how many events each holds.
+pub enum Bodies {
+    Generated(Box<B2bEvents>),
+    Sorted {
+        lines: Lines<BufReader<File>>,
+        batch: usize,
+        _file: SortedFile,
+    },
 }
 
-impl Iterator for TimeOrdered {
-    type Item = Vec<EventDraft>;
+impl Iterator for Bodies {
+    type Item = anyhow::Result<(Vec<u8>, u64)>;
 
-    fn next(&mut self) -> Option<Vec<EventDraft>> {
-        while self.ready.len() < self.batch {
-            match self.slices.recv() {
-                Ok(slice) => self.ready.extend(slice),
-                Err(_) => break,
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::Generated(generator) => generator.next().map(|drafts| ndjson(&drafts)),
+            Self::Sorted { lines, batch, .. } => {
+                let mut body = Vec::new();
+                let mut count = 0;
+                for line in lines.by_ref().take(*batch) {
+                    match line {
+                        Ok(line) => {
+                            body.extend_from_slice(line.as_bytes());
+                            body.push(b'\n');
+                            count += 1;
+                        }
+                        Err(e) => return Some(Err(e.into())),
+                    }
+                }
+                (count > 0).then_some(Ok((body, count)))
             }
         }
-        if self.ready.is_empty() {
-            return None;
+    }
+}
+
+/// One NDJSON body of `drafts`.
+fn ndjson(drafts: &[EventDraft]) -> anyhow::Result<(Vec<u8>, u64)> {
+    let mut body = Vec::with_capacity(drafts.len() * 400);
+    for draft in drafts {
+        serde_json::to_writer(&mut body, draft)?;
+        body.push(b'\n');
+    }
+    Ok((body, drafts.len() as u64))
+}
+
+/// Milliseconds since the epoch of a generated event.
+fn instant_of(draft: &EventDraft) -> anyhow::Result<i64> {
+    let at = draft
+        .occurred_at
+        .as_deref()
+        .context("a generated event without occurredAt")?;
+    Ok(DateTime::parse_from_rfc3339(at)
+        .with_context(|| format!("a generated event at {at}"))?
+        .timestamp_millis())
+}
+
+/// The events of one seed as NDJSON lines sorted by instant (ties in generation
+/// order), in a temporary directory removed on drop.
+pub struct SortedFile {
+    dir: TempDir,
+}
+
+impl SortedFile {
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("sorted.ndjson")
+    }
+
+    fn write(seed: u64, events: u64) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        // Pass 1: each event's line, prefixed with its instant, into its week's file.
+        let mut weeks: BTreeMap<i64, BufWriter<File>> = BTreeMap::new();
+        for drafts in B2bEvents::new(seed, events, 10_000) {
+            for draft in &drafts {
+                let at = instant_of(draft)?;
+                let week = at.div_euclid(BUCKET_MS);
+                let file = match weeks.get_mut(&week) {
+                    Some(file) => file,
+                    None => {
+                        let path = dir.path().join(format!("week-{week}"));
+                        weeks
+                            .entry(week)
+                            .or_insert(BufWriter::new(File::create(path)?))
+                    }
+                };
+                write!(file, "{at}\t")?;
+                serde_json::to_writer(&mut *file, draft)?;
+                file.write_all(b"\n")?;
+            }
         }
-        let take = self.batch.min(self.ready.len());
-        Some(self.ready.drain(..take).collect())
+        // Pass 2: week by week, sort (stably: ties keep generation order) and append.
+        let sorted = Self { dir };
+        let mut out = BufWriter::new(File::create(sorted.path())?);
+        for (week, file) in weeks {
+            drop(file.into_inner().map_err(|e| e.into_error())?);
+            let path = sorted.dir.path().join(format!("week-{week}"));
+            let mut lines: Vec<(i64, String)> = BufReader::new(File::open(&path)?)
+                .lines()
+                .map(|line| {
+                    let line = line?;
+                    let (at, json) = line.split_once('\t').context("a bucket line")?;
+                    anyhow::Ok((at.parse()?, json.to_owned()))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            lines.sort_by_key(|(at, _)| *at);
+            for (_, json) in lines {
+                out.write_all(json.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            std::fs::remove_file(path)?;
+        }
+        out.flush()?;
+        Ok(sorted)
     }
 }
 
@@ -155,41 +179,47 @@ impl Iterator for TimeOrdered {
 mod tests {
     use super::*;
 
-    fn message_ids(drafts: &[EventDraft]) -> Vec<String> {
-        let mut ids: Vec<String> = drafts.iter().filter_map(|d| d.message_id.clone()).collect();
-        ids.sort();
-        ids
+    fn drafts_of(bodies: Bodies) -> Vec<Vec<EventDraft>> {
+        bodies
+            .map(|body| {
+                let (body, count) = body.unwrap();
+                let drafts: Vec<EventDraft> = body
+                    .split(|b| *b == b'\n')
+                    .filter(|line| !line.is_empty())
+                    .map(|line| serde_json::from_slice(line).unwrap())
+                    .collect();
+                assert_eq!(drafts.len() as u64, count);
+                drafts
+            })
+            .collect()
     }
 
     #[test]
-    fn the_live_order_is_the_same_events_sorted_by_instant() {
+    fn the_live_order_is_the_same_events_sorted_by_instant_ties_in_generation_order() {
         let events = 3_000;
         let generated: Vec<EventDraft> = B2bEvents::new(7, events, 500).flatten().collect();
-        // Slices of 700: five replays, so the cuts between slices are exercised.
-        assert_eq!(slice_bounds(7, events, 700).len(), 5);
-        let live: Vec<Vec<EventDraft>> = TimeOrdered::in_slices_of(7, events, 500, 700).collect();
+        let live = drafts_of(Arrival::Live.prepare(7, events, 500).unwrap());
         assert!(live.iter().all(|batch| batch.len() == 500));
         let live: Vec<EventDraft> = live.into_iter().flatten().collect();
-        // Sorted, where the generator's own output is not (or the test shows nothing).
-        let instants: Vec<i64> = live.iter().map(instant_of).collect();
-        assert!(instants.windows(2).all(|w| w[0] <= w[1]));
+
+        // The reference: the generated events, sorted in memory by a stable sort.
+        let mut expected = generated.clone();
+        expected.sort_by_key(|d| instant_of(d).unwrap());
+        assert_eq!(live, expected);
+        // The generator's own order differs, or this test would show nothing.
+        assert_ne!(live, generated);
+        // Ties exist in the data, so their order was checked too.
         assert!(
-            generated
+            expected
                 .windows(2)
-                .any(|w| instant_of(&w[0]) > instant_of(&w[1]))
+                .any(|w| instant_of(&w[0]).unwrap() == instant_of(&w[1]).unwrap())
         );
-        // The same events, each once.
-        assert_eq!(live.len(), generated.len());
-        assert_eq!(message_ids(&live), message_ids(&generated));
     }
 
     #[test]
-    fn slices_are_contiguous_and_open_at_both_ends() {
-        assert_eq!(slice_bounds(7, 2_000, 5_000), vec![(None, None)]);
-        let bounds = slice_bounds(7, 2_000, 500);
-        assert_eq!(bounds.len(), 4);
-        assert_eq!(bounds[0].0, None);
-        assert_eq!(bounds[3].1, None);
-        assert!(bounds.windows(2).all(|w| w[0].1 == w[1].0));
+    fn the_backfill_order_is_the_generators_own() {
+        let generated: Vec<Vec<EventDraft>> = B2bEvents::new(7, 1_200, 500).collect();
+        let backfill = drafts_of(Arrival::Backfill.prepare(7, 1_200, 500).unwrap());
+        assert_eq!(backfill, generated);
     }
 }

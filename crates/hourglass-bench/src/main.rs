@@ -79,7 +79,7 @@ struct Args {
     #[arg(long)]
     soak_minutes: Option<u64>,
     /// Events per second the soak sends.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 2_000, requires = "soak_minutes")]
     soak_rate: u64,
 }
 
@@ -229,7 +229,10 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
         args.events,
         args.arrival.describe()
     );
-    let http = ingest::over_http(&api, args.arrival, args.seed, args.events).await?;
+    let bodies = args
+        .arrival
+        .prepare(args.seed, args.events, ingest::BATCH)?;
+    let http = ingest::over_http(&api, bodies).await?;
     anyhow::ensure!(
         http.events == args.events,
         "stored {} events of {}",
@@ -275,10 +278,10 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     );
     rows.push(Row::new(
         format!(
-            "the bench's B2B generator alone, {} (NDJSON included)",
+            "the bench's own producer of NDJSON bodies, {}",
             args.arrival.describe()
         ),
-        ingest::generator_rate(args.arrival, args.seed, args.events)?,
+        ingest::producer_rate(args.arrival, args.seed, args.events)?,
         "ev/s",
     ));
 

@@ -84,6 +84,15 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Resets the peak (VmHWM) to the current resident memory, so that the next
+    /// [`memory_mb`](Self::memory_mb) reports the peak since now.
+    pub fn reset_peak_memory(&self) -> anyhow::Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .context("resetting the server's peak memory (Linux only)")
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         // Best effort: the bench is ending either way.
