@@ -176,7 +176,9 @@ async fn sample(api: &Api, server: &Server, soak: Soak) -> anyhow::Result<Sample
         }
         anyhow::Ok(())
     });
-    let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = vec![producer];
+    // The producer ends once it has handed over its last body; the others only end
+    // when told to stop, so one that ends earlier has failed.
+    let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     {
         let (api, stop, stored) = (api.clone(), stop.clone(), stored.clone());
         tasks.push(tokio::spawn(async move {
@@ -215,7 +217,6 @@ async fn sample(api: &Api, server: &Server, soak: Soak) -> anyhow::Result<Sample
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     let failed = loop {
         tick.tick().await;
-        // A task that ended early failed (they only end when told to stop).
         if let Some(i) = tasks.iter().position(JoinHandle::is_finished) {
             break Some(tasks.swap_remove(i));
         }
@@ -244,16 +245,10 @@ async fn sample(api: &Api, server: &Server, soak: Soak) -> anyhow::Result<Sample
         anyhow::bail!("a soak task stopped early without an error");
     }
     for task in tasks {
-        // The producer may be waiting to hand over a body nobody takes any more.
-        if !task.is_finished() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        if task.is_finished() {
-            task.await??;
-        } else {
-            task.abort();
-        }
+        task.await??;
     }
+    // Its receiver is gone, so a producer still handing over bodies stops now.
+    producer.await??;
     Ok(Samples {
         memory,
         peak_after_warm_up,
