@@ -21,14 +21,16 @@ pub const BATCH: usize = 500;
 /// Concurrent clients (HTTP) or connections (raw INSERTs).
 pub const CLIENTS: usize = 4;
 
-/// How fast a load went, overall and at its start and end.
+/// How fast a load went, overall and at moments of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Throughput {
     pub events: u64,
     pub seconds: f64,
-    /// Events/s over the first ~10 % of the events.
+    /// Events/s over the first 10 % of the events, from an empty table.
     pub first_tenth: f64,
-    /// Events/s over the last ~10 %.
+    /// Events/s from 5 % to 15 % of the events: with a tenth of the final table.
+    pub at_a_tenth: f64,
+    /// Events/s over the last 10 %.
     pub last_tenth: f64,
 }
 
@@ -40,25 +42,38 @@ impl Throughput {
     /// From batch completion marks `(when, events in the batch)`.
     fn from_marks(started: Instant, mut marks: Vec<(Instant, u64)>) -> Self {
         marks.sort_by_key(|(at, _)| *at);
-        let total: u64 = marks.iter().map(|(_, n)| n).sum();
-        let end = marks.last().map_or(started, |(at, _)| *at);
         let mut done = 0;
-        let (mut first_tenth, mut last_start) = (f64::NAN, (started, 0));
-        for (at, n) in &marks {
-            done += n;
-            if first_tenth.is_nan() && done * 10 >= total {
-                first_tenth = done as f64 / at.duration_since(started).as_secs_f64();
+        let cumulative: Vec<(Instant, u64)> = marks
+            .iter()
+            .map(|(at, n)| {
+                done += n;
+                (*at, done)
+            })
+            .collect();
+        let total = done;
+        // When `share` of the events were done: the first mark at or past it.
+        let moment = |share: f64| -> (Instant, u64) {
+            let wanted = (share * total as f64).ceil() as u64;
+            if wanted == 0 {
+                return (started, 0);
             }
-            if done * 10 <= total * 9 {
-                last_start = (*at, done);
-            }
-        }
-        let (t90, done90) = last_start;
+            cumulative
+                .iter()
+                .copied()
+                .find(|(_, done)| *done >= wanted)
+                .unwrap_or((started, 0))
+        };
+        let rate = |from: f64, to: f64| {
+            let ((t0, d0), (t1, d1)) = (moment(from), moment(to));
+            d1.saturating_sub(d0) as f64 / t1.saturating_duration_since(t0).as_secs_f64()
+        };
+        let end = cumulative.last().map_or(started, |(at, _)| *at);
         Self {
             events: total,
             seconds: end.duration_since(started).as_secs_f64(),
-            first_tenth,
-            last_tenth: (total - done90) as f64 / end.duration_since(t90).as_secs_f64(),
+            first_tenth: rate(0.0, 0.1),
+            at_a_tenth: rate(0.05, 0.15),
+            last_tenth: rate(0.9, 1.0),
         }
     }
 }
@@ -186,6 +201,8 @@ mod tests {
         assert_eq!(t.events, 1_000);
         assert!((t.first_tenth - 100.0).abs() < 1e-9);
         assert!((t.last_tenth - 25.0).abs() < 1e-9);
+        // 5 % of the events were done at 1 s (the first mark past 50), 15 % at 2 s.
+        assert!((t.at_a_tenth - 100.0).abs() < 1e-9);
         assert!((t.rate() - 1_000.0 / 13.0).abs() < 1e-9);
     }
 }

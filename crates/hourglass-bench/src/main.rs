@@ -259,14 +259,24 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
         .baseline(raw.rate())
         .goal(Goal::RatioAtLeast(0.4)),
     );
+    // The goal's "rate at 10M within 20 % of the rate at 1M", within one run: the
+    // last tenth against the moment the table held a tenth as many events.
     rows.push(
         Row::new(
-            "ingest: last 10 % of the load vs the first 10 %",
+            "ingest: last 10 % of the load vs 5–15 % (a table ten times smaller)",
             http.last_tenth,
             "ev/s",
         )
-        .baseline(http.first_tenth)
+        .baseline(http.at_a_tenth)
         .goal(Goal::RatioAtLeast(0.8)),
+    );
+    rows.push(
+        Row::new(
+            "ingest: last 10 % of the load vs the first 10 % (from an empty table)",
+            http.last_tenth,
+            "ev/s",
+        )
+        .baseline(http.first_tenth),
     );
     rows.push(
         Row::new(

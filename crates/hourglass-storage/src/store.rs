@@ -57,6 +57,14 @@ impl StoreOptions {
     }
 }
 
+/// Prepared statements each connection keeps. Ingest and the aggregate layer send
+/// multi-row statements whose text changes with the number of rows (thousands of
+/// bind parameters, a compiled program of hundreds of kilobytes on SQLite); with
+/// sqlx's default of 100 per connection they piled up in memory for minutes of live
+/// ingest while hardly ever being reused. The statements that are reused (key and
+/// workspace look-ups, full-size chunks) are few and stay in a small LRU.
+const STATEMENT_CACHE: usize = 16;
+
 /// A connection pool plus what every repository needs to share.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -86,11 +94,13 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(busy_timeout)
                 .foreign_keys(true)
+                .statement_cache_capacity(STATEMENT_CACHE)
         });
         // Prepared statements with long IN lists would otherwise keep a generic plan
         // made while a table was small (a sequential scan) long after it has grown.
         connect.map_sqlx_postgres_opts(|opts| {
             opts.options([("plan_cache_mode", "force_custom_plan")])
+                .statement_cache_capacity(STATEMENT_CACHE)
         });
         // sqlx 0.9.0 leaves Nagle's algorithm on (see `nodelay`): switch it off on
         // each new connection's socket.
