@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use hourglass_core::{ExternalId, NewEvent};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter,
-    QuerySelect, Set, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    QueryFilter, QuerySelect, QueryTrait, Set,
 };
 use serde_json::Value;
 
@@ -64,16 +64,15 @@ impl WorkspaceStore {
         // ends, so what we find stored stays true and the rollups' read-modify-write
         // is safe.
 
-        // The first occurrence of a message id in the batch wins.
+        // The first occurrence of a message id in the batch wins. Ids already stored
+        // are found by the insert itself (it skips them and returns the rest), so
+        // the aggregates add exactly what was stored, with no estimate of a separate
+        // look-up to go wrong as the table grows.
         let mut seen = HashSet::new();
-        let mut fresh: Vec<NewEvent> = events
+        let fresh: Vec<NewEvent> = events
             .into_iter()
             .filter(|e| seen.insert(e.message_id.clone()))
             .collect();
-        let stored = self
-            .stored_message_ids(txn, fresh.iter().map(|e| e.message_id.as_str()))
-            .await?;
-        fresh.retain(|e| !stored.contains(e.message_id.as_str()));
         laps.mark("dedup");
         if fresh.is_empty() {
             return Ok(IngestOutcome {
@@ -95,9 +94,9 @@ impl WorkspaceStore {
         };
         laps.mark("people");
         let received_ms = to_millis(received_at);
-        let mut stages = StageChanges::default();
-        let mut delta = Delta::default();
-        let mut facts = FactDelta::default();
+        // What each event adds to the aggregates, kept until the insert says which
+        // events were new.
+        let mut described: HashMap<String, Described> = HashMap::with_capacity(fresh.len());
         let mut rows: Vec<event::ActiveModel> = Vec::with_capacity(fresh.len());
         for e in fresh {
             let contact = e.contact_id.as_ref().and_then(|c| ids.contacts.get(c));
@@ -108,27 +107,31 @@ impl WorkspaceStore {
                 .and_then(|o| ids.organizations.get(o).copied())
                 .or_else(|| contact.and_then(|(_, org)| *org));
             let occurred_at = to_millis(e.occurred_at);
-            if let (Some(contact_id), Some(stage)) = (contact_id, e.stage_to()) {
-                stages.record(contact_id, stage.as_str(), occurred_at);
-            }
+            let stage = e.stage_to().map(|stage| stage.as_str().to_owned());
             let person =
                 numbers.person(contact_id, e.anonymous_id.as_ref().map(ExternalId::as_str))?;
             let campaign_id = e.campaign_id.and_then(|c| ids.campaigns.get(&c).copied());
             let asset_id = e.asset_id.and_then(|a| ids.assets.get(&a).copied());
-            let aggregated = AggregatedEvent {
-                kind: e.kind,
-                occurred_at,
-                campaign: campaign_id,
-                channel: e.channel.as_deref(),
-                asset: asset_id,
-                value: e.value,
-                person,
-                organization: organization_id,
-                contact: contact_id,
-                recipient: e.properties.get("recipient").and_then(Value::as_str),
-            };
-            delta.add(&aggregated);
-            facts.add(&aggregated);
+            described.insert(
+                e.message_id.to_string(),
+                Described {
+                    kind: e.kind,
+                    occurred_at,
+                    campaign: campaign_id,
+                    channel: e.channel.clone(),
+                    asset: asset_id,
+                    value: e.value,
+                    person,
+                    organization: organization_id,
+                    contact: contact_id,
+                    recipient: e
+                        .properties
+                        .get("recipient")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    stage,
+                },
+            );
             rows.push(event::ActiveModel {
                 workspace_id: Set(self.id()),
                 message_id: Set(e.message_id.to_string()),
@@ -151,29 +154,38 @@ impl WorkspaceStore {
         numbers.store_new(txn, self.id()).await?;
         laps.mark("people");
 
-        let fresh_count = rows.len() as u64;
-        let mut accepted = 0;
+        let backend = txn.get_database_backend();
+        let mut stored: Vec<String> = Vec::with_capacity(rows.len());
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
-            let result = event::Entity::insert_many(chunk)
+            let mut insert = event::Entity::insert_many(chunk)
                 .on_conflict_do_nothing_on([event::Column::WorkspaceId, event::Column::MessageId])
-                .exec_without_returning(txn)
-                .await?;
-            if let TryInsertResult::Inserted(n) = result {
-                accepted += n;
+                .into_query();
+            insert.returning_col(event::Column::MessageId);
+            for row in txn.query_all_raw(backend.build(&insert)).await? {
+                stored.push(row.try_get("", "message_id")?);
             }
         }
-        // Under the workspace lock every fresh event inserts. If one did not, some
-        // writer bypassed the lock and the delta would count it twice: refuse the
-        // batch (it rolls back) rather than let the rollups drift from the events.
-        if accepted != fresh_count {
-            return Err(StorageError::Corrupt(format!(
-                "{} of {fresh_count} new events were stored by another writer meanwhile",
-                fresh_count - accepted
-            )));
-        }
+        let accepted = stored.len() as u64;
         laps.mark("events");
+
+        let mut stages = StageChanges::default();
+        let mut delta = Delta::default();
+        let mut facts = FactDelta::default();
+        for message_id in &stored {
+            let Some(d) = described.get(message_id) else {
+                return Err(StorageError::Corrupt(format!(
+                    "the insert returned {message_id}, which the batch did not hold"
+                )));
+            };
+            if let (Some(contact_id), Some(stage)) = (d.contact, &d.stage) {
+                stages.record(contact_id, stage, d.occurred_at);
+            }
+            let aggregated = d.aggregated();
+            delta.add(&aggregated);
+            facts.add(&aggregated);
+        }
         let rollup_rows = delta.len();
         let mut months = MonthBook::load(txn, self.id()).await?;
         let touched = delta.months();
@@ -200,26 +212,38 @@ impl WorkspaceStore {
             duplicates: total - accepted,
         })
     }
+}
 
-    async fn stored_message_ids<'a>(
-        &self,
-        txn: &DatabaseTransaction,
-        ids: impl Iterator<Item = &'a str>,
-    ) -> Result<HashSet<String>> {
-        let ids: Vec<&str> = ids.collect();
-        let mut stored = HashSet::new();
-        for chunk in ids.chunks(LOOKUP_CHUNK) {
-            let found: Vec<String> = event::Entity::find()
-                .select_only()
-                .column(event::Column::MessageId)
-                .filter(event::Column::WorkspaceId.eq(self.id()))
-                .filter(event::Column::MessageId.is_in(chunk.iter().copied()))
-                .into_tuple()
-                .all(txn)
-                .await?;
-            stored.extend(found);
+/// One event of a batch as the aggregates need it, in row ids.
+struct Described {
+    kind: hourglass_core::EventKind,
+    occurred_at: i64,
+    campaign: Option<i64>,
+    channel: Option<String>,
+    asset: Option<i64>,
+    value: Option<f64>,
+    person: Option<u32>,
+    organization: Option<i64>,
+    contact: Option<i64>,
+    recipient: Option<String>,
+    /// The stage a `STAGE_CHANGE` moves its contact to.
+    stage: Option<String>,
+}
+
+impl Described {
+    fn aggregated(&self) -> AggregatedEvent<'_> {
+        AggregatedEvent {
+            kind: self.kind,
+            occurred_at: self.occurred_at,
+            campaign: self.campaign,
+            channel: self.channel.as_deref(),
+            asset: self.asset,
+            value: self.value,
+            person: self.person,
+            organization: self.organization,
+            contact: self.contact,
+            recipient: self.recipient.as_deref(),
         }
-        Ok(stored)
     }
 }
 
