@@ -11,6 +11,7 @@
 //! run only reads lines, and 10,000,000 events never sit in memory at once.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Lines, Write};
 
@@ -116,6 +117,11 @@ fn instant_of(draft: &EventDraft) -> anyhow::Result<i64> {
         .timestamp_millis())
 }
 
+/// The bucket file of one week of the external sort.
+fn week_path(dir: &TempDir, week: i64) -> std::path::PathBuf {
+    dir.path().join(format!("week-{week}"))
+}
+
 /// The events of one seed as NDJSON lines sorted by instant (ties in generation
 /// order), in a temporary directory removed on drop.
 pub struct SortedFile {
@@ -135,13 +141,10 @@ impl SortedFile {
             for draft in &drafts {
                 let at = instant_of(draft)?;
                 let week = at.div_euclid(BUCKET_MS);
-                let file = match weeks.get_mut(&week) {
-                    Some(file) => file,
-                    None => {
-                        let path = dir.path().join(format!("week-{week}"));
-                        weeks
-                            .entry(week)
-                            .or_insert(BufWriter::new(File::create(path)?))
+                let file = match weeks.entry(week) {
+                    Entry::Occupied(file) => file.into_mut(),
+                    Entry::Vacant(slot) => {
+                        slot.insert(BufWriter::new(File::create(week_path(&dir, week))?))
                     }
                 };
                 write!(file, "{at}\t")?;
@@ -154,7 +157,7 @@ impl SortedFile {
         let mut out = BufWriter::new(File::create(sorted.path())?);
         for (week, file) in weeks {
             drop(file.into_inner().map_err(|e| e.into_error())?);
-            let path = sorted.dir.path().join(format!("week-{week}"));
+            let path = week_path(&sorted.dir, week);
             let mut lines: Vec<(i64, String)> = BufReader::new(File::open(&path)?)
                 .lines()
                 .map(|line| {

@@ -82,9 +82,7 @@ impl Server {
         };
         Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
-}
 
-impl Server {
     /// Resets the peak (VmHWM) to the current resident memory, so that the next
     /// [`memory_mb`](Self::memory_mb) reports the peak since now.
     pub fn reset_peak_memory(&self) -> anyhow::Result<()> {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::LOOKUP_CHUNK;
 use crate::catalog::ExternalIdColumns;
 use crate::entities::{asset, campaign, contact, event, organization};
-use crate::error::{Result, StorageError};
+use crate::error::Result;
 use crate::rollups::{AggregatedEvent, Delta, FactDelta, MonthBook, PersonNumbers};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
@@ -94,9 +94,9 @@ impl WorkspaceStore {
         };
         laps.mark("people");
         let received_ms = to_millis(received_at);
-        // What each event adds to the aggregates, kept until the insert says which
-        // events were new.
-        let mut described: HashMap<String, Described> = HashMap::with_capacity(fresh.len());
+        // What each event adds to the aggregates, in batch order, kept until the
+        // insert says which events were new.
+        let mut described: Vec<Described> = Vec::with_capacity(fresh.len());
         let mut rows: Vec<event::ActiveModel> = Vec::with_capacity(fresh.len());
         for e in fresh {
             let contact = e.contact_id.as_ref().and_then(|c| ids.contacts.get(c));
@@ -112,26 +112,24 @@ impl WorkspaceStore {
                 numbers.person(contact_id, e.anonymous_id.as_ref().map(ExternalId::as_str))?;
             let campaign_id = e.campaign_id.and_then(|c| ids.campaigns.get(&c).copied());
             let asset_id = e.asset_id.and_then(|a| ids.assets.get(&a).copied());
-            described.insert(
-                e.message_id.to_string(),
-                Described {
-                    kind: e.kind,
-                    occurred_at,
-                    campaign: campaign_id,
-                    channel: e.channel.clone(),
-                    asset: asset_id,
-                    value: e.value,
-                    person,
-                    organization: organization_id,
-                    contact: contact_id,
-                    recipient: e
-                        .properties
-                        .get("recipient")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    stage,
-                },
-            );
+            described.push(Described {
+                message_id: e.message_id.to_string(),
+                kind: e.kind,
+                occurred_at,
+                campaign: campaign_id,
+                channel: e.channel.clone(),
+                asset: asset_id,
+                value: e.value,
+                person,
+                organization: organization_id,
+                contact: contact_id,
+                recipient: e
+                    .properties
+                    .get("recipient")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                stage,
+            });
             rows.push(event::ActiveModel {
                 workspace_id: Set(self.id()),
                 message_id: Set(e.message_id.to_string()),
@@ -155,7 +153,7 @@ impl WorkspaceStore {
         laps.mark("people");
 
         let backend = txn.get_database_backend();
-        let mut stored: Vec<String> = Vec::with_capacity(rows.len());
+        let mut stored: HashSet<String> = HashSet::with_capacity(rows.len());
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
@@ -164,7 +162,7 @@ impl WorkspaceStore {
                 .into_query();
             insert.returning_col(event::Column::MessageId);
             for row in txn.query_all_raw(backend.build(&insert)).await? {
-                stored.push(row.try_get("", "message_id")?);
+                stored.insert(row.try_get("", "message_id")?);
             }
         }
         let accepted = stored.len() as u64;
@@ -173,12 +171,9 @@ impl WorkspaceStore {
         let mut stages = StageChanges::default();
         let mut delta = Delta::default();
         let mut facts = FactDelta::default();
-        for message_id in &stored {
-            let Some(d) = described.get(message_id) else {
-                return Err(StorageError::Corrupt(format!(
-                    "the insert returned {message_id}, which the batch did not hold"
-                )));
-            };
+        // In batch order, so that of two stage changes at one instant the later one
+        // in the batch wins, whatever order the insert returned them in.
+        for d in described.iter().filter(|d| stored.contains(&d.message_id)) {
             if let (Some(contact_id), Some(stage)) = (d.contact, &d.stage) {
                 stages.record(contact_id, stage, d.occurred_at);
             }
@@ -216,6 +211,7 @@ impl WorkspaceStore {
 
 /// One event of a batch as the aggregates need it, in row ids.
 struct Described {
+    message_id: String,
     kind: hourglass_core::EventKind,
     occurred_at: i64,
     campaign: Option<i64>,
