@@ -80,6 +80,7 @@ impl Application {
             scripts: ScriptRunner::new(&settings.scripts),
             settings: settings.clone(),
             ingest_feed: Default::default(),
+            documents: Default::default(),
         };
         let shared = web::Data::new(Shared {
             schema: build_schema(&settings, Some(state.clone())),

@@ -12,7 +12,7 @@ use hourglass_core::{EventDraft, Permission, Rejection, RejectionCode};
 
 use crate::access::{self, Caller, RateLimits};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::graphql::{AppState, HourglassSchema};
+use crate::graphql::{AppState, HourglassSchema, ParsedDocuments};
 use crate::ingest;
 
 /// What every handler shares.
@@ -106,15 +106,17 @@ fn response_media_type(req: &HttpRequest) -> &'static str {
 }
 
 /// Whether a request's document holds a mutation (a document that does not parse holds
-/// none; it fails with its parse error). The parsed document stays in the request, and
-/// the schema executes it without parsing again.
-fn has_mutation(request: &mut async_graphql::Request) -> bool {
-    request.parsed_query().is_ok_and(|document| {
-        document
-            .operations
-            .iter()
-            .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
-    })
+/// none; it fails with its parse error when it runs). The document is read through
+/// the schema's parsed-document cache, so running it does not parse it again.
+fn has_mutation(documents: &ParsedDocuments, request: &async_graphql::Request) -> bool {
+    documents
+        .with_document(&request.query, |document| {
+            document
+                .operations
+                .iter()
+                .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
+        })
+        .unwrap_or(false)
 }
 
 /// Whether a response failed before execution (parse, validation, limits, bad
@@ -132,13 +134,14 @@ async fn execute(
     req: &HttpRequest,
     shared: &Shared,
     caller: Caller,
-    mut batch: BatchRequest,
+    batch: BatchRequest,
 ) -> HttpResponse {
     let limit_ms = shared.state.settings.graphql.timeout_ms;
     // Only reads are stopped at the time limit. A write may already be committed when
     // time runs out, and answering TIMEOUT for it would lie; writes are bounded by
     // their own limits (batch sizes, script deadlines) instead.
-    let writes = batch.iter_mut().any(has_mutation);
+    let documents = &shared.state.documents;
+    let writes = batch.iter().any(|request| has_mutation(documents, request));
     let run = shared.schema.execute_batch(batch.data(caller));
     let response = if writes {
         run.await
@@ -228,12 +231,12 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
         Ok(caller) => caller,
         Err(e) => return graphql_error(&req, e),
     };
-    let mut request = match async_graphql::http::parse_query_string(query_string) {
+    let request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
         Err(e) => return graphql_error(&req, ApiError::BadRequest(e.to_string())),
     };
     // GET must be safe: a mutation in a link or an <img> must never run.
-    if has_mutation(&mut request) {
+    if has_mutation(&shared.state.documents, &request) {
         return graphql_error(
             &req,
             ApiError::MethodNotAllowed("mutations are only accepted with POST".into()),

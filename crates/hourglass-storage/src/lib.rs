@@ -23,6 +23,7 @@ mod nodelay;
 mod page;
 mod rollups;
 mod scripts;
+mod shared_reads;
 mod store;
 mod tenancy;
 mod time;

@@ -13,8 +13,10 @@ use sea_orm::{
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::answer_cache::AnswerCache;
+use crate::entities::workspace;
 use crate::error::Result;
 use crate::key_cache::KeyCache;
+use crate::shared_reads::SharedReads;
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,8 @@ pub struct Store {
     pub(crate) keys: Arc<KeyCache>,
     /// Recent KPI answers by workspace data version, shared likewise.
     pub(crate) answers: Arc<AnswerCache>,
+    /// Workspace rows by (agency, slug), read once for every request waiting for one.
+    pub(crate) workspace_rows: Arc<SharedReads<(i64, String), Option<workspace::Model>>>,
 }
 
 impl Store {
@@ -119,6 +123,7 @@ impl Store {
             workspace_writers: Arc::default(),
             keys: Arc::new(KeyCache::new(options.key_cache_ttl)),
             answers: Arc::new(AnswerCache::new(options.answer_cache_entries)),
+            workspace_rows: Arc::default(),
         })
     }
 

@@ -87,10 +87,24 @@ impl Tenant {
                 return Err(not_found());
             }
         }
-        let workspace = workspace::Entity::find()
-            .filter(workspace::Column::AgencyId.eq(self.agency.id))
-            .filter(workspace::Column::Slug.eq(slug))
-            .one(&self.store.db)
+        // Concurrent requests for the same workspace share one read sent after they
+        // all arrived (see `shared_reads`): as fresh as a read of their own.
+        let (db, agency) = (self.store.db.clone(), self.agency.id);
+        let key = slug.to_owned();
+        let read = move || {
+            let (db, slug) = (db.clone(), key.clone());
+            async move {
+                Ok(workspace::Entity::find()
+                    .filter(workspace::Column::AgencyId.eq(agency))
+                    .filter(workspace::Column::Slug.eq(slug))
+                    .one(&db)
+                    .await?)
+            }
+        };
+        let workspace = self
+            .store
+            .workspace_rows
+            .get((agency, slug.to_owned()), read)
             .await?
             .ok_or_else(not_found)?;
         Ok(WorkspaceStore::new(self.store.clone(), workspace))

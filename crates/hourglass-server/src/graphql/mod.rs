@@ -10,6 +10,8 @@ mod kpis;
 mod limits;
 pub mod live;
 mod page;
+mod parsed;
+pub use parsed::ParsedDocuments;
 mod scripts;
 pub mod types;
 mod workspaces;
@@ -36,6 +38,9 @@ pub struct AppState {
     pub scripts: ScriptRunner,
     /// Committed ingest batches, for subscriptions.
     pub ingest_feed: live::IngestFeed,
+    /// Parsed documents by text, for the schema and for transports that look at a
+    /// document before running it.
+    pub documents: ParsedDocuments,
 }
 
 /// Reads the application state from a resolver's context; it is always registered.
@@ -92,6 +97,12 @@ pub fn build_schema(settings: &Settings, state: Option<AppState>) -> HourglassSc
         max_aliases: settings.graphql.max_aliases,
         introspection: settings.graphql.introspection,
     })
+    // Innermost: the rules above run on every document, cached or not.
+    .extension(
+        state
+            .as_ref()
+            .map_or_else(ParsedDocuments::default, |s| s.documents.clone()),
+    )
     .limit_depth(settings.graphql.max_depth)
     .limit_complexity(settings.graphql.max_complexity)
     .limit_recursive_depth(32)
