@@ -13,7 +13,7 @@ use hourglass_storage::{Store, StoreOptions};
 use tracing::Instrument as _;
 
 use crate::access::RateLimits;
-use crate::graphql::{AppState, build_schema};
+use crate::graphql::{AppState, ParsedDocuments, build_schema};
 use crate::http::{Shared, routes};
 use crate::request_id;
 use crate::scripts::ScriptRunner;
@@ -80,10 +80,11 @@ impl Application {
             scripts: ScriptRunner::new(&settings.scripts),
             settings: settings.clone(),
             ingest_feed: Default::default(),
-            documents: Default::default(),
         };
+        let documents = ParsedDocuments::default();
         let shared = web::Data::new(Shared {
-            schema: build_schema(&settings, Some(state.clone())),
+            schema: build_schema(&settings, Some(state.clone()), &documents),
+            documents,
             rate_limits: RateLimits::new(&settings.rate_limit),
             state,
         });

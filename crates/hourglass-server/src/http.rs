@@ -18,6 +18,8 @@ use crate::ingest;
 /// What every handler shares.
 pub struct Shared {
     pub schema: HourglassSchema,
+    /// The schema's parsed documents, for looking at a document before running it.
+    pub documents: ParsedDocuments,
     pub state: AppState,
     pub rate_limits: RateLimits,
 }
@@ -106,11 +108,11 @@ fn response_media_type(req: &HttpRequest) -> &'static str {
 }
 
 /// Whether a request's document holds a mutation (a document that does not parse holds
-/// none; it fails with its parse error when it runs). The document is read through
-/// the schema's parsed-document cache, so running it does not parse it again.
-fn has_mutation(documents: &ParsedDocuments, request: &async_graphql::Request) -> bool {
+/// none; it fails with its parse error when it runs). Read through the schema's cache
+/// of parsed documents, or parsed into the request, so running it does not parse again.
+fn has_mutation(documents: &ParsedDocuments, request: &mut async_graphql::Request) -> bool {
     documents
-        .with_document(&request.query, |document| {
+        .inspect(request, |document| {
             document
                 .operations
                 .iter()
@@ -134,14 +136,15 @@ async fn execute(
     req: &HttpRequest,
     shared: &Shared,
     caller: Caller,
-    batch: BatchRequest,
+    mut batch: BatchRequest,
 ) -> HttpResponse {
     let limit_ms = shared.state.settings.graphql.timeout_ms;
     // Only reads are stopped at the time limit. A write may already be committed when
     // time runs out, and answering TIMEOUT for it would lie; writes are bounded by
     // their own limits (batch sizes, script deadlines) instead.
-    let documents = &shared.state.documents;
-    let writes = batch.iter().any(|request| has_mutation(documents, request));
+    let writes = batch
+        .iter_mut()
+        .any(|request| has_mutation(&shared.documents, request));
     let run = shared.schema.execute_batch(batch.data(caller));
     let response = if writes {
         run.await
@@ -231,12 +234,12 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
         Ok(caller) => caller,
         Err(e) => return graphql_error(&req, e),
     };
-    let request = match async_graphql::http::parse_query_string(query_string) {
+    let mut request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
         Err(e) => return graphql_error(&req, ApiError::BadRequest(e.to_string())),
     };
     // GET must be safe: a mutation in a link or an <img> must never run.
-    if has_mutation(&shared.state.documents, &request) {
+    if has_mutation(&shared.documents, &mut request) {
         return graphql_error(
             &req,
             ApiError::MethodNotAllowed("mutations are only accepted with POST".into()),

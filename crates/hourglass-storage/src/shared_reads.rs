@@ -18,13 +18,16 @@
 //! have seen alone. The reads per second stay bounded by one in flight per key,
 //! whatever the request rate.
 //!
-//! Reads run as tasks of their own, so a caller that goes away does not cancel a
-//! read others wait for. A read that fails is not shared: each caller then reads for
-//! itself and gets its own error.
+//! A read is driven by whichever of its callers is polled, on whatever worker thread
+//! that is; one that goes away does not cancel it for the others, and the map holds it
+//! until it is done (an abandoned read is resumed by the next caller of its key). A
+//! read that fails is not shared: each caller then reads for itself and gets its own
+//! error (the pool bounds how many do so at once).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::FutureExt as _;
@@ -112,7 +115,7 @@ where
         }
         let before = reads.sent.as_ref().map(|(_, flight)| flight.clone());
         let shared = Arc::clone(&self.inner);
-        let task = tokio::spawn(async move {
+        let flight = async move {
             if let Some(before) = before {
                 before.await;
             }
@@ -124,7 +127,19 @@ where
                     .map(|reads| reads.sent = reads.queued.take())
                     .is_some()
             };
-            let value = if sent { read().await.ok() } else { None };
+            let value = if sent {
+                // A panic is kept inside this read: the next one waits for it.
+                match AssertUnwindSafe(read()).catch_unwind().await {
+                    Ok(Ok(value)) => Some(value),
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "a shared read failed; its callers read alone");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            } else {
+                None
+            };
             let mut inner = lock(&shared);
             if let Some(reads) = inner.reads.get_mut(&key) {
                 if reads.sent.as_ref().is_some_and(|(sent, _)| *sent == id) {
@@ -135,8 +150,9 @@ where
                 }
             }
             value
-        });
-        let flight = task.map(|joined| joined.ok().flatten()).boxed().shared();
+        }
+        .boxed()
+        .shared();
         reads.queued = Some((id, flight.clone()));
         inner.next_id += 1;
         flight
@@ -257,6 +273,31 @@ mod tests {
         db.permits.add_permits(2);
         assert_eq!(first.await.unwrap().unwrap(), 1);
         assert_eq!(late.await.unwrap().unwrap(), 2, "read after it arrived");
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_goes_away_does_not_strand_the_others() {
+        let reads = Arc::new(SharedReads::<&str, u64>::default());
+        let db = Database::new();
+        let first = tokio::spawn({
+            let (reads, read) = (reads.clone(), db.reader());
+            async move { reads.get("ws", read).await }
+        });
+        until("the first read is sent", || db.sent() == 1).await;
+        let second = tokio::spawn({
+            let (reads, read) = (reads.clone(), db.reader());
+            async move { reads.get("ws", read).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The caller driving the read in flight goes away; the one waiting behind it
+        // drives it to the end, then its own.
+        first.abort();
+        db.permits.add_permits(2);
+        assert_eq!(second.await.unwrap().unwrap(), 2);
+        until("finished reads are forgotten", || {
+            reads.keys_in_flight() == 0
+        })
+        .await;
     }
 
     #[tokio::test]

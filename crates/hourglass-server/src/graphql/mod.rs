@@ -38,9 +38,6 @@ pub struct AppState {
     pub scripts: ScriptRunner,
     /// Committed ingest batches, for subscriptions.
     pub ingest_feed: live::IngestFeed,
-    /// Parsed documents by text, for the schema and for transports that look at a
-    /// document before running it.
-    pub documents: ParsedDocuments,
 }
 
 /// Reads the application state from a resolver's context; it is always registered.
@@ -86,7 +83,13 @@ pub struct Mutation(
 pub type HourglassSchema = Schema<Query, Mutation, live::LiveSubscription>;
 
 /// Builds the schema with its limits; `state` is `None` only to print the SDL.
-pub fn build_schema(settings: &Settings, state: Option<AppState>) -> HourglassSchema {
+/// `documents` is the schema's own cache of parsed documents (a kept document has
+/// passed this schema's limits), shared with the transports that run it.
+pub fn build_schema(
+    settings: &Settings,
+    state: Option<AppState>,
+    documents: &ParsedDocuments,
+) -> HourglassSchema {
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
@@ -98,11 +101,7 @@ pub fn build_schema(settings: &Settings, state: Option<AppState>) -> HourglassSc
         introspection: settings.graphql.introspection,
     })
     // Innermost: the rules above run on every document, cached or not.
-    .extension(
-        state
-            .as_ref()
-            .map_or_else(ParsedDocuments::default, |s| s.documents.clone()),
-    )
+    .extension(documents.clone())
     .limit_depth(settings.graphql.max_depth)
     .limit_complexity(settings.graphql.max_complexity)
     .limit_recursive_depth(32)
@@ -121,5 +120,5 @@ pub fn build_schema(settings: &Settings, state: Option<AppState>) -> HourglassSc
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(&Settings::default(), None).sdl()
+    build_schema(&Settings::default(), None, &ParsedDocuments::default()).sdl()
 }

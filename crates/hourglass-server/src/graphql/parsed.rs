@@ -1,28 +1,39 @@
 //! Parsed documents by their text. A dashboard sends the same few documents over and
 //! over, and parsing one (async-graphql's parser is a PEG parser) costs more than
-//! answering a cached KPI. Registered as the innermost extension, so every rule on a
-//! parsed document (`limits`) still runs on every request; validation does too. Only
-//! documents that passed the checks async-graphql runs right after parsing are kept
-//! (those depend on the text alone, so a cached document passes them again).
+//! answering a cached KPI.
+//!
+//! Registered as the innermost extension, so every rule on a parsed document
+//! (`limits`) and validation still run on every request, cached or not. A document is
+//! kept only once it has passed validation on this schema: a client cannot fill the
+//! cache with documents the schema refuses. The checks async-graphql runs right after
+//! parsing (recursion depth, directives) are skipped for a kept document: they depend
+//! on its text and the schema's limits alone, and it passed them when it was kept —
+//! which is why a cache belongs to one schema (`build_schema` is given its own).
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerResult, Variables};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
 use lru::LruCache;
 
 /// Documents kept.
 const ENTRIES: usize = 128;
-/// Longer documents are parsed every time: a parsed document is several times the
-/// size of its text, and dashboards send short ones.
+/// Longer documents are parsed every time: dashboards send short ones.
 const MAX_CACHED_LENGTH: usize = 8 * 1024;
+/// Documents with more selections are parsed every time: a parsed selection is a
+/// hundred bytes or more, whatever its text.
+const MAX_CACHED_SELECTIONS: usize = 1_000;
 
-/// The extension; clones share one cache.
+type Cache = LruCache<String, Arc<ExecutableDocument>>;
+
+/// The cache, and the schema extension that fills and reads it; clones share one cache.
 #[derive(Clone)]
 pub struct ParsedDocuments {
-    cache: Arc<Mutex<LruCache<String, ExecutableDocument>>>,
+    cache: Arc<Mutex<Cache>>,
 }
 
 impl std::fmt::Debug for ParsedDocuments {
@@ -40,49 +51,85 @@ impl Default for ParsedDocuments {
     }
 }
 
+fn selections(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(field) => 1 + selections(&field.node.selection_set.node),
+            Selection::InlineFragment(fragment) => {
+                1 + selections(&fragment.node.selection_set.node)
+            }
+            Selection::FragmentSpread(_) => 1,
+        })
+        .sum()
+}
+
+fn small_enough(query: &str, document: &ExecutableDocument) -> bool {
+    let operations = document
+        .operations
+        .iter()
+        .map(|(_, op)| selections(&op.node.selection_set.node));
+    let fragments = document
+        .fragments
+        .values()
+        .map(|f| selections(&f.node.selection_set.node));
+    query.len() <= MAX_CACHED_LENGTH
+        && operations.chain(fragments).sum::<usize>() <= MAX_CACHED_SELECTIONS
+}
+
 impl ParsedDocuments {
-    fn cached(&self, query: &str) -> Option<ExecutableDocument> {
-        let mut cache = self.cache.lock().ok()?;
-        cache.get(query).cloned()
+    fn lock(&self) -> MutexGuard<'_, Cache> {
+        // Every statement leaves the LRU consistent, so a panic elsewhere while it was
+        // held does not make it wrong.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn keep(&self, query: &str, document: &ExecutableDocument) {
-        if query.len() > MAX_CACHED_LENGTH {
-            return;
-        }
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.put(query.to_owned(), document.clone());
-        }
+    fn cached(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+        self.lock().get(query).cloned()
     }
 
-    /// `inspect` of the document `query` parses to, parsed here if it is not cached;
-    /// `None` when it does not parse. For a transport that must
-    /// look at a document before running it.
-    pub fn with_document<R>(
+    fn keep(&self, query: String, document: Arc<ExecutableDocument>) {
+        self.lock().put(query, document);
+    }
+
+    /// `inspect` of the request's document: the cached one, or the request's own
+    /// parse (which the schema then runs without parsing again); `None` when it does
+    /// not parse. For a transport that must look at a document before running it.
+    pub fn inspect<R>(
         &self,
-        query: &str,
+        request: &mut Request,
         inspect: impl FnOnce(&ExecutableDocument) -> R,
     ) -> Option<R> {
-        if let Ok(mut cache) = self.cache.lock()
-            && let Some(document) = cache.get(query)
-        {
-            return Some(inspect(document));
+        if let Some(document) = self.cached(&request.query) {
+            return Some(inspect(&document));
         }
-        // Not kept: only the schema keeps documents, once they passed the checks it
-        // runs after parsing (recursion depth, directives).
-        let document = async_graphql::parser::parse_query(query).ok()?;
-        Some(inspect(&document))
+        request.parsed_query().ok().map(inspect)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
     }
 }
 
 impl ExtensionFactory for ParsedDocuments {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
+        Arc::new(ForRequest {
+            documents: self.clone(),
+            parsed: Mutex::new(None),
+        })
     }
 }
 
+/// The extension for one request: what it parsed, until validation says whether to
+/// keep it.
+struct ForRequest {
+    documents: ParsedDocuments,
+    parsed: Mutex<Option<(String, Arc<ExecutableDocument>)>>,
+}
+
 #[async_graphql::async_trait::async_trait]
-impl Extension for ParsedDocuments {
+impl Extension for ForRequest {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -90,15 +137,32 @@ impl Extension for ParsedDocuments {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        if let Some(document) = self.cached(query) {
-            return Ok(document);
+        if let Some(document) = self.documents.cached(query) {
+            return Ok(ExecutableDocument::clone(&document));
         }
-        // Errors are not kept: a document that does not parse is answered at once
-        // and is rarely sent twice. (A cached document passed the checks this runs
-        // after parsing, which depend on its text alone.)
         let document = next.run(ctx, query, variables).await?;
-        self.keep(query, &document);
+        if small_enough(query, &document) {
+            let kept = (query.to_owned(), Arc::new(document.clone()));
+            *self.parsed.lock().unwrap_or_else(PoisonError::into_inner) = Some(kept);
+        }
         Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        let parsed = self
+            .parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((query, document)) = parsed {
+            self.documents.keep(query, document);
+        }
+        Ok(result)
     }
 }
 
@@ -115,11 +179,16 @@ mod tests {
         async fn echo(&self, word: String) -> String {
             word
         }
+
+        async fn n(&self) -> i32 {
+            1
+        }
     }
 
     fn schema(parsed: &ParsedDocuments) -> Schema<Query, EmptyMutation, EmptySubscription> {
         Schema::build(Query, EmptyMutation, EmptySubscription)
             .extension(parsed.clone())
+            .limit_recursive_depth(3)
             .finish()
     }
 
@@ -141,40 +210,47 @@ mod tests {
                 );
             }
         }
-        assert_eq!(parsed.cache.lock().unwrap().len(), 2);
+        assert_eq!(parsed.len(), 2);
     }
 
     #[tokio::test]
-    async fn bad_and_long_documents_are_not_kept() {
+    async fn only_documents_the_schema_accepts_are_kept() {
         let parsed = ParsedDocuments::default();
         let schema = schema(&parsed);
-        assert!(!schema.execute("{ echo(").await.errors.is_empty());
+        let refused = [
+            "{ echo(".to_owned(),
+            // Parses, but names a field the schema does not have.
+            "{ nothing }".to_owned(),
+            // Past the recursion limit.
+            "{ ... on Query { ... on Query { ... on Query { ... on Query { echo(word: \"x\") } } } } }"
+                .to_owned(),
+        ];
+        for query in &refused {
+            for _ in 0..2 {
+                let response = schema.execute(query.as_str()).await;
+                assert!(!response.errors.is_empty(), "{query} ran");
+            }
+        }
         let long = format!("{{ echo(word: \"{}\") }}", "x".repeat(MAX_CACHED_LENGTH));
         assert!(schema.execute(long).await.errors.is_empty());
-        assert_eq!(parsed.cache.lock().unwrap().len(), 0);
+        // Short text, many selections.
+        let wide = format!("{{ {} }}", "n ".repeat(MAX_CACHED_SELECTIONS + 1));
+        assert!(schema.execute(wide).await.errors.is_empty());
+        assert_eq!(parsed.len(), 0);
     }
 
     #[tokio::test]
-    async fn a_document_seen_by_a_transport_is_still_checked_when_it_runs() {
+    async fn a_document_a_transport_looked_at_is_still_checked_when_it_runs() {
         let parsed = ParsedDocuments::default();
-        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-            .extension(parsed.clone())
-            .limit_recursive_depth(3)
-            .finish();
+        let schema = schema(&parsed);
         let deep = "{ ... on Query { ... on Query { ... on Query { ... on Query { echo(word: \"x\") } } } } }";
         // A transport looks first (HTTP does, to tell queries from mutations)…
-        assert_eq!(
-            parsed.with_document(deep, |d| d.operations.iter().count()),
-            Some(1)
-        );
-        // …and the schema still refuses it, every time.
-        for _ in 0..2 {
-            let response = schema.execute(deep).await;
-            assert!(
-                !response.errors.is_empty(),
-                "a document past the depth limit ran"
-            );
-        }
-        assert_eq!(parsed.with_document("{ echo(", |_| ()), None);
+        let mut request = Request::new(deep);
+        let operations = parsed.inspect(&mut request, |d| d.operations.iter().count());
+        assert_eq!(operations, Some(1));
+        // …and the schema still refuses it.
+        assert!(!schema.execute(request).await.errors.is_empty());
+        assert_eq!(parsed.len(), 0);
+        assert_eq!(parsed.inspect(&mut Request::new("{ echo("), |_| ()), None);
     }
 }
