@@ -23,7 +23,7 @@ pub struct LoadFigures {
 /// `requests` or `limit` has passed.
 pub async fn run(
     api: &Api,
-    query: &str,
+    query: String,
     variables: Value,
     requests: usize,
     limit: Duration,
@@ -32,7 +32,7 @@ pub async fn run(
     let started = Instant::now();
     let mut clients = Vec::new();
     for _ in 0..CONNECTIONS {
-        let (api, query, variables) = (api.clone(), query.to_owned(), variables.clone());
+        let (api, query, variables) = (api.clone(), query.clone(), variables.clone());
         clients.push(tokio::spawn(async move {
             let mut times = Vec::with_capacity(share);
             while times.len() < share && started.elapsed() < limit {

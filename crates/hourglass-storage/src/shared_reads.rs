@@ -209,6 +209,15 @@ mod tests {
         }
     }
 
+    /// A caller of key "ws", on a task of its own.
+    fn caller(
+        reads: &Arc<SharedReads<&'static str, u64>>,
+        db: &Database,
+    ) -> tokio::task::JoinHandle<Result<u64>> {
+        let (reads, read) = (reads.clone(), db.reader());
+        tokio::spawn(async move { reads.get("ws", read).await })
+    }
+
     async fn until(what: &str, done: impl Fn() -> bool) {
         for _ in 0..2_000 {
             if done() {
@@ -224,18 +233,10 @@ mod tests {
         let reads = Arc::new(SharedReads::<&str, u64>::default());
         let db = Database::new();
         // The first read goes out and is held there.
-        let first = tokio::spawn({
-            let (reads, read) = (reads.clone(), db.reader());
-            async move { reads.get("ws", read).await }
-        });
+        let first = caller(&reads, &db);
         until("the first read is sent", || db.sent() == 1).await;
         // Ten callers arrive while it is out: they queue one read between them.
-        let waiting: Vec<_> = (0..10)
-            .map(|_| {
-                let (reads, read) = (reads.clone(), db.reader());
-                tokio::spawn(async move { reads.get("ws", read).await })
-            })
-            .collect();
+        let waiting: Vec<_> = (0..10).map(|_| caller(&reads, &db)).collect();
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(db.sent(), 1, "the queued read waits for the one in flight");
         db.permits.add_permits(2);
@@ -258,17 +259,11 @@ mod tests {
     async fn a_caller_that_arrives_after_a_read_was_sent_gets_a_later_read() {
         let reads = Arc::new(SharedReads::<&str, u64>::default());
         let db = Database::new();
-        let first = tokio::spawn({
-            let (reads, read) = (reads.clone(), db.reader());
-            async move { reads.get("ws", read).await }
-        });
+        let first = caller(&reads, &db);
         until("the first read is sent", || db.sent() == 1).await;
         // This caller arrives after the first read was sent (a commit may have come
         // between), so the first read's value is too old for it.
-        let late = tokio::spawn({
-            let (reads, read) = (reads.clone(), db.reader());
-            async move { reads.get("ws", read).await }
-        });
+        let late = caller(&reads, &db);
         tokio::time::sleep(Duration::from_millis(20)).await;
         db.permits.add_permits(2);
         assert_eq!(first.await.unwrap().unwrap(), 1);
@@ -279,15 +274,9 @@ mod tests {
     async fn a_caller_that_goes_away_does_not_strand_the_others() {
         let reads = Arc::new(SharedReads::<&str, u64>::default());
         let db = Database::new();
-        let first = tokio::spawn({
-            let (reads, read) = (reads.clone(), db.reader());
-            async move { reads.get("ws", read).await }
-        });
+        let first = caller(&reads, &db);
         until("the first read is sent", || db.sent() == 1).await;
-        let second = tokio::spawn({
-            let (reads, read) = (reads.clone(), db.reader());
-            async move { reads.get("ws", read).await }
-        });
+        let second = caller(&reads, &db);
         tokio::time::sleep(Duration::from_millis(20)).await;
         // The caller driving the read in flight goes away; the one waiting behind it
         // drives it to the end, then its own.
