@@ -152,28 +152,35 @@ pub fn differences(report: &Value, expected: &Expected) -> Vec<String> {
     wrong
 }
 
-/// Times `filter`'s report over HTTP and the SQL baseline, `repeat` times each;
-/// every answer must equal the SQL's.
+/// How many times a dashboard query and its SQL baseline are timed.
+#[derive(Debug, Clone, Copy)]
+pub struct Repeat {
+    pub http: usize,
+    pub sql: usize,
+}
+
+/// Times `filter`'s report over HTTP and the SQL baseline, each as often as `repeat`
+/// says; every answer must equal the SQL's.
 pub async fn measure(
     api: &Api,
     sql: &KpiSql,
     label: &str,
     filter: &Filter,
-    repeat: usize,
+    repeat: Repeat,
 ) -> anyhow::Result<Row> {
     let query = report_query();
     let variables = json!({ "filter": filter.to_graphql() });
-    let mut sql_times = Vec::with_capacity(repeat);
+    let mut sql_times = Vec::with_capacity(repeat.sql);
     let mut expected = None;
-    for _ in 0..repeat.max(1) {
+    for _ in 0..repeat.sql.max(1) {
         let started = Instant::now();
         let answer = sql.expected(filter).await.context(label.to_owned())?;
         sql_times.push(started.elapsed());
         expected = Some(answer);
     }
     let expected = expected.context("no SQL run")?;
-    let mut http_times: Vec<Duration> = Vec::with_capacity(repeat);
-    for _ in 0..repeat.max(1) {
+    let mut http_times: Vec<Duration> = Vec::with_capacity(repeat.http);
+    for _ in 0..repeat.http.max(1) {
         let (took, data) = api.timed(&query, variables.clone()).await?;
         http_times.push(took);
         let wrong = differences(&data["kpis"], &expected);

@@ -67,6 +67,10 @@ struct Args {
     /// How many times to run each timed query.
     #[arg(long, default_value_t = 30)]
     repeat: usize,
+    /// How many times to run each raw-SQL baseline of a dashboard query (at most
+    /// `--repeat`): at 10M events one takes seconds.
+    #[arg(long, default_value_t = 5)]
+    sql_repeat: usize,
     /// Requests per query in the load test (spread over 16 connections).
     #[arg(long, default_value_t = 2_000)]
     load_requests: usize,
@@ -178,7 +182,11 @@ async fn dashboard_and_load(
     eprintln!("timing dashboard queries ({setting})…");
     for (label, filter) in dashboard_filters()? {
         let label = format!("{label}, {setting}");
-        rows.push(dashboard::measure(api, sql, &label, &filter, args.repeat).await?);
+        let repeat = dashboard::Repeat {
+            http: args.repeat,
+            sql: args.sql_repeat.min(args.repeat),
+        };
+        rows.push(dashboard::measure(api, sql, &label, &filter, repeat).await?);
     }
 
     eprintln!("load test ({setting})…");
