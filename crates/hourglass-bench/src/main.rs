@@ -180,12 +180,12 @@ async fn dashboard_and_load(
 ) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     eprintln!("timing dashboard queries ({setting})…");
+    let repeat = dashboard::Repeat {
+        http: args.repeat,
+        sql: args.sql_repeat.min(args.repeat),
+    };
     for (label, filter) in dashboard_filters()? {
         let label = format!("{label}, {setting}");
-        let repeat = dashboard::Repeat {
-            http: args.repeat,
-            sql: args.sql_repeat.min(args.repeat),
-        };
         rows.push(dashboard::measure(api, sql, &label, &filter, repeat).await?);
     }
 

@@ -44,9 +44,17 @@ struct Reads<V> {
     queued: Option<(u64, Flight<V>)>,
 }
 
-/// Shared reads by key; see the module documentation.
+/// Shared reads by key; see the module documentation. Clones share the reads.
 pub(crate) struct SharedReads<K, V> {
     inner: Arc<Mutex<Inner<K, V>>>,
+}
+
+impl<K, V> Clone for SharedReads<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 struct Inner<K, V> {

@@ -82,7 +82,7 @@ pub struct Store {
     /// Recent KPI answers by workspace data version, shared likewise.
     pub(crate) answers: Arc<AnswerCache>,
     /// Workspace rows by (agency, slug), read once for every request waiting for one.
-    pub(crate) workspace_rows: Arc<SharedReads<(i64, String), Option<workspace::Model>>>,
+    pub(crate) workspace_rows: SharedReads<(i64, String), Option<workspace::Model>>,
 }
 
 impl Store {
@@ -123,7 +123,7 @@ impl Store {
             workspace_writers: Arc::default(),
             keys: Arc::new(KeyCache::new(options.key_cache_ttl)),
             answers: Arc::new(AnswerCache::new(options.answer_cache_entries)),
-            workspace_rows: Arc::default(),
+            workspace_rows: SharedReads::default(),
         })
     }
 

@@ -89,10 +89,10 @@ impl Tenant {
         }
         // Concurrent requests for the same workspace share one read sent after they
         // all arrived (see `shared_reads`): as fresh as a read of their own.
-        let (db, agency) = (self.store.db.clone(), self.agency.id);
-        let key = slug.to_owned();
+        let (db, agency, slug) = (self.store.db.clone(), self.agency.id, slug.to_owned());
+        let key = (agency, slug.clone());
         let read = move || {
-            let (db, slug) = (db.clone(), key.clone());
+            let (db, slug) = (db.clone(), slug.clone());
             async move {
                 Ok(workspace::Entity::find()
                     .filter(workspace::Column::AgencyId.eq(agency))
@@ -104,7 +104,7 @@ impl Tenant {
         let workspace = self
             .store
             .workspace_rows
-            .get((agency, slug.to_owned()), read)
+            .get(key, read)
             .await?
             .ok_or_else(not_found)?;
         Ok(WorkspaceStore::new(self.store.clone(), workspace))

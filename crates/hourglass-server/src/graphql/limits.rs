@@ -26,7 +26,7 @@ impl ExtensionFactory for DocumentLimits {
 }
 
 /// Every selection set of the document: its operations' and its fragments'.
-fn selection_sets(document: &ExecutableDocument) -> impl Iterator<Item = &SelectionSet> {
+pub(super) fn selection_sets(document: &ExecutableDocument) -> impl Iterator<Item = &SelectionSet> {
     let operations = document
         .operations
         .iter()

@@ -20,6 +20,8 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
 use lru::LruCache;
 
+use super::limits::selection_sets;
+
 /// Documents kept.
 const ENTRIES: usize = 128;
 /// Longer documents are parsed every time: dashboards send short ones.
@@ -65,16 +67,8 @@ fn selections(set: &SelectionSet) -> usize {
 }
 
 fn small_enough(query: &str, document: &ExecutableDocument) -> bool {
-    let operations = document
-        .operations
-        .iter()
-        .map(|(_, op)| selections(&op.node.selection_set.node));
-    let fragments = document
-        .fragments
-        .values()
-        .map(|f| selections(&f.node.selection_set.node));
     query.len() <= MAX_CACHED_LENGTH
-        && operations.chain(fragments).sum::<usize>() <= MAX_CACHED_SELECTIONS
+        && selection_sets(document).map(selections).sum::<usize>() <= MAX_CACHED_SELECTIONS
 }
 
 impl ParsedDocuments {
