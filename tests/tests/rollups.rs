@@ -312,8 +312,10 @@ async fn rollups_answer_what_raw_events_answer(backend: Backend) {
         return;
     };
     let store = db.store().await;
+    // Without the cache, and scoring the short list two organizations at a time.
     let uncached_store = Store::connect(&StoreOptions {
         answer_cache_entries: 0,
+        short_list_part: 2,
         ..StoreOptions::new(&db.url)
     })
     .await
@@ -356,12 +358,17 @@ async fn rollups_answer_what_raw_events_answer(backend: Backend) {
                 short_list,
                 "seed {seed}, round {round}: {filter:?}"
             );
+            let uncached = uncached_handle(&uncached_store, &format!("random-{seed}")).await;
+            assert_eq!(
+                *uncached.short_list(&filter).await.unwrap(),
+                short_list,
+                "seed {seed}, round {round}, two organizations at a time: {filter:?}"
+            );
             // A page of organizations, one of them unknown, read together (the page,
             // not the filter, says which organizations).
             let page: Vec<ExternalId> = ["o1", "o3", "o5", "nobody"].map(id).to_vec();
             let depths = ws.depths_of(&filter, &page).await.unwrap();
             // Without the answer cache a page reads only its own organizations' facts.
-            let uncached = uncached_handle(&uncached_store, &format!("random-{seed}")).await;
             assert_eq!(uncached.depths_of(&filter, &page).await.unwrap(), depths);
             let every_organization = KpiFilter {
                 organization: None,

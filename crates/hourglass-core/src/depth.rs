@@ -204,23 +204,40 @@ pub struct Ranked {
     pub depth: DepthScore,
 }
 
-/// Scores every organization and ranks them deepest first; ties go to the larger
-/// number of engaged contacts, then to the organization id, so the order is stable.
+/// Scores every organization and ranks them deepest first: [`score`] then [`rank`].
 pub fn short_list(
-    orgs: &[OrgFacts],
+    orgs: Vec<OrgFacts>,
     assets: &[AssetInfo],
     weights: &DepthWeights,
     threshold: f64,
 ) -> Vec<Ranked> {
-    let assets: HashMap<String, AssetInfo> =
-        assets.iter().map(|a| (a.id.clone(), a.clone())).collect();
-    let mut scored: Vec<(OrgInfo, DepthScore)> = orgs
-        .iter()
+    rank(score(orgs, &assets_by_id(assets), weights, threshold))
+}
+
+/// The workspace's assets by external id, as [`measure`] looks them up.
+pub fn assets_by_id(assets: &[AssetInfo]) -> HashMap<String, AssetInfo> {
+    assets.iter().map(|a| (a.id.clone(), a.clone())).collect()
+}
+
+/// Each organization with its depth score. Organizations score independently, so a
+/// short list can be scored a part at a time and ranked once.
+pub fn score(
+    orgs: Vec<OrgFacts>,
+    assets: &HashMap<String, AssetInfo>,
+    weights: &DepthWeights,
+    threshold: f64,
+) -> Vec<(OrgInfo, DepthScore)> {
+    orgs.into_iter()
         .map(|org| {
-            let depth = weights.score(measure(org, &assets, threshold));
-            (org.organization.clone(), depth)
+            let depth = weights.score(measure(&org, assets, threshold));
+            (org.organization, depth)
         })
-        .collect();
+        .collect()
+}
+
+/// Ranks scored organizations deepest first; ties go to the larger number of engaged
+/// contacts, then to the organization id, so the order is stable.
+pub fn rank(mut scored: Vec<(OrgInfo, DepthScore)>) -> Vec<Ranked> {
     scored.sort_by(|(a_org, a), (b_org, b)| {
         b.score
             .total_cmp(&a.score)
@@ -560,12 +577,25 @@ mod tests {
         let mut twin = quiet.clone();
         twin.organization.id = "a-twin".into();
         let assets: Vec<AssetInfo> = assets().into_values().collect();
-        let list = short_list(&[quiet, busy, twin], &assets, &DepthWeights::default(), 0.9);
+        let list = short_list(
+            vec![quiet.clone(), busy.clone(), twin.clone()],
+            &assets,
+            &DepthWeights::default(),
+            0.9,
+        );
         let order: Vec<(&str, u64)> = list
             .iter()
             .map(|r| (r.organization.id.as_str(), r.rank))
             .collect();
         assert_eq!(order, vec![("busy", 1), ("a-twin", 2), ("quiet", 3)]);
+
+        // Scored a part at a time, as storage streams a large workspace, and ranked
+        // once: the same list.
+        let by_id = assets_by_id(&assets);
+        let weights = DepthWeights::default();
+        let mut parts = score(vec![twin], &by_id, &weights, 0.9);
+        parts.extend(score(vec![quiet, busy], &by_id, &weights, 0.9));
+        assert_eq!(rank(parts), list);
     }
 
     #[test]

@@ -4,13 +4,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use hourglass_core::depth::{DepthScore, Ranked, short_list};
+use hourglass_core::depth::{DepthScore, DepthWeights, Ranked, assets_by_id, rank, score};
 use hourglass_core::engagement::{
     AssetInfo, ContactInfo, EngagementEvent, EngagementFact, OrgFacts, OrgInfo, OrgRecords, tally,
 };
 use hourglass_core::{ExternalId, Stage, TimeRange};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
+use tokio::task::JoinHandle;
 
 use crate::LOOKUP_CHUNK;
 use crate::answer_cache::Asked;
@@ -22,6 +23,47 @@ use crate::rollups::Plan;
 use crate::rollups::facts;
 use crate::time::{from_millis, to_millis};
 use crate::workspaces::WorkspaceStore;
+
+/// Which organizations a read of facts or events covers.
+#[derive(Debug, Clone)]
+enum Organizations {
+    /// Every one (events that name none are no organization's).
+    All,
+    /// These row ids.
+    Ids(Vec<i64>),
+    /// Row ids from the first to the second, both included.
+    Span(i64, i64),
+}
+
+impl Organizations {
+    /// The condition on an `organization_id` column.
+    fn condition(&self, organization: Expr) -> SimpleExpr {
+        match self {
+            Self::All => organization.is_not_null(),
+            Self::Ids(ids) => organization.is_in(ids.iter().copied()),
+            Self::Span(first, last) => organization.between(*first, *last),
+        }
+    }
+}
+
+/// The workspace's side of scoring depth: its assets, weights and threshold.
+struct Scoring {
+    assets: HashMap<String, AssetInfo>,
+    weights: DepthWeights,
+    threshold: f64,
+}
+
+impl Scoring {
+    fn score(&self, orgs: Vec<OrgFacts>) -> Vec<(OrgInfo, DepthScore)> {
+        score(orgs, &self.assets, &self.weights, self.threshold)
+    }
+}
+
+/// The result of work on the blocking pool.
+async fn joined<T>(work: JoinHandle<T>) -> Result<T> {
+    work.await
+        .map_err(|e| StorageError::Background(e.to_string()))
+}
 
 impl WorkspaceStore {
     /// Every organization with events in the filter, scored with the workspace's
@@ -37,17 +79,37 @@ impl WorkspaceStore {
         .await
     }
 
+    /// Reads and scores the filter's organizations a part at a time, scoring one part
+    /// on the blocking pool while the next is read, so that memory holds one part's
+    /// facts rather than the whole workspace's, then ranks them once.
     async fn short_list_computed(&self, filter: &KpiFilter) -> Result<Arc<Vec<Ranked>>> {
-        let facts = self.engagement_facts(filter).await?;
-        Ok(Arc::new(self.rank(facts).await?))
+        let resolved = self.resolve(filter).await?;
+        let scoring = self.scoring().await?;
+        let mut scored = Vec::new();
+        let mut scoring_part: Option<JoinHandle<Vec<(OrgInfo, DepthScore)>>> = None;
+        for part in self.organization_parts(&resolved).await? {
+            let facts = self.facts_where(&resolved, &part).await?;
+            if let Some(previous) = scoring_part.take() {
+                scored.extend(joined(previous).await?);
+            }
+            let scoring = scoring.clone();
+            scoring_part = Some(tokio::task::spawn_blocking(move || scoring.score(facts)));
+        }
+        if let Some(last) = scoring_part {
+            scored.extend(joined(last).await?);
+        }
+        Ok(Arc::new(rank(scored)))
     }
 
     /// The short list computed from raw events, never cached: the reference the
     /// aggregate layer is held to.
     pub async fn short_list_raw(&self, filter: &KpiFilter) -> Result<Vec<Ranked>> {
         let records = self.engagement(filter).await?;
-        self.rank(records.iter().map(OrgFacts::from).collect())
-            .await
+        let scoring = self.scoring().await?;
+        let scored = tokio::task::spawn_blocking(move || {
+            scoring.score(records.iter().map(OrgFacts::from).collect())
+        });
+        Ok(rank(joined(scored).await?))
     }
 
     /// The depth of each of `organizations` that has events in the filter (whose own
@@ -76,29 +138,49 @@ impl WorkspaceStore {
                 .collect());
         }
         let facts = self.engagement_facts_of(filter, organizations).await?;
-        Ok(self
-            .rank(facts)
+        let scoring = self.scoring().await?;
+        let scored = tokio::task::spawn_blocking(move || scoring.score(facts));
+        Ok(joined(scored)
             .await?
             .into_iter()
-            .map(|r| (r.organization.id, r.depth))
+            .map(|(organization, depth)| (organization.id, depth))
             .collect())
     }
 
-    /// Scores and ranks `orgs` with the workspace's weights, on the blocking pool.
-    async fn rank(&self, orgs: Vec<OrgFacts>) -> Result<Vec<Ranked>> {
-        let assets = self.asset_infos().await?;
-        let weights = self.depth_weights();
-        let threshold = self.full_stay_threshold();
-        tokio::task::spawn_blocking(move || short_list(&orgs, &assets, &weights, threshold))
-            .await
-            .map_err(|e| StorageError::Background(e.to_string()))
+    /// What scoring an organization's depth takes from the workspace.
+    async fn scoring(&self) -> Result<Arc<Scoring>> {
+        Ok(Arc::new(Scoring {
+            assets: assets_by_id(&self.asset_infos().await?),
+            weights: self.depth_weights(),
+            threshold: self.full_stay_threshold(),
+        }))
+    }
+
+    /// The organizations a read of the filter's facts covers, in parts of at most
+    /// `short_list_part` by row id; one part when the filter names an organization.
+    async fn organization_parts(&self, resolved: &Resolved) -> Result<Vec<Organizations>> {
+        if resolved.organization.is_some() {
+            return Ok(vec![Organizations::All]);
+        }
+        let ids: Vec<i64> = organization::Entity::find()
+            .select_only()
+            .column(organization::Column::Id)
+            .filter(organization::Column::WorkspaceId.eq(self.id()))
+            .order_by_asc(organization::Column::Id)
+            .into_tuple()
+            .all(&self.store.db)
+            .await?;
+        Ok(ids
+            .chunks(self.store.short_list_part)
+            .filter_map(|part| Some(Organizations::Span(*part.first()?, *part.last()?)))
+            .collect())
     }
 
     /// Every organization with at least one event in the filter, with its engagement
     /// facts and all its contacts, ordered by organization id.
     pub async fn engagement_facts(&self, filter: &KpiFilter) -> Result<Vec<OrgFacts>> {
         let resolved = self.resolve(filter).await?;
-        self.facts_where(&resolved, None).await
+        self.facts_where(&resolved, &Organizations::All).await
     }
 
     /// The facts of `organizations` that have events in the filter (whose own
@@ -119,7 +201,10 @@ impl WorkspaceStore {
         for chunk in organizations.chunks(LOOKUP_CHUNK) {
             let ids = self.organization_row_ids(chunk).await?;
             if !ids.is_empty() {
-                facts.extend(self.facts_where(&resolved, Some(ids)).await?);
+                facts.extend(
+                    self.facts_where(&resolved, &Organizations::Ids(ids))
+                        .await?,
+                );
             }
         }
         Ok(facts)
@@ -133,12 +218,9 @@ impl WorkspaceStore {
     async fn facts_where(
         &self,
         resolved: &Resolved,
-        organizations: Option<Vec<i64>>,
+        organizations: &Organizations,
     ) -> Result<Vec<OrgFacts>> {
-        let which = |organization: Expr| match &organizations {
-            Some(ids) => organization.is_in(ids.iter().copied()),
-            None => organization.is_not_null(),
-        };
+        let which = |organization: Expr| organizations.condition(organization);
         if !self.rollups_current() {
             let grouped = self.raw_events_where(resolved, which).await?;
             let records = self.with_organizations(grouped).await?;
