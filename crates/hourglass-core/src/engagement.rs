@@ -2,6 +2,8 @@
 //! custom KPI scripts are computed from. Storage fills these; nothing here reads a
 //! database.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -72,10 +74,12 @@ pub struct OrgRecords {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngagementFact {
     pub kind: EventKind,
-    pub contact: Option<String>,
-    pub asset: Option<String>,
+    /// Shared: a large account repeats each of its contacts and assets in thousands
+    /// of facts.
+    pub contact: Option<Arc<str>>,
+    pub asset: Option<Arc<str>>,
     /// `properties.recipient` of a SHARE; `None` for every other kind.
-    pub recipient: Option<String>,
+    pub recipient: Option<Arc<str>>,
     /// How many events.
     pub events: u64,
     /// The sum of their values (a missing value adds nothing).
@@ -92,13 +96,13 @@ impl EngagementFact {
                 .properties
                 .get("recipient")
                 .and_then(Value::as_str)
-                .map(str::to_owned),
+                .map(Arc::from),
             _ => None,
         };
         Self {
             kind: event.kind,
-            contact: event.contact.clone(),
-            asset: event.asset.clone(),
+            contact: event.contact.as_deref().map(Arc::from),
+            asset: event.asset.as_deref().map(Arc::from),
             recipient,
             events: 1,
             value_sum: event.value.unwrap_or(0.0),

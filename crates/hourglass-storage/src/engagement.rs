@@ -270,13 +270,19 @@ impl WorkspaceStore {
             let organizations = self
                 .external_ids::<organization::Entity>(organization_ids.into_iter())
                 .await?;
-            let contacts = self
-                .external_ids::<contact::Entity>(contact_ids.into_iter())
-                .await?;
-            let assets = self
-                .external_ids::<asset::Entity>(asset_ids.into_iter())
-                .await?;
-            let name = |names: &HashMap<i64, String>, id: Option<i64>| {
+            // Each name shared by every fact that bears it.
+            let shared = |names: HashMap<i64, String>| -> HashMap<i64, Arc<str>> {
+                names.into_iter().map(|(id, n)| (id, n.into())).collect()
+            };
+            let contacts = shared(
+                self.external_ids::<contact::Entity>(contact_ids.into_iter())
+                    .await?,
+            );
+            let assets = shared(
+                self.external_ids::<asset::Entity>(asset_ids.into_iter())
+                    .await?,
+            );
+            let name = |names: &HashMap<i64, Arc<str>>, id: Option<i64>| {
                 id.and_then(|id| names.get(&id).cloned())
             };
             for (organization, facts) in stored {
@@ -290,7 +296,7 @@ impl WorkspaceStore {
                         kind: f.kind,
                         contact: name(&contacts, f.contact()),
                         asset: name(&assets, f.asset()),
-                        recipient: (!f.recipient.is_empty()).then_some(f.recipient),
+                        recipient: (!f.recipient.is_empty()).then(|| f.recipient.into()),
                         events: f.events,
                         value_sum: f.value_sum,
                         first_at: f.first_at,

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hourglass_migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -151,15 +151,47 @@ impl Store {
     /// whose rollups are older than this code's (the migration that adds a rollup
     /// dimension cannot compute it in SQL).
     pub async fn migrate_up(&self) -> Result<()> {
-        Migrator::up(&self.db, None).await?;
+        let db = self.migration_connection().await?;
+        let migrated = Migrator::up(&db, None).await;
+        self.done_migrating(db).await;
+        migrated?;
         self.rebuild_stale_rollups().await?;
         Ok(())
     }
 
     /// Rolls back the last `steps` migrations (all when `None`).
     pub async fn migrate_down(&self, steps: Option<u32>) -> Result<()> {
-        Migrator::down(&self.db, steps).await?;
-        Ok(())
+        let db = self.migration_connection().await?;
+        let migrated = Migrator::down(&db, steps).await;
+        self.done_migrating(db).await;
+        Ok(migrated?)
+    }
+
+    /// What migrations run on. On SQLite, a connection of their own: a pooled
+    /// connection keeps its copy of the schema until it next reads, so a migration's
+    /// statements spread over the pool could meet one that still knew an index just
+    /// dropped ("index … already exists", seen once in the up-down-up test).
+    async fn migration_connection(&self) -> Result<DatabaseConnection> {
+        Ok(match self.backend() {
+            Backend::Postgres => self.db.clone(),
+            Backend::Sqlite => {
+                let options = self.db.get_sqlite_connection_pool().connect_options();
+                let one = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with((*options).clone())
+                    .await
+                    .map_err(|e| sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+                SqlxSqliteConnector::from_sqlx_sqlite_pool(one)
+            }
+        })
+    }
+
+    /// Closes the connection of its own that SQLite's migrations ran on.
+    async fn done_migrating(&self, db: DatabaseConnection) {
+        if self.backend() == Backend::Sqlite {
+            // Nothing is left to lose: the migrations' outcome is already known.
+            let _ = db.close().await;
+        }
     }
 
     /// Each known migration's name and whether it is applied.

@@ -246,8 +246,11 @@ impl StoredFact {
 impl PackedFacts {
     /// The rows; kinds this code does not know are left out.
     pub fn unpack(&self) -> Result<Vec<StoredFact>> {
-        type Packed = (i64, i64, String, String, i64, f64, i64);
-        let packed: Vec<Packed> = serde_json::from_str(&self.facts)
+        // A kind is a plain upper-case name, borrowed from the text without a copy (an
+        // escaped one would fail to borrow, and a corrupt row says so); an empty
+        // recipient allocates nothing.
+        type Packed<'a> = (i64, i64, &'a str, String, i64, f64, i64);
+        let packed: Vec<Packed<'_>> = serde_json::from_str(&self.facts)
             .map_err(|e| StorageError::Corrupt(format!("packed engagement facts: {e}")))?;
         Ok(packed
             .into_iter()
