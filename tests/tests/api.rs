@@ -729,7 +729,133 @@ async fn internal_errors_show_only_the_request_id(backend: Backend) {
     assert_eq!(data["workspaces"][0]["slug"], "broken");
 }
 
+async fn nps_counts_each_persons_latest_answer_per_survey(backend: Backend) {
+    let Some(app) = spawn(backend, "acme").await else {
+        return;
+    };
+    let answer = |id: &str, who: Value, survey: &str, at: &str, score: u32| {
+        let mut e = json!({
+            "messageId": id, "kind": "SURVEY_RESPONSE", "occurredAt": at,
+            "value": score, "properties": {"survey": survey},
+        });
+        e.as_object_mut()
+            .unwrap()
+            .extend(who.as_object().unwrap().clone());
+        e
+    };
+    let contact = |i: usize| json!({"contactId": format!("p{i}")});
+    let mut events = Vec::new();
+    // Survey q1: p0–p11 give 10 (p0–p9 through the spring campaign), p12–p15 give 8,
+    // p16–p19 give 3.
+    for i in 0..20 {
+        let score = match i {
+            0..=11 => 10,
+            12..=15 => 8,
+            _ => 3,
+        };
+        let mut e = answer(
+            &format!("a{i}"),
+            contact(i),
+            "q1",
+            "2026-03-01T10:00:00Z",
+            score,
+        );
+        if i < 10 {
+            e["campaignId"] = json!("spring");
+        }
+        events.push(e);
+    }
+    // p16 thinks again: now a promoter. p0 answers a second survey: a detractor there.
+    events.push(answer(
+        "again",
+        contact(16),
+        "q1",
+        "2026-03-02T10:00:00Z",
+        9,
+    ));
+    events.push(answer("q2", contact(0), "q2", "2026-03-02T10:00:00Z", 0));
+    // An anonymous visitor answers twice; an earlier answer sent last still loses.
+    events.push(answer(
+        "v-late",
+        json!({"anonymousId": "v1"}),
+        "q1",
+        "2026-03-05T10:00:00Z",
+        7,
+    ));
+    events.push(answer(
+        "v-early",
+        json!({"anonymousId": "v1"}),
+        "q1",
+        "2026-03-01T10:00:00Z",
+        1,
+    ));
+    let result = app
+        .graphql_ok(INGEST, json!({"ws": "acme", "events": events}))
+        .await;
+    assert_eq!(result["ingestEvents"]["accepted"], 24);
+
+    const NPS: &str = "query($ws: ID!, $filter: KpiFilterInput) {
+      kpis(workspace: $ws, filter: $filter) {
+        surveyResponses
+        nps { score lower upper responses promoters passives detractors sufficient }
+      }
+    }";
+    let all = &app.graphql_ok(NPS, json!({"ws": "acme"})).await["kpis"];
+    assert_eq!(all["surveyResponses"], 24, "every answer is an event");
+    let nps = &all["nps"];
+    // 13 promoters (p0–p11, p16), 5 passives (p12–p15, v1), 4 detractors (p17–p19,
+    // p0 on q2): 22 answers count. Score and adjusted-Wald interval (Rocks 2016)
+    // computed apart, in Python.
+    assert_eq!(
+        (
+            &nps["responses"],
+            &nps["promoters"],
+            &nps["passives"],
+            &nps["detractors"]
+        ),
+        (&json!(22), &json!(13), &json!(5), &json!(4))
+    );
+    let close = |field: &str, expected: f64| {
+        let got = nps[field].as_f64().unwrap();
+        assert!(
+            (got - expected).abs() < 1e-9,
+            "{field}: {got} vs {expected}"
+        );
+    };
+    close("score", 40.909_090_909_090_914);
+    close("lower", 5.374_347_587_999_412);
+    close("upper", 66.625_652_412_000_6);
+    assert_eq!(
+        nps["sufficient"], false,
+        "22 answers < the minimum sample of 30"
+    );
+
+    // The filter applies: the spring campaign's ten promoters.
+    let spring = &app
+        .graphql_ok(NPS, json!({"ws": "acme", "filter": {"campaign": "spring"}}))
+        .await["kpis"]["nps"];
+    assert_eq!(spring["score"], 100.0);
+    assert_eq!(spring["responses"], 10);
+    let lower = spring["lower"].as_f64().unwrap();
+    assert!((lower - 47.503_551_544_790_2).abs() < 1e-9, "{lower}");
+    assert_eq!(spring["upper"], 100.0);
+
+    // No answers: no score, no interval, never sufficient.
+    let none = &app
+        .graphql_ok(
+            NPS,
+            json!({"ws": "acme", "filter": {"from": "2027-01-01T00:00:00Z"}}),
+        )
+        .await["kpis"]["nps"];
+    assert_eq!(
+        none,
+        &json!({"score": null, "lower": null, "upper": null, "responses": 0,
+                "promoters": 0, "passives": 0, "detractors": 0, "sufficient": false})
+    );
+}
+
 on_both_backends!(
+    nps_counts_each_persons_latest_answer_per_survey,
     internal_errors_show_only_the_request_id,
     day_ranges_follow_the_time_zone_across_daylight_saving,
     wide_pages_of_deep_nodes_count_against_complexity,

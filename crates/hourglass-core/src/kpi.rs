@@ -154,6 +154,14 @@ pub const CATALOG: &[KpiDefinition] = &[
         goals: &[Goal::Find, Goal::Keep],
         is_rate: true,
     },
+    KpiDefinition {
+        key: "nps",
+        name: "Net Promoter Score",
+        description: "% promoters (9-10) - % detractors (0-6) over the latest answer of each \
+                      person to each survey, from -100 to 100, with a 95 % adjusted-Wald interval.",
+        goals: &[Goal::Keep, Goal::Grow],
+        is_rate: false,
+    },
 ];
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `hourglass-tests` holds that boundary.
 
 pub mod access;
+pub mod advocacy;
 pub mod catalog;
 pub mod definition;
 pub mod depth;

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
+use hourglass_core::advocacy::NpsTally;
 use hourglass_core::depth::Ranked;
 use hourglass_core::{ExternalId, FunnelCounts, TopCounts};
 use lru::LruCache;
@@ -36,6 +37,7 @@ pub(crate) enum Asked {
     Top(KpiFilter),
     Funnel(ExternalId, KpiFilter),
     Spend(KpiFilter),
+    Nps(KpiFilter),
     ShortList(KpiFilter),
 }
 
@@ -44,6 +46,7 @@ pub(crate) enum Answer {
     Top(TopCounts),
     Funnel(FunnelCounts),
     Spend(Option<f64>),
+    Nps(NpsTally),
     /// Every organization of a filter, ranked: large, so kept in a smaller LRU.
     ShortList(Arc<Vec<Ranked>>),
 }
@@ -74,6 +77,7 @@ macro_rules! cacheable {
 cacheable!(TopCounts => Top);
 cacheable!(FunnelCounts => Funnel);
 cacheable!(Option<f64> => Spend);
+cacheable!(NpsTally => Nps);
 cacheable!(Arc<Vec<Ranked>> => ShortList);
 
 /// Short lists kept per 1,000 answers: one is a few hundred bytes per organization

@@ -10,6 +10,7 @@
 /// parameters (SQLite 32,766; PostgreSQL 65,535), and short enough to plan well.
 pub(crate) const LOOKUP_CHUNK: usize = 500;
 
+mod advocacy;
 mod answer_cache;
 mod catalog;
 mod engagement;

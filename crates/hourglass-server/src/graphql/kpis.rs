@@ -4,6 +4,7 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, Simpl
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use hourglass_core::Permission;
+use hourglass_core::advocacy::Nps as CoreNps;
 use hourglass_core::filter::start_of_day;
 use hourglass_core::{EventKind as CoreKind, TimeRange, TopReport};
 use hourglass_storage::KpiFilter;
@@ -153,8 +154,53 @@ pub struct KpiReport {
     pub filter: KpiFilterInput,
 }
 
+/// The Net Promoter Score of the filter's survey answers: % promoters (9–10) − %
+/// detractors (0–6), from the latest answer of each person to each survey.
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct Nps {
+    /// −100 to 100; null without answers.
+    pub score: Option<f64>,
+    /// Lower bound of the 95 % adjusted-Wald interval (Rocks 2016): add 3 answers,
+    /// ¾ promoter and ¾ detractor; null without answers.
+    pub lower: Option<f64>,
+    /// Upper bound of the same interval.
+    pub upper: Option<f64>,
+    /// The answers that count: one per person per survey.
+    pub responses: u64,
+    pub promoters: u64,
+    pub passives: u64,
+    pub detractors: u64,
+    /// False while `responses` is below the workspace's minimum sample.
+    pub sufficient: bool,
+}
+
+impl From<CoreNps> for Nps {
+    fn from(nps: CoreNps) -> Self {
+        Self {
+            score: nps.score,
+            lower: nps.lower,
+            upper: nps.upper,
+            responses: nps.tally.responses(),
+            promoters: nps.tally.promoters,
+            passives: nps.tally.passives,
+            detractors: nps.tally.detractors,
+            sufficient: nps.sufficient,
+        }
+    }
+}
+
 #[ComplexObject]
 impl KpiReport {
+    /// The Net Promoter Score over the same filter, from SURVEY_RESPONSE events
+    /// (`value` the score, `properties.survey` the survey).
+    async fn nps(&self, ctx: &Context<'_>) -> ApiResult<Nps> {
+        let ws = caller(ctx)?
+            .workspace(&self.workspace, Permission::Read)
+            .await?;
+        let tally = ws.nps_tally(&self.filter.clone().into_filter()?).await?;
+        Ok(CoreNps::new(tally, self.min_sample).into())
+    }
+
     /// A custom KPI of the workspace by key, over the same filter.
     async fn custom(
         &self,
