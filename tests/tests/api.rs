@@ -854,7 +854,58 @@ async fn nps_counts_each_persons_latest_answer_per_survey(backend: Backend) {
     );
 }
 
+async fn a_days_spend_is_that_calendar_days_in_every_time_zone(backend: Backend) {
+    let Some(app) = spawn(backend, "money").await else {
+        return;
+    };
+    app.graphql_ok(
+        "mutation {
+          c: createCampaign(workspace: \"money\", input: {id: \"q3\", name: \"Q3\", goal: FIND}) { id }
+          a: recordSpend(workspace: \"money\", campaign: \"q3\", channel: \"display\", day: \"2026-08-09\", amount: 7.25) { amount }
+          b: recordSpend(workspace: \"money\", campaign: \"q3\", channel: \"display\", day: \"2026-08-10\", amount: 138.49) { amount }
+          d: recordSpend(workspace: \"money\", campaign: \"q3\", channel: \"display\", day: \"2026-08-11\", amount: 89.39) { amount }
+        }",
+        json!({}),
+    )
+    .await;
+    let spend = |filter: Value| {
+        let app = &app;
+        async move {
+            app.graphql_ok(
+                "query($f: KpiFilterInput) { kpis(workspace: \"money\", filter: $f) { spend } }",
+                json!({"f": filter}),
+            )
+            .await["kpis"]["spend"]
+                .as_f64()
+                .unwrap()
+        }
+    };
+    // The 10th of August is the 10th's spend wherever it is asked from: west of UTC,
+    // east of it, across the date line, and in UTC.
+    for zone in [
+        "America/New_York",
+        "Asia/Kolkata",
+        "Pacific/Auckland",
+        "UTC",
+    ] {
+        let days = json!({"days": {"from": "2026-08-10", "to": "2026-08-11", "timeZone": zone}});
+        assert_eq!(spend(days).await, 138.49, "{zone}");
+        let both = json!({"days": {"from": "2026-08-10", "to": "2026-08-12", "timeZone": zone}});
+        assert!(
+            (spend(both).await - (138.49 + 89.39)).abs() < 1e-9,
+            "{zone}"
+        );
+    }
+    // Instants select the days whose UTC midnight they contain: New York's 10th,
+    // given as instants, holds the start of the 11th (UTC).
+    let utc_day = json!({"from": "2026-08-10T00:00:00Z", "to": "2026-08-11T00:00:00Z"});
+    assert_eq!(spend(utc_day).await, 138.49);
+    let new_york_instants = json!({"from": "2026-08-10T04:00:00Z", "to": "2026-08-11T04:00:00Z"});
+    assert_eq!(spend(new_york_instants).await, 89.39);
+}
+
 on_both_backends!(
+    a_days_spend_is_that_calendar_days_in_every_time_zone,
     nps_counts_each_persons_latest_answer_per_survey,
     internal_errors_show_only_the_request_id,
     day_ranges_follow_the_time_zone_across_daylight_saving,

@@ -172,6 +172,7 @@ fn random_filter(rng: &mut StdRng) -> KpiFilter {
         asset: maybe(rng, 0.3, &["lp", "webinar", "article", "x-new"]).map(|a| id(&a)),
         organization: maybe(rng, 0.15, &["o1", "o4"]).map(|o| id(&o)),
         range: random_range(rng),
+        calendar_days: None,
     }
 }
 

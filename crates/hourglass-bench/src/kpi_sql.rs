@@ -4,7 +4,7 @@
 //! ids of events without a contact; landing viewers = page views on LANDING_PAGE
 //! assets; registrants and attendees distinct people; when the filter names an
 //! asset, funnel people look at the asset, its landing page and the assets it is
-//! the landing page of; spend per campaign, channel and the days the range covers.
+//! the landing page of; spend per campaign, channel and calendar day.
 
 use std::collections::BTreeMap;
 
@@ -210,20 +210,12 @@ impl KpiSql {
                 literal(&channel.to_lowercase())
             ));
         }
-        // A day's spend counts when the (UTC) day starts inside the range.
-        let first_day = |at: DateTime<Utc>| {
-            let date = at.date_naive();
-            if at.time() == NaiveTime::MIN {
-                date
-            } else {
-                date.succ_opt().unwrap_or(date)
-            }
-        };
-        if let Some((from, to)) = filter.range() {
+        // Spend is recorded per calendar day: the days asked select their dates,
+        // whatever the zone they were asked in.
+        if let Some(days) = filter.days {
             sql.push_str(&format!(
                 " AND day >= '{}' AND day < '{}'",
-                first_day(from),
-                first_day(to)
+                days.from, days.to
             ));
         }
         let rows = self.rows(&sql).await?;

@@ -22,6 +22,10 @@ pub struct KpiFilter {
     pub asset: Option<ExternalId>,
     pub organization: Option<ExternalId>,
     pub range: TimeRange,
+    /// The calendar days `[from, to)` the range was asked as, if it was (`range` then
+    /// holds where they start and end in the caller's time zone). Spend is recorded per
+    /// calendar day, so these dates select it, in whatever zone they were asked.
+    pub calendar_days: Option<(NaiveDate, NaiveDate)>,
 }
 
 /// A filter with external ids turned into row ids.
@@ -169,7 +173,8 @@ impl WorkspaceStore {
         if let Some(channel) = &resolved.channel {
             condition = condition.add(spend::Column::Channel.eq(channel.as_str()));
         }
-        // A day's spend counts when the day starts inside the range.
+        // Calendar days select their dates. Otherwise a day's spend counts when the
+        // day, read as UTC, starts inside the range.
         let day = |at: chrono::DateTime<chrono::Utc>| -> NaiveDate {
             let date = at.date_naive();
             if at.time() == chrono::NaiveTime::MIN {
@@ -178,11 +183,15 @@ impl WorkspaceStore {
                 date.succ_opt().unwrap_or(date)
             }
         };
-        if let Some(from) = resolved.range.from {
-            condition = condition.add(spend::Column::Day.gte(day(from)));
+        let (from, to) = match filter.calendar_days {
+            Some((from, to)) => (Some(from), Some(to)),
+            None => (resolved.range.from.map(day), resolved.range.to.map(day)),
+        };
+        if let Some(from) = from {
+            condition = condition.add(spend::Column::Day.gte(from));
         }
-        if let Some(to) = resolved.range.to {
-            condition = condition.add(spend::Column::Day.lt(day(to)));
+        if let Some(to) = to {
+            condition = condition.add(spend::Column::Day.lt(to));
         }
         let total: Option<Option<f64>> = spend::Entity::find()
             .select_only()

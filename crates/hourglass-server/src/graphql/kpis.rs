@@ -63,7 +63,9 @@ impl DayRangeInput {
 
 impl KpiFilterInput {
     pub fn into_filter(self) -> ApiResult<KpiFilter> {
+        let calendar_days = self.days.as_ref().map(|days| (days.from, days.to));
         Ok(KpiFilter {
+            calendar_days,
             campaign: self
                 .campaign
                 .map(|c| external_id(&c, "campaign"))
@@ -144,7 +146,9 @@ pub struct KpiReport {
     /// Distinct attendees / distinct registrants.
     pub attendance_rate: Rate,
     /// Money spent within the filter (campaign, channel, days); null when the filter
-    /// names an asset or organization, which spend is not recorded against.
+    /// names an asset or organization, which spend is not recorded against. Spend is
+    /// recorded per calendar day: `days` select their dates in any time zone;
+    /// `from`/`to` select the days whose UTC midnight falls inside.
     pub spend: Option<f64>,
     /// The workspace's minimum sample that `sufficient` is judged against.
     pub min_sample: u64,
