@@ -79,10 +79,15 @@ async fn ingested_events_become_exact_kpis(backend: Backend) {
     ] {
         events.push(json!({"messageId": msg, "kind": "ATTENDANCE", "occurredAt": "2026-02-05T15:00:00Z", "contactId": who, "assetId": "web", "value": secs}));
     }
+    // A walk-in registers without viewing the landing page; a guest attends without
+    // registering. Both are counted as people, neither in the rates: a rate is the
+    // share of the step before who took the step.
+    events.push(json!({"messageId": "walk-in", "kind": "REGISTRATION", "occurredAt": "2026-02-02T11:00:00Z", "contactId": "walk-in", "assetId": "web"}));
+    events.push(json!({"messageId": "guest", "kind": "ATTENDANCE", "occurredAt": "2026-02-05T15:00:00Z", "contactId": "guest", "assetId": "web", "value": 100}));
     let result = app
         .graphql_ok(INGEST, json!({"ws": "acme", "events": events}))
         .await;
-    assert_eq!(result["ingestEvents"]["accepted"], 62);
+    assert_eq!(result["ingestEvents"]["accepted"], 64);
     assert_eq!(result["ingestEvents"]["rejected"], json!([]));
 
     let k = &app.graphql_ok(KPIS, json!({"ws": "acme"})).await["kpis"];
@@ -102,11 +107,18 @@ async fn ingested_events_become_exact_kpis(backend: Backend) {
         (lower - 0.0258).abs() < 1e-3 && (upper - 0.1992).abs() < 1e-3,
         "{lower} {upper}"
     );
-    assert_eq!(k["registrationRate"]["value"], 0.4);
+    assert_eq!((&k["registrants"], &k["attendees"]), (&json!(5), &json!(4)));
+    assert_eq!(
+        k["registrationRate"]["value"], 0.4,
+        "4 of 10 viewers registered"
+    );
     assert_eq!(k["registrationRate"]["n"], 10);
     assert_eq!(k["registrationRate"]["sufficient"], false, "10 < 30");
-    assert_eq!(k["attendanceRate"]["numerator"], 3);
-    assert_eq!(k["attendanceRate"]["n"], 4);
+    assert_eq!(
+        k["attendanceRate"]["numerator"], 3,
+        "3 of 5 registrants attended"
+    );
+    assert_eq!(k["attendanceRate"]["n"], 5);
     assert_eq!(k["minSample"], 30);
 
     // The webinar's own report sees its landing page for the funnel rates.
@@ -125,8 +137,8 @@ async fn ingested_events_become_exact_kpis(backend: Backend) {
         funnel["funnel"]["steps"],
         json!([
             {"name": "LANDING_VIEWS", "count": 10, "rate": null},
-            {"name": "REGISTRATIONS", "count": 4, "rate": {"value": 0.4, "n": 10}},
-            {"name": "ATTENDANCE", "count": 3, "rate": {"value": 0.75, "n": 4}},
+            {"name": "REGISTRATIONS", "count": 5, "rate": {"value": 0.4, "n": 10}},
+            {"name": "ATTENDANCE", "count": 4, "rate": {"value": 0.6, "n": 5}},
         ])
     );
 

@@ -355,13 +355,12 @@ impl World {
             (None, Some(a)) => format!("a:{a}"),
             _ => unreachable!(),
         };
-        let people = |kinds: &[EventKind], assets: Option<&[&str]>| -> u64 {
+        let people = |kinds: &[EventKind], assets: Option<&[&str]>| -> HashSet<String> {
             self.events
                 .iter()
                 .filter(|e| kinds.contains(&e.kind) && Self::matches(e, f, assets))
                 .map(person)
-                .collect::<HashSet<_>>()
-                .len() as u64
+                .collect()
         };
         let mut events = BTreeMap::new();
         for e in self
@@ -375,12 +374,18 @@ impl World {
             Some(assets) => assets.iter().copied().filter(|a| *a == "lp").collect(),
             None => vec!["lp"],
         };
+        let viewers = people(&[EventKind::PageView], Some(&landing_family));
+        let registrants = people(&[EventKind::Registration], family.as_deref());
+        let attendees = people(&[EventKind::Attendance], family.as_deref());
+        let len = |set: &HashSet<String>| set.len() as u64;
         hourglass_core::TopCounts {
             events,
-            unique_visitors: people(EventKind::VISIT_KINDS, exact.as_deref()),
-            landing_viewers: people(&[EventKind::PageView], Some(&landing_family)),
-            registrants: people(&[EventKind::Registration], family.as_deref()),
-            attendees: people(&[EventKind::Attendance], family.as_deref()),
+            unique_visitors: len(&people(EventKind::VISIT_KINDS, exact.as_deref())),
+            landing_viewers: len(&viewers),
+            registrants: len(&registrants),
+            attendees: len(&attendees),
+            registered_viewers: registrants.intersection(&viewers).count() as u64,
+            registered_attendees: attendees.intersection(&registrants).count() as u64,
         }
     }
 }

@@ -127,14 +127,14 @@ pub fn differences(report: &Value, expected: &Expected) -> Vec<String> {
     wrong.extend(check_rate(
         "registrationRate",
         &report["registrationRate"],
-        expected.registrants,
+        expected.registered_viewers,
         expected.landing_viewers,
         min_sample,
     ));
     wrong.extend(check_rate(
         "attendanceRate",
         &report["attendanceRate"],
-        expected.attendees,
+        expected.registered_attendees,
         expected.registrants,
         min_sample,
     ));
@@ -214,6 +214,8 @@ mod tests {
             landing_viewers: 0,
             registrants: 0,
             attendees: 0,
+            registered_viewers: 0,
+            registered_attendees: 0,
             spend: Some(12.5),
         }
     }

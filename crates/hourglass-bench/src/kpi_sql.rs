@@ -2,7 +2,8 @@
 //! events table, written from domain.md and the semantics of storage's `kpis.rs`:
 //! counts per kind; distinct people = distinct contact ids plus distinct anonymous
 //! ids of events without a contact; landing viewers = page views on LANDING_PAGE
-//! assets; registrants and attendees distinct people; when the filter names an
+//! assets; registrants and attendees distinct people, and the rates' numerators
+//! those of them who also took the step before; when the filter names an
 //! asset, funnel people look at the asset, its landing page and the assets it is
 //! the landing page of; spend per campaign, channel and calendar day.
 
@@ -79,6 +80,10 @@ pub struct Expected {
     pub landing_viewers: u64,
     pub registrants: u64,
     pub attendees: u64,
+    /// Registrants who also viewed a landing page (the registration rate's numerator).
+    pub registered_viewers: u64,
+    /// Attendees who also registered (the attendance rate's numerator).
+    pub registered_attendees: u64,
     pub spend: Option<f64>,
 }
 
@@ -192,6 +197,30 @@ impl KpiSql {
         Ok(u64::try_from(n.unwrap_or(0))?)
     }
 
+    /// People with an event of `kinds` in `condition` who also have one of `before` in
+    /// `before_condition`: the two sets of person keys intersected.
+    async fn people_also(
+        &self,
+        (condition, kinds): (&str, &str),
+        (before_condition, before): (&str, &str),
+    ) -> anyhow::Result<u64> {
+        let keys = |condition: &str, kinds: &str| {
+            format!(
+                "SELECT CASE WHEN contact_id IS NOT NULL THEN 'c' || contact_id \
+                 ELSE 'a' || anonymous_id END FROM events WHERE {condition} \
+                 AND kind IN ({kinds}) AND (contact_id IS NOT NULL OR anonymous_id IS NOT NULL)"
+            )
+        };
+        let n = self
+            .single(&format!(
+                "SELECT COUNT(*) FROM ({} INTERSECT {}) AS both_steps",
+                keys(condition, kinds),
+                keys(before_condition, before)
+            ))
+            .await?;
+        Ok(u64::try_from(n.unwrap_or(0))?)
+    }
+
     async fn spend(&self, filter: &Filter) -> anyhow::Result<Option<f64>> {
         if filter.asset.is_some() {
             return Ok(None);
@@ -251,6 +280,12 @@ impl KpiSql {
             landing_viewers: self.people(&landing, "'PAGE_VIEW'").await?,
             registrants: self.people(&family, "'REGISTRATION'").await?,
             attendees: self.people(&family, "'ATTENDANCE'").await?,
+            registered_viewers: self
+                .people_also((&family, "'REGISTRATION'"), (&landing, "'PAGE_VIEW'"))
+                .await?,
+            registered_attendees: self
+                .people_also((&family, "'ATTENDANCE'"), (&family, "'REGISTRATION'"))
+                .await?,
             spend: self.spend(filter).await?,
         })
     }

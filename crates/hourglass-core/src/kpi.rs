@@ -21,6 +21,11 @@ pub struct TopCounts {
     pub registrants: u64,
     /// Distinct people who attended.
     pub attendees: u64,
+    /// Of the registrants, those who also viewed a landing page: the registration
+    /// rate's numerator, so that the rate is a proportion of the viewers.
+    pub registered_viewers: u64,
+    /// Of the attendees, those who also registered: the attendance rate's numerator.
+    pub registered_attendees: u64,
 }
 
 impl TopCounts {
@@ -35,9 +40,9 @@ pub struct TopReport {
     pub counts: TopCounts,
     /// clicks / impressions.
     pub click_through_rate: Rate,
-    /// distinct registrants / distinct landing-page viewers.
+    /// landing-page viewers who registered / landing-page viewers.
     pub registration_rate: Rate,
-    /// distinct attendees / distinct registrants.
+    /// registrants who attended / registrants.
     pub attendance_rate: Rate,
 }
 
@@ -49,19 +54,28 @@ impl TopReport {
                 counts.count(EventKind::Impression),
                 min_sample,
             ),
-            registration_rate: Rate::new(counts.registrants, counts.landing_viewers, min_sample),
-            attendance_rate: Rate::new(counts.attendees, counts.registrants, min_sample),
+            registration_rate: Rate::new(
+                counts.registered_viewers,
+                counts.landing_viewers,
+                min_sample,
+            ),
+            attendance_rate: Rate::new(counts.registered_attendees, counts.registrants, min_sample),
             counts,
         }
     }
 }
 
-/// Distinct people at each step of a webinar's funnel.
+/// Distinct people at each step of a webinar's funnel, and of each step's people
+/// those who also took the step before.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FunnelCounts {
     pub landing_viewers: u64,
     pub registrants: u64,
     pub attendees: u64,
+    /// Registrants who also viewed a landing page.
+    pub registered_viewers: u64,
+    /// Attendees who also registered.
+    pub registered_attendees: u64,
 }
 
 /// One step of a funnel: how many people reached it, and the rate from the step before.
@@ -69,27 +83,40 @@ pub struct FunnelCounts {
 pub struct FunnelStep {
     pub name: &'static str,
     pub count: u64,
-    /// `count / previous step's count`; `None` for the first step.
+    /// Of the previous step's people, the share who took this step too (a proportion:
+    /// someone who registered without viewing the landing page counts in `count`, not
+    /// in the rate); `None` for the first step.
     pub rate: Option<Rate>,
 }
 
 impl FunnelCounts {
     /// Landing views → registrations → attendance.
     pub fn steps(&self, min_sample: u64) -> Vec<FunnelStep> {
-        let counts = [
-            ("LANDING_VIEWS", self.landing_viewers),
-            ("REGISTRATIONS", self.registrants),
-            ("ATTENDANCE", self.attendees),
-        ];
-        let mut previous: Option<u64> = None;
-        counts
-            .into_iter()
-            .map(|(name, count)| {
-                let rate = previous.map(|before| Rate::new(count, before, min_sample));
-                previous = Some(count);
-                FunnelStep { name, count, rate }
-            })
-            .collect()
+        vec![
+            FunnelStep {
+                name: "LANDING_VIEWS",
+                count: self.landing_viewers,
+                rate: None,
+            },
+            FunnelStep {
+                name: "REGISTRATIONS",
+                count: self.registrants,
+                rate: Some(Rate::new(
+                    self.registered_viewers,
+                    self.landing_viewers,
+                    min_sample,
+                )),
+            },
+            FunnelStep {
+                name: "ATTENDANCE",
+                count: self.attendees,
+                rate: Some(Rate::new(
+                    self.registered_attendees,
+                    self.registrants,
+                    min_sample,
+                )),
+            },
+        ]
     }
 }
 
@@ -143,14 +170,14 @@ pub const CATALOG: &[KpiDefinition] = &[
     KpiDefinition {
         key: "registrationRate",
         name: "Registration rate",
-        description: "Distinct registrants / distinct landing-page viewers.",
+        description: "Distinct landing-page viewers who registered / distinct landing-page viewers.",
         goals: &[Goal::Find],
         is_rate: true,
     },
     KpiDefinition {
         key: "attendanceRate",
         name: "Attendance rate",
-        description: "Distinct attendees / distinct registrants.",
+        description: "Distinct registrants who attended / distinct registrants.",
         goals: &[Goal::Find, Goal::Keep],
         is_rate: true,
     },
@@ -174,16 +201,20 @@ mod tests {
             events: BTreeMap::from([(EventKind::Impression, 200), (EventKind::Click, 9)]),
             unique_visitors: 150,
             landing_viewers: 40,
-            registrants: 10,
-            attendees: 6,
+            registrants: 12,
+            attendees: 7,
+            registered_viewers: 10,
+            registered_attendees: 6,
         };
         let report = TopReport::from_counts(counts, 30);
         assert_eq!(report.click_through_rate.value, Some(9.0 / 200.0));
         assert_eq!(report.click_through_rate.n, 200);
+        // Two registrants came without viewing a landing page, one attendee without
+        // registering: counted as people, not in the rates.
         assert_eq!(report.registration_rate.value, Some(10.0 / 40.0));
         assert!(report.registration_rate.sufficient);
-        assert_eq!(report.attendance_rate.value, Some(0.6));
-        assert_eq!(report.attendance_rate.n, 10);
+        assert_eq!(report.attendance_rate.value, Some(0.5));
+        assert_eq!(report.attendance_rate.n, 12);
         assert!(!report.attendance_rate.sufficient, "10 registrants < 30");
     }
 
@@ -191,14 +222,17 @@ mod tests {
     fn funnel_steps_rate_against_the_step_before() {
         let steps = FunnelCounts {
             landing_viewers: 100,
-            registrants: 25,
-            attendees: 20,
+            registrants: 27,
+            attendees: 21,
+            registered_viewers: 25,
+            registered_attendees: 20,
         }
         .steps(30);
+        assert_eq!(steps[1].count, 27, "every registrant is counted");
         assert_eq!(steps[0].rate, None);
         assert_eq!(steps[1].rate.unwrap().value, Some(0.25));
-        assert_eq!(steps[2].rate.unwrap().value, Some(0.8));
-        assert_eq!(steps[2].rate.unwrap().n, 25);
+        assert_eq!(steps[2].rate.unwrap().value, Some(20.0 / 27.0));
+        assert_eq!(steps[2].rate.unwrap().n, 27);
     }
 
     #[test]

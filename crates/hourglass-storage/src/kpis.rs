@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use hourglass_core::{EventKind, ExternalId, FunnelCounts, TimeRange, TopCounts};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::answer_cache::{Asked, Cacheable, Question};
@@ -38,6 +38,14 @@ pub(crate) struct Resolved {
     pub asset_family: Vec<i64>,
     pub organization: Option<i64>,
     pub range: TimeRange,
+}
+
+/// A step a person takes: an event of one of `kinds`, on a landing page if
+/// `on_landing_page`.
+#[derive(Debug, Clone, Copy)]
+struct Step<'a> {
+    kinds: &'a [EventKind],
+    on_landing_page: bool,
 }
 
 /// Which assets a condition admits.
@@ -141,8 +149,12 @@ impl WorkspaceStore {
             .filter_map(|(kind, n)| Some((kind.parse().ok()?, u64::try_from(n).ok()?)))
             .collect();
 
+        let visited = Step {
+            kinds: EventKind::VISIT_KINDS,
+            on_landing_page: false,
+        };
         let unique_visitors = self
-            .distinct_people(resolved, AssetScope::Exact, EventKind::VISIT_KINDS, None)
+            .distinct_people(resolved, AssetScope::Exact, visited, None)
             .await?;
         let funnel = self.funnel_counts_resolved(resolved).await?;
         Ok(TopCounts {
@@ -151,6 +163,8 @@ impl WorkspaceStore {
             landing_viewers: funnel.landing_viewers,
             registrants: funnel.registrants,
             attendees: funnel.attendees,
+            registered_viewers: funnel.registered_viewers,
+            registered_attendees: funnel.registered_attendees,
         })
     }
 
@@ -204,52 +218,69 @@ impl WorkspaceStore {
     }
 
     async fn funnel_counts_resolved(&self, resolved: &Resolved) -> Result<FunnelCounts> {
-        let landing = format!(
-            "asset_id IN (SELECT id FROM assets WHERE workspace_id = {} AND kind = '{}')",
-            self.id(),
-            hourglass_core::AssetKind::LandingPage.as_str()
-        );
-        let landing_viewers = self
-            .distinct_people(
-                resolved,
-                AssetScope::Family,
-                &[EventKind::PageView],
-                Some(&landing),
-            )
-            .await?;
-        let registrants = self
-            .distinct_people(
-                resolved,
-                AssetScope::Family,
-                &[EventKind::Registration],
-                None,
-            )
-            .await?;
-        let attendees = self
-            .distinct_people(resolved, AssetScope::Family, &[EventKind::Attendance], None)
-            .await?;
+        let viewed = Step {
+            kinds: &[EventKind::PageView],
+            on_landing_page: true,
+        };
+        let registered = Step {
+            kinds: &[EventKind::Registration],
+            on_landing_page: false,
+        };
+        let attended = Step {
+            kinds: &[EventKind::Attendance],
+            on_landing_page: false,
+        };
+        let family = AssetScope::Family;
         Ok(FunnelCounts {
-            landing_viewers,
-            registrants,
-            attendees,
+            landing_viewers: self.distinct_people(resolved, family, viewed, None).await?,
+            registrants: self
+                .distinct_people(resolved, family, registered, None)
+                .await?,
+            attendees: self
+                .distinct_people(resolved, family, attended, None)
+                .await?,
+            registered_viewers: self
+                .distinct_people(resolved, family, registered, Some(viewed))
+                .await?,
+            registered_attendees: self
+                .distinct_people(resolved, family, attended, Some(registered))
+                .await?,
         })
     }
 
-    /// Distinct people (contact, else anonymous id) with an event of `kinds` in the
-    /// filter (its asset exactly or its family, per `scope`) and, if given, matching
-    /// `extra` (trusted SQL).
+    /// Distinct people (contact, else anonymous id) who took `step` in the filter (its
+    /// asset exactly or its family, per `scope`) and, if given, also took `before` in
+    /// it.
     async fn distinct_people(
         &self,
         resolved: &Resolved,
         scope: AssetScope,
-        kinds: &[EventKind],
-        extra: Option<&str>,
+        step: Step<'_>,
+        before: Option<Step<'_>>,
     ) -> Result<u64> {
+        let events = event::Entity.table_name();
         let mut condition = self
             .condition(resolved, scope)
-            .add(event::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
-        if let Some(extra) = extra {
-            condition = condition.add(Expr::cust(extra.to_owned()));
+            .add(self.step_condition(events, step));
+        if let Some(before) = before {
+            let b = Alias::new("b");
+            // The same person: the same contact, or the same anonymous id where
+            // neither event knows the contact.
+            let same_person = Expr::cust(format!(
+                "(({events}.contact_id IS NOT NULL AND b.contact_id = {events}.contact_id) \
+                 OR ({events}.contact_id IS NULL AND b.contact_id IS NULL \
+                 AND b.anonymous_id = {events}.anonymous_id))"
+            ));
+            let took_before = Query::select()
+                .expr(Expr::val(1))
+                .from_as(event::Entity, b.clone())
+                .cond_where(
+                    self.condition_on(&b, resolved, scope)
+                        .add(self.step_condition("b", before))
+                        .add(same_person),
+                )
+                .to_owned();
+            condition = condition.add(Expr::exists(took_before));
         }
         // A person is their contact id, or their anonymous id when no contact is
         // known; the two never coincide, so the distinct counts add up.
@@ -266,6 +297,20 @@ impl WorkspaceStore {
             .await?
             .unwrap_or((0, 0));
         Ok(u64::try_from(contacts + anonymous).unwrap_or(0))
+    }
+
+    /// The condition that an event of the table known as `table` takes `step`.
+    fn step_condition(&self, table: &str, step: Step<'_>) -> Condition {
+        let kind = Expr::col((Alias::new(table), Alias::new("kind")));
+        let mut condition = Condition::all().add(kind.is_in(step.kinds.iter().map(|k| k.as_str())));
+        if step.on_landing_page {
+            condition = condition.add(Expr::cust(format!(
+                "{table}.asset_id IN (SELECT id FROM assets WHERE workspace_id = {} AND kind = '{}')",
+                self.id(),
+                hourglass_core::AssetKind::LandingPage.as_str()
+            )));
+        }
+        condition
     }
 
     fn condition(&self, resolved: &Resolved, scope: AssetScope) -> Condition {

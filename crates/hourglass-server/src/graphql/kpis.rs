@@ -141,9 +141,12 @@ pub struct KpiReport {
     pub attendees: u64,
     /// clicks / impressions.
     pub click_through_rate: Rate,
-    /// Distinct registrants / distinct landing-page viewers.
+    /// Of the distinct landing-page viewers, the share who registered. A registrant who
+    /// never viewed the landing page is in `registrants`, not in this rate, so it is a
+    /// proportion.
     pub registration_rate: Rate,
-    /// Distinct attendees / distinct registrants.
+    /// Of the distinct registrants, the share who attended (attendees who never
+    /// registered are in `attendees` only).
     pub attendance_rate: Rate,
     /// Money spent within the filter (campaign, channel, days); null when the filter
     /// names an asset or organization, which spend is not recorded against. Spend is

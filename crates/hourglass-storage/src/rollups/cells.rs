@@ -80,12 +80,12 @@ impl Cells {
             .map(|(_, tally)| tally)
     }
 
-    fn people(&self, kinds: &[EventKind], assets: AssetPick<'_>) -> u64 {
+    fn people(&self, kinds: &[EventKind], assets: AssetPick<'_>) -> RoaringBitmap {
         let mut union = RoaringBitmap::new();
         for tally in self.tallies(kinds, assets) {
             union |= &tally.people;
         }
-        union.len()
+        union
     }
 
     /// The counts of `TopCounts`, with the same meaning as the raw queries: event
@@ -104,10 +104,12 @@ impl Cells {
         let funnel = self.funnel(scope);
         TopCounts {
             events,
-            unique_visitors: self.people(EventKind::VISIT_KINDS, exact),
+            unique_visitors: self.people(EventKind::VISIT_KINDS, exact).len(),
             landing_viewers: funnel.landing_viewers,
             registrants: funnel.registrants,
             attendees: funnel.attendees,
+            registered_viewers: funnel.registered_viewers,
+            registered_attendees: funnel.registered_attendees,
         }
     }
 
@@ -117,10 +119,15 @@ impl Cells {
             None => AssetPick::All,
             Some(_) => AssetPick::Only(&scope.family),
         };
+        let viewers = self.people(&[EventKind::PageView], AssetPick::In(&scope.landing));
+        let registrants = self.people(&[EventKind::Registration], family);
+        let attendees = self.people(&[EventKind::Attendance], family);
         FunnelCounts {
-            landing_viewers: self.people(&[EventKind::PageView], AssetPick::In(&scope.landing)),
-            registrants: self.people(&[EventKind::Registration], family),
-            attendees: self.people(&[EventKind::Attendance], family),
+            landing_viewers: viewers.len(),
+            registrants: registrants.len(),
+            attendees: attendees.len(),
+            registered_viewers: registrants.intersection_len(&viewers),
+            registered_attendees: attendees.intersection_len(&registrants),
         }
     }
 }
