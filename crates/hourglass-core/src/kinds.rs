@@ -162,19 +162,20 @@ impl Stage {
     }
 
     /// Where `stage` stands in a workspace's `order` of stages. A stage the order does
-    /// not list (an agency's own, not configured yet) ranks as LEAD: agencies invent
-    /// stages to qualify leads.
+    /// not list stands before all of them: VISITOR when a workspace's order leaves it
+    /// out (every contact first seen in an event is a VISITOR), or an agency's own
+    /// stage not configured yet. Nobody becomes a lead by a stage the workspace never
+    /// named.
     pub fn rank(order: &[String], stage: &str) -> usize {
         order
             .iter()
             .position(|s| s == stage)
-            .or_else(|| order.iter().position(|s| s == "LEAD"))
-            .unwrap_or(0)
+            .map_or(0, |listed| listed + 1)
     }
 
     /// Whether `stage` is LEAD or beyond in `order`: the bottom of the hourglass.
     pub fn is_lead_or_beyond(order: &[String], stage: &str) -> bool {
-        let lead = order.iter().position(|s| s == "LEAD").unwrap_or(0);
+        let lead = Self::rank(order, "LEAD").max(1);
         Self::rank(order, stage) >= lead
     }
 }
@@ -224,13 +225,24 @@ mod tests {
     }
 
     #[test]
-    fn stages_rank_by_the_workspace_order_and_unknown_ones_rank_as_lead() {
+    fn stages_rank_by_the_workspace_order_and_unlisted_ones_before_all() {
         let order: Vec<String> = Stage::DEFAULTS.iter().map(|s| (*s).to_owned()).collect();
         assert!(Stage::rank(&order, "CUSTOMER") > Stage::rank(&order, "MQL"));
-        assert_eq!(Stage::rank(&order, "OQL"), Stage::rank(&order, "LEAD"));
-        assert!(Stage::is_lead_or_beyond(&order, "OQL"));
+        assert!(Stage::rank(&order, "OQL") < Stage::rank(&order, "VISITOR"));
+        assert!(!Stage::is_lead_or_beyond(&order, "OQL"), "not configured");
+        assert!(Stage::is_lead_or_beyond(&order, "LEAD"));
         assert!(Stage::is_lead_or_beyond(&order, "SQL"));
         assert!(!Stage::is_lead_or_beyond(&order, "VISITOR"));
+
+        // An order without VISITOR: contacts first seen in events are no leads.
+        let agency: Vec<String> = ["LEAD", "OQL", "MQL", "CUSTOMER"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert!(!Stage::is_lead_or_beyond(&agency, "VISITOR"));
+        assert!(Stage::is_lead_or_beyond(&agency, "LEAD"));
+        assert!(Stage::is_lead_or_beyond(&agency, "OQL"), "configured");
+        assert!(Stage::rank(&agency, "VISITOR") < Stage::rank(&agency, "LEAD"));
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub struct WorkspaceSettingsInput {
     /// Share of a webinar's duration that counts as staying to the end (default 0.9).
     pub full_stay_threshold: Option<f64>,
     /// Lifecycle stages in order; must include LEAD. Agencies add their own, such as OQL.
+    /// A stage not listed stands before all listed ones: nobody is a lead by it.
     pub lifecycle_stages: Option<Vec<String>>,
     /// All eight weights of the depth score (each a finite number ≥ 0).
     pub depth_weights: Option<DepthWeights>,
