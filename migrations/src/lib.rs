@@ -14,6 +14,7 @@ mod m20261129_000005_rollups;
 mod m20261130_000006_data_version;
 mod m20261130_000007_events_without_foreign_keys;
 mod m20261130_000008_engagement_facts;
+mod m20261130_000009_contact_descriptions;
 
 /// Every migration, in the order they apply.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_data_version::Migration),
             Box::new(m20261130_000007_events_without_foreign_keys::Migration),
             Box::new(m20261130_000008_engagement_facts::Migration),
+            Box::new(m20261130_000009_contact_descriptions::Migration),
         ]
     }
 }

@@ -265,7 +265,69 @@ async fn the_full_stay_threshold_is_a_workspace_setting(backend: Backend) {
     );
 }
 
+/// Contacts described through the API: their e-mail addresses make shares to them
+/// internal, and a share to one's own address never is.
+async fn described_contacts_make_shares_internal_by_address_but_not_to_oneself(backend: Backend) {
+    let Some(app) = seeded(backend).await else {
+        return;
+    };
+    let described = app
+        .graphql_ok(
+            "mutation {
+                ann: describeContact(workspace: \"deep\", id: \"ann\", input: {email: \" Ann@Acme.com \", name: \"Ann Lee\", title: \"CMO\"}) { id organization email name title stage }
+                fay: describeContact(workspace: \"deep\", id: \"fay\", input: {email: \"fay@partner.example\", organization: \"acme\"}) { id organization email stage }
+            }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        described["ann"],
+        json!({"id": "ann", "organization": "acme", "email": "ann@acme.com",
+               "name": "Ann Lee", "title": "CMO", "stage": "LEAD"})
+    );
+    assert_eq!(
+        described["fay"],
+        json!({"id": "fay", "organization": "acme", "email": "fay@partner.example", "stage": "VISITOR"}),
+        "a contact no event named yet is created"
+    );
+    let internal =
+        "{ organization(workspace: \"deep\", id: \"acme\") { depth { internalShares } } }";
+    let shares = || async {
+        app.graphql_ok(internal, json!({})).await["organization"]["depth"]["internalShares"].clone()
+    };
+    assert_eq!(shares().await, 1, "the seeded share to bob");
+    // Ann shares to her own address (at acme's domain: not a colleague), to fay's
+    // address (at a partner's domain: a colleague by her address) and outside.
+    let mut events = Vec::new();
+    for (id, to) in [
+        ("s3", "ann@acme.com"),
+        ("s4", "FAY@partner.example"),
+        ("s5", "x@elsewhere.org"),
+    ] {
+        let mut share = ev(id, "SHARE", 50, "ann", "acme", Some("web"));
+        share["properties"] = json!({"recipient": to});
+        events.push(share);
+    }
+    app.graphql_ok(INGEST, json!({"events": events})).await;
+    assert_eq!(shares().await, 2, "bob, and fay by her address");
+
+    for (input, code) in [
+        ("{email: \"not an address\"}", "BAD_USER_INPUT"),
+        ("{organization: \"nobody\"}", "NOT_FOUND"),
+        ("{name: \"\"}", "BAD_USER_INPUT"),
+    ] {
+        let bad = app
+            .graphql(
+                &format!("mutation {{ describeContact(workspace: \"deep\", id: \"ann\", input: {input}) {{ id }} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&bad), code, "{input}");
+    }
+}
+
 on_both_backends!(
+    described_contacts_make_shares_internal_by_address_but_not_to_oneself,
     depth_on_a_page_of_organizations_is_per_organization_and_filter,
     the_short_list_ranks_accounts_and_shows_why,
     the_hourglass_answers_both_halves_and_the_bottom_starts_at_lead,

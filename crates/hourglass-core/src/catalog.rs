@@ -142,6 +142,29 @@ pub fn domain(raw: &str) -> Result<String, FieldError> {
     }
 }
 
+/// An e-mail address as contacts and share recipients are compared by: trimmed, lower
+/// case, one `@` between a local part and a domain with a dot, at most 254
+/// characters, no spaces or control characters.
+pub fn email(raw: &str) -> Result<String, FieldError> {
+    let address = raw.trim().to_lowercase();
+    let valid = address.chars().count() <= 254
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+        && address.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && domain.split('.').all(|label| !label.is_empty())
+        });
+    if valid {
+        Ok(address)
+    } else {
+        Err(FieldError::new(
+            "email",
+            format!("'{raw}' is not an e-mail address such as ann@example.com"),
+        ))
+    }
+}
+
 /// A URL: http(s) and not too long.
 pub fn url(raw: &str) -> Result<String, FieldError> {
     let raw = raw.trim();
@@ -201,6 +224,18 @@ mod tests {
         assert!(domain("acme").is_err());
         assert!(domain("acme..com").is_err());
         assert!(domain("ac me.com").is_err());
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(email("  Ann@Acme.COM ").unwrap(), "ann@acme.com");
+        assert!(email("ann.acme.com").is_err());
+        assert!(email("ann@acme").is_err());
+        assert!(email("@acme.com").is_err());
+        assert!(email("ann@@acme.com").is_err());
+        assert!(email("an n@acme.com").is_err());
+        assert!(email("ann@acme..com").is_err());
+        assert!(email(&format!("{}@acme.com", "a".repeat(250))).is_err());
     }
 
     #[test]

@@ -197,6 +197,8 @@ pub fn tally(facts: impl IntoIterator<Item = EngagementFact>) -> Vec<EngagementF
 pub struct Colleagues<'a> {
     ids: std::collections::HashSet<&'a str>,
     emails: std::collections::HashSet<String>,
+    /// Each contact's own address, so that a share to oneself by e-mail is known.
+    email_of: std::collections::HashMap<&'a str, String>,
     domain: Option<String>,
 }
 
@@ -207,15 +209,19 @@ impl<'a> Colleagues<'a> {
     ) -> Self {
         let mut ids = std::collections::HashSet::new();
         let mut emails = std::collections::HashSet::new();
+        let mut email_of = std::collections::HashMap::new();
         for (id, email) in contacts {
             ids.insert(id);
             if let Some(email) = email {
-                emails.insert(email.trim().to_ascii_lowercase());
+                let email = email.trim().to_ascii_lowercase();
+                emails.insert(email.clone());
+                email_of.insert(id, email);
             }
         }
         Self {
             ids,
             emails,
+            email_of,
             domain: domain
                 .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
                 .filter(|d| !d.is_empty()),
@@ -233,6 +239,9 @@ impl<'a> Colleagues<'a> {
             return true;
         }
         let recipient = recipient.trim().to_ascii_lowercase();
+        if sharer.and_then(|s| self.email_of.get(s)) == Some(&recipient) {
+            return false;
+        }
         let Some((_, at)) = recipient.rsplit_once('@') else {
             return false;
         };
@@ -240,5 +249,36 @@ impl<'a> Colleagues<'a> {
             || self.domain.as_deref().is_some_and(|d| {
                 at == d || at.strip_suffix(d).is_some_and(|sub| sub.ends_with('.'))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_reaches_a_colleague_by_id_address_or_domain_never_oneself() {
+        let colleagues = Colleagues::new(
+            [
+                ("ann", Some("Ann@Acme.com")),
+                ("bob", Some("bob@partner.example")),
+                ("cy", None),
+            ],
+            Some("acme.com"),
+        );
+        let internal = |sharer, to| colleagues.is_internal_share(Some(sharer), to);
+        assert!(internal("ann", "cy"), "a colleague by id");
+        assert!(
+            internal("ann", "BOB@partner.example"),
+            "by a colleague's address"
+        );
+        assert!(
+            internal("ann", "dee@sales.acme.com"),
+            "an address at a subdomain"
+        );
+        assert!(!internal("ann", "x@elsewhere.com"));
+        assert!(!internal("ann", "ann"), "oneself by id");
+        assert!(!internal("ann", " ann@acme.COM"), "oneself by address");
+        assert!(internal("bob", "ann@acme.com"), "ann's address from bob");
     }
 }

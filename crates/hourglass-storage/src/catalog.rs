@@ -8,7 +8,7 @@ use hourglass_core::{AssetKind, ExternalId, Goal};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, QuerySelect, Set, TryIntoModel,
 };
 
 use crate::entities::{asset, campaign, contact, organization, spend};
@@ -75,6 +75,18 @@ pub struct NewOrganization {
 pub struct OrganizationChanges {
     pub name: Option<String>,
     pub domain: Option<String>,
+}
+
+/// What is known about a contact; `None` keeps a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactDescription {
+    /// Compared with share recipients: a share to a colleague's address is internal.
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Job title.
+    pub title: Option<String>,
+    /// The organization the contact belongs to (it must exist).
+    pub organization: Option<ExternalId>,
 }
 
 /// A contact with its organization's external id.
@@ -498,6 +510,11 @@ impl WorkspaceStore {
             .one(&self.store.db)
             .await?
             .ok_or_else(|| StorageError::not_found("contact", id.as_str()))?;
+        self.with_organization(contact).await
+    }
+
+    /// A contact with its organization's external id.
+    async fn with_organization(&self, contact: contact::Model) -> Result<ContactRecord> {
         let organization = match contact.organization_id {
             None => None,
             Some(org) => self
@@ -509,6 +526,59 @@ impl WorkspaceStore {
             contact,
             organization,
         })
+    }
+
+    /// Describes a contact, creating it (as a VISITOR) when no event named it yet.
+    /// Fields left out keep what they held.
+    pub async fn describe_contact(
+        &self,
+        id: &ExternalId,
+        description: ContactDescription,
+    ) -> Result<ContactRecord> {
+        let email = description.email.map(|e| rules::email(&e)).transpose()?;
+        let name = description
+            .name
+            .map(|n| rules::name("name", &n))
+            .transpose()?;
+        let title = description
+            .title
+            .map(|t| rules::name("title", &t))
+            .transpose()?;
+        let organization = match &description.organization {
+            Some(org) => Some(self.organization(org).await?),
+            None => None,
+        };
+        let write = self.begin_write().await?;
+        let existing = contact::Entity::find()
+            .filter(contact::Column::WorkspaceId.eq(self.id()))
+            .filter(contact::Column::ExternalId.eq(id.as_str()))
+            .one(&*write)
+            .await?;
+        let mut active = match existing {
+            Some(found) => found.into_active_model(),
+            None => contact::ActiveModel {
+                workspace_id: Set(self.id()),
+                external_id: Set(id.to_string()),
+                stage: Set(hourglass_core::Stage::DEFAULTS[0].to_owned()),
+                created_at: Set(to_millis(Utc::now())),
+                ..Default::default()
+            },
+        };
+        if let Some(email) = email {
+            active.email = Set(Some(email));
+        }
+        if let Some(name) = name {
+            active.name = Set(Some(name));
+        }
+        if let Some(title) = title {
+            active.title = Set(Some(title));
+        }
+        if let Some(organization) = &organization {
+            active.organization_id = Set(Some(organization.id));
+        }
+        let contact = active.save(&*write).await?.try_into_model()?;
+        write.commit().await?;
+        self.with_organization(contact).await
     }
 
     /// Records what a campaign spent in one channel on one day, replacing an earlier

@@ -32,8 +32,8 @@ mod workspace_write;
 mod workspaces;
 
 pub use catalog::{
-    AssetChanges, AssetRecord, CampaignChanges, ContactRecord, NewAsset, NewCampaign,
-    NewOrganization, OrganizationChanges,
+    AssetChanges, AssetRecord, CampaignChanges, ContactDescription, ContactRecord, NewAsset,
+    NewCampaign, NewOrganization, OrganizationChanges,
 };
 pub use error::StorageError;
 pub use events::{EventRecord, EventsFilter};

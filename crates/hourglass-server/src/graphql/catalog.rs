@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use hourglass_core::Permission;
 use hourglass_core::depth::Ranked;
 use hourglass_storage::{
-    AssetChanges, AssetRecord, CampaignChanges, ContactRecord, NewAsset, NewCampaign,
-    NewOrganization, OrganizationChanges, WorkspaceStore, from_millis,
+    AssetChanges, AssetRecord, CampaignChanges, ContactDescription, ContactRecord, NewAsset,
+    NewCampaign, NewOrganization, OrganizationChanges, WorkspaceStore, from_millis,
 };
 
 use super::depth::{DepthKey, DepthLoader, OrganizationDepth, OrganizationOrder};
@@ -242,6 +242,18 @@ pub struct OrganizationInput {
     pub domain: Option<String>,
 }
 
+/// What is known about a contact; absent fields stay as they are.
+#[derive(InputObject, Debug, Default)]
+pub struct ContactInput {
+    /// An e-mail address, stored in lower case.
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Job title.
+    pub title: Option<String>,
+    /// The organization the contact belongs to; it must exist.
+    pub organization: Option<ID>,
+}
+
 /// Changes to an organization; absent fields stay as they are.
 #[derive(InputObject, Debug, Default)]
 pub struct OrganizationUpdateInput {
@@ -254,6 +266,11 @@ pub struct OrganizationUpdateInput {
 pub struct Contact {
     pub id: ID,
     pub organization: Option<ID>,
+    /// Lower case. A share to this address from a colleague is an internal share.
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Job title.
+    pub title: Option<String>,
     /// Lifecycle stage: VISITOR, LEAD, MQL, SQL, OPPORTUNITY, CUSTOMER or an agency's own,
     /// following the contact's latest STAGE_CHANGE event.
     pub stage: String,
@@ -265,6 +282,9 @@ impl From<ContactRecord> for Contact {
         Self {
             id: ID(r.contact.external_id),
             organization: r.organization.map(ID),
+            email: r.contact.email,
+            name: r.contact.name,
+            title: r.contact.title,
             stage: r.contact.stage,
             created_at: from_millis(r.contact.created_at),
         }
@@ -564,6 +584,36 @@ impl CatalogMutation {
             })
             .await?;
         Ok(Organization::new(&ws, created))
+    }
+
+    /// Describes a contact (ADMIN): e-mail, name, title, organization. A contact no
+    /// event has named yet is created as a VISITOR. Internal shares compare share
+    /// recipients with colleagues' e-mail addresses given here.
+    async fn describe_contact(
+        &self,
+        ctx: &Context<'_>,
+        workspace: ID,
+        id: ID,
+        input: ContactInput,
+    ) -> ApiResult<Contact> {
+        let ws = caller(ctx)?
+            .workspace(&workspace, Permission::Administer)
+            .await?;
+        let described = ws
+            .describe_contact(
+                &external_id(&id, "id")?,
+                ContactDescription {
+                    email: input.email,
+                    name: input.name,
+                    title: input.title,
+                    organization: input
+                        .organization
+                        .map(|o| external_id(&o, "organization"))
+                        .transpose()?,
+                },
+            )
+            .await?;
+        Ok(described.into())
     }
 
     async fn update_organization(

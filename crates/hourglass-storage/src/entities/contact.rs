@@ -10,6 +10,9 @@ pub struct Model {
     pub external_id: String,
     pub organization_id: Option<i64>,
     pub email: Option<String>,
+    pub name: Option<String>,
+    /// Job title.
+    pub title: Option<String>,
     pub stage: String,
     /// When the latest stage change happened (ms since epoch), so late events
     /// never overwrite a newer stage.
