@@ -13,7 +13,7 @@ const INGEST: &str = "mutation($ws: ID!, $events: [EventInput!]!) {
 
 const KPIS: &str = "query($ws: ID!, $filter: KpiFilterInput) {
   kpis(workspace: $ws, filter: $filter) {
-    impressions pageViews clicks registrations attendances uniqueVisitors
+    impressions pageViews clicks registrations attendances uniqueVisitors engagements
     landingPageViewers registrants attendees spend minSample
     clickThroughRate { value numerator n lower upper sufficient }
     registrationRate { value numerator n sufficient }
@@ -93,6 +93,7 @@ async fn ingested_events_become_exact_kpis(backend: Backend) {
     let k = &app.graphql_ok(KPIS, json!({"ws": "acme"})).await["kpis"];
     assert_eq!(k["impressions"], 40);
     assert_eq!(k["clicks"], 3);
+    assert_eq!(k["engagements"], 3, "the clicks are the only engagement");
     assert_eq!(k["pageViews"], 11);
     assert_eq!(
         k["uniqueVisitors"], 30,

@@ -106,3 +106,41 @@ fn every_error_code_is_documented_in_the_readme() {
         );
     }
 }
+
+/// `kpiCatalog` promises dashboards a field of `KpiReport` per key: a key without
+/// one is a KPI nobody can query.
+#[test]
+fn every_catalog_key_is_a_field_of_the_kpi_report() {
+    use async_graphql::parser::parse_schema;
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+
+    let sdl = hourglass_server::graphql::sdl();
+    let document = parse_schema(&sdl).unwrap();
+    let fields: Vec<String> = document
+        .definitions
+        .iter()
+        .find_map(|d| match d {
+            TypeSystemDefinition::Type(t) if t.node.name.node == "KpiReport" => {
+                match &t.node.kind {
+                    TypeKind::Object(o) => Some(
+                        o.fields
+                            .iter()
+                            .map(|f| f.node.name.node.to_string())
+                            .collect(),
+                    ),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .expect("the schema has a KpiReport object");
+    let missing: Vec<&str> = hourglass_core::kpi::CATALOG
+        .iter()
+        .map(|k| k.key)
+        .filter(|key| !fields.iter().any(|f| f == key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "catalog keys without a KpiReport field: {missing:?}"
+    );
+}

@@ -88,6 +88,16 @@ vocabulary! {
 impl EventKind {
     /// Kinds that show a person saw something: they make a unique visitor.
     pub const VISIT_KINDS: &'static [EventKind] = &[EventKind::Impression, EventKind::PageView];
+
+    /// The kinds the `engagements` KPI adds up.
+    pub const ENGAGEMENT_KINDS: &'static [EventKind] = &[
+        EventKind::Like,
+        EventKind::Share,
+        EventKind::Repost,
+        EventKind::Comment,
+        EventKind::Click,
+        EventKind::Download,
+    ];
 }
 
 vocabulary! {

@@ -129,6 +129,9 @@ pub struct KpiReport {
     pub referrals: u64,
     pub stage_changes: u64,
     pub revenue_events: u64,
+    /// Likes, shares, reposts, comments, clicks and downloads: the engagement of
+    /// the top of the hourglass in one number.
+    pub engagements: u64,
     /// Every kind with at least one event.
     pub event_counts: Vec<KindCount>,
     /// Distinct people (contact id, else anonymous id) with an impression or page view.
@@ -252,6 +255,10 @@ impl KpiReport {
             referrals: c.count(CoreKind::Referral),
             stage_changes: c.count(CoreKind::StageChange),
             revenue_events: c.count(CoreKind::Revenue),
+            engagements: CoreKind::ENGAGEMENT_KINDS
+                .iter()
+                .map(|kind| c.count(*kind))
+                .sum(),
             event_counts: c
                 .events
                 .iter()
