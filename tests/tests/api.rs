@@ -917,7 +917,84 @@ async fn a_days_spend_is_that_calendar_days_in_every_time_zone(backend: Backend)
     assert_eq!(spend(new_york_instants).await, 89.39);
 }
 
+async fn stages_count_who_got_how_far_and_convert_as_proportions(backend: Backend) {
+    let Some(app) = spawn(backend, "life").await else {
+        return;
+    };
+    let moved = |id: &str, who: &str, to: &str, minute: u32, campaign: Option<&str>| {
+        json!({"messageId": id, "kind": "STAGE_CHANGE", "contactId": who,
+               "occurredAt": format!("2026-05-01T10:{minute:02}:00Z"),
+               "campaignId": campaign, "properties": {"to": to}})
+    };
+    let events = vec![
+        moved("m1", "c1", "LEAD", 1, None),
+        moved("m2", "c2", "LEAD", 2, None),
+        moved("m3", "c2", "MQL", 3, None),
+        moved("m4", "c2", "LEAD", 4, None), // moved back: c2 still reached MQL
+        moved("m5", "c3", "MQL", 5, Some("spring")), // skipped LEAD: passed it
+        moved("m6", "c4", "CUSTOMER", 6, Some("spring")),
+        moved("m7", "c5", "OQL", 7, None), // a stage the workspace does not list
+    ];
+    let result = app
+        .graphql_ok(INGEST, json!({"ws": "life", "events": events}))
+        .await;
+    assert_eq!(result["ingestEvents"]["accepted"], 7);
+    const STAGES: &str = "query($ws: ID!, $filter: KpiFilterInput) {
+      kpis(workspace: $ws, filter: $filter) { stages { stage reached conversion { numerator n } } }
+    }";
+    let stages = |filter: Value| {
+        let app = &app;
+        async move {
+            let k = app
+                .graphql_ok(STAGES, json!({"ws": "life", "filter": filter}))
+                .await;
+            k["kpis"]["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let conversion = &s["conversion"];
+                    (
+                        s["stage"].as_str().unwrap().to_owned(),
+                        s["reached"].as_u64().unwrap(),
+                        conversion["numerator"]
+                            .as_u64()
+                            .zip(conversion["n"].as_u64()),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let row = |stage: &str, reached: u64, conversion: Option<(u64, u64)>| {
+        (stage.to_owned(), reached, conversion)
+    };
+    // Furthest stages: c1 LEAD, c2 MQL, c3 MQL, c4 CUSTOMER; c5 is left out.
+    assert_eq!(
+        stages(json!({})).await,
+        vec![
+            row("VISITOR", 4, None),
+            row("LEAD", 4, Some((4, 4))),
+            row("MQL", 3, Some((3, 4))),
+            row("SQL", 1, Some((1, 3))),
+            row("OPPORTUNITY", 1, Some((1, 1))),
+            row("CUSTOMER", 1, Some((1, 1))),
+        ]
+    );
+    assert_eq!(
+        stages(json!({"campaign": "spring"})).await,
+        vec![
+            row("VISITOR", 2, None),
+            row("LEAD", 2, Some((2, 2))),
+            row("MQL", 2, Some((2, 2))),
+            row("SQL", 1, Some((1, 2))),
+            row("OPPORTUNITY", 1, Some((1, 1))),
+            row("CUSTOMER", 1, Some((1, 1))),
+        ]
+    );
+}
+
 on_both_backends!(
+    stages_count_who_got_how_far_and_convert_as_proportions,
     a_days_spend_is_that_calendar_days_in_every_time_zone,
     nps_counts_each_persons_latest_answer_per_survey,
     internal_errors_show_only_the_request_id,

@@ -182,6 +182,14 @@ pub const CATALOG: &[KpiDefinition] = &[
         is_rate: true,
     },
     KpiDefinition {
+        key: "stages",
+        name: "Lifecycle stages",
+        description: "People whom a STAGE_CHANGE moved to each of the workspace's stages or a \
+                      later one, with the conversion from the stage before.",
+        goals: &[Goal::Find, Goal::Grow],
+        is_rate: false,
+    },
+    KpiDefinition {
         key: "nps",
         name: "Net Promoter Score",
         description: "% promoters (9-10) - % detractors (0-6) over the latest answer of each \

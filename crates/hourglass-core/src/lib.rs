@@ -18,6 +18,7 @@ pub mod ids;
 pub mod kinds;
 pub mod kpi;
 pub mod script;
+pub mod stages;
 pub mod stats;
 
 pub use access::{ApiKeySecret, Permission, Role};

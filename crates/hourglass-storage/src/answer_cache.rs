@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use hourglass_core::advocacy::NpsTally;
 use hourglass_core::depth::Ranked;
+use hourglass_core::stages::StageReach;
 use hourglass_core::{ExternalId, FunnelCounts, TopCounts};
 use lru::LruCache;
 
@@ -38,6 +39,7 @@ pub(crate) enum Asked {
     Funnel(ExternalId, KpiFilter),
     Spend(KpiFilter),
     Nps(KpiFilter),
+    Stages(KpiFilter),
     ShortList(KpiFilter),
 }
 
@@ -47,6 +49,7 @@ pub(crate) enum Answer {
     Funnel(FunnelCounts),
     Spend(Option<f64>),
     Nps(NpsTally),
+    Stages(StageReach),
     /// Every organization of a filter, ranked: large, so kept in a smaller LRU.
     ShortList(Arc<Vec<Ranked>>),
 }
@@ -78,6 +81,7 @@ cacheable!(TopCounts => Top);
 cacheable!(FunnelCounts => Funnel);
 cacheable!(Option<f64> => Spend);
 cacheable!(NpsTally => Nps);
+cacheable!(StageReach => Stages);
 cacheable!(Arc<Vec<Ranked>> => ShortList);
 
 /// Short lists kept per 1,000 answers: one is a few hundred bytes per organization

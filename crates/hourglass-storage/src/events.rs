@@ -79,6 +79,30 @@ impl WorkspaceStore {
 
 /// Every column of [`EventRecord`] from the events table known as `e`, with the
 /// external ids of its contact, organization, campaign and asset joined in.
+impl WorkspaceStore {
+    /// Every event of `kind` in the filter, with external ids: for KPIs that need the
+    /// rows of a rare kind (survey answers, stage changes) rather than sums.
+    pub(crate) async fn events_of_kind(
+        &self,
+        filter: &KpiFilter,
+        kind: EventKind,
+    ) -> Result<Vec<EventRecord>> {
+        let resolved = self.resolve(filter).await?;
+        let e = Alias::new("e");
+        let mut query = joined_events(&e);
+        query.cond_where(
+            self.condition_on(&e, &resolved, AssetScope::Exact)
+                .add(Expr::col((e.clone(), Alias::new("kind"))).eq(kind.as_str())),
+        );
+        let db = &self.store.db;
+        Ok(
+            EventRecord::find_by_statement(db.get_database_backend().build(&query))
+                .all(db)
+                .await?,
+        )
+    }
+}
+
 pub(crate) fn joined_events(e: &Alias) -> SelectStatement {
     let mut query = Query::select();
     query

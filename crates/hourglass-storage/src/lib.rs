@@ -10,7 +10,6 @@
 /// parameters (SQLite 32,766; PostgreSQL 65,535), and short enough to plan well.
 pub(crate) const LOOKUP_CHUNK: usize = 500;
 
-mod advocacy;
 mod answer_cache;
 mod catalog;
 mod engagement;
@@ -22,6 +21,7 @@ mod key_cache;
 mod kpis;
 mod nodelay;
 mod page;
+mod rare_kinds;
 mod rollups;
 mod scripts;
 mod shared_reads;

@@ -199,8 +199,39 @@ impl From<CoreNps> for Nps {
     }
 }
 
+/// One lifecycle stage of the workspace, in its order.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct StageKpi {
+    pub stage: String,
+    /// People whom a STAGE_CHANGE in the filter moved to this stage or a later one
+    /// (someone who skipped a stage has passed it).
+    pub reached: u64,
+    /// Of the people who reached the stage before, the share who reached this one;
+    /// null for the first stage.
+    pub conversion: Option<Rate>,
+}
+
 #[ComplexObject]
 impl KpiReport {
+    /// The workspace's lifecycle stages in order, with how many people reached each
+    /// within the filter and the conversion from the stage before. Stages the
+    /// workspace does not list are left out.
+    async fn stages(&self, ctx: &Context<'_>) -> ApiResult<Vec<StageKpi>> {
+        let ws = caller(ctx)?
+            .workspace(&self.workspace, Permission::Read)
+            .await?;
+        let reach = ws.stage_reach(&self.filter.clone().into_filter()?).await?;
+        Ok(reach
+            .steps(self.min_sample)
+            .into_iter()
+            .map(|step| StageKpi {
+                stage: step.stage,
+                reached: step.reached,
+                conversion: step.conversion.map(Into::into),
+            })
+            .collect())
+    }
+
     /// The Net Promoter Score over the same filter, from SURVEY_RESPONSE events
     /// (`value` the score, `properties.survey` the survey).
     async fn nps(&self, ctx: &Context<'_>) -> ApiResult<Nps> {

@@ -1,14 +1,13 @@
-//! Advocacy KPIs of a filter: the Net Promoter Score.
+//! KPIs read from the rows of rare kinds: the Net Promoter Score of survey answers,
+//! and how far people got through the lifecycle stages.
 
 use hourglass_core::EventKind;
 use hourglass_core::advocacy::{NpsTally, SurveyAnswer};
-use sea_orm::FromQueryResult;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use hourglass_core::stages::StageReach;
 
 use crate::answer_cache::Asked;
 use crate::error::Result;
-use crate::events::{EventRecord, joined_events};
-use crate::kpis::{AssetScope, KpiFilter};
+use crate::kpis::KpiFilter;
 use crate::workspaces::WorkspaceStore;
 
 impl WorkspaceStore {
@@ -22,15 +21,8 @@ impl WorkspaceStore {
     }
 
     async fn nps_tally_computed(&self, filter: &KpiFilter) -> Result<NpsTally> {
-        let resolved = self.resolve(filter).await?;
-        let e = Alias::new("e");
-        let mut query = joined_events(&e);
-        query.cond_where(self.condition_on(&e, &resolved, AssetScope::Exact).add(
-            Expr::col((e.clone(), Alias::new("kind"))).eq(EventKind::SurveyResponse.as_str()),
-        ));
-        let db = &self.store.db;
-        let rows = EventRecord::find_by_statement(db.get_database_backend().build(&query))
-            .all(db)
+        let rows = self
+            .events_of_kind(filter, EventKind::SurveyResponse)
             .await?;
         Ok(NpsTally::of_latest(rows.into_iter().filter_map(|row| {
             Some(SurveyAnswer {
@@ -47,5 +39,26 @@ impl WorkspaceStore {
                 score: row.value?,
             })
         })))
+    }
+}
+
+impl WorkspaceStore {
+    /// How many people reached each of the workspace's lifecycle stages (or a later
+    /// one) by STAGE_CHANGE events in the filter; kept in the answer cache.
+    pub async fn stage_reach(&self, filter: &KpiFilter) -> Result<StageReach> {
+        self.remembered(
+            Asked::Stages(filter.clone()),
+            self.stage_reach_computed(filter),
+        )
+        .await
+    }
+
+    async fn stage_reach_computed(&self, filter: &KpiFilter) -> Result<StageReach> {
+        let rows = self.events_of_kind(filter, EventKind::StageChange).await?;
+        let moves = rows.into_iter().filter_map(|row| {
+            let stage = row.properties.get("to")?.as_str()?.to_owned();
+            Some((row.contact.or(row.anonymous_id)?, stage))
+        });
+        Ok(StageReach::count(&self.lifecycle_stages(), moves))
     }
 }
