@@ -15,6 +15,7 @@ mod m20261130_000006_data_version;
 mod m20261130_000007_events_without_foreign_keys;
 mod m20261130_000008_engagement_facts;
 mod m20261130_000009_contact_descriptions;
+mod m20261130_000010_rare_kind_indexes;
 
 /// Every migration, in the order they apply.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_events_without_foreign_keys::Migration),
             Box::new(m20261130_000008_engagement_facts::Migration),
             Box::new(m20261130_000009_contact_descriptions::Migration),
+            Box::new(m20261130_000010_rare_kind_indexes::Migration),
         ]
     }
 }
