@@ -802,10 +802,18 @@ async fn nps_counts_each_persons_latest_answer_per_survey(backend: Backend) {
         "2026-03-01T10:00:00Z",
         1,
     ));
+    // A contact whose id happens to be the visitor's is someone else.
+    events.push(answer(
+        "c-v1",
+        json!({"contactId": "v1"}),
+        "q1",
+        "2026-03-01T10:00:00Z",
+        10,
+    ));
     let result = app
         .graphql_ok(INGEST, json!({"ws": "acme", "events": events}))
         .await;
-    assert_eq!(result["ingestEvents"]["accepted"], 24);
+    assert_eq!(result["ingestEvents"]["accepted"], 25);
 
     const NPS: &str = "query($ws: ID!, $filter: KpiFilterInput) {
       kpis(workspace: $ws, filter: $filter) {
@@ -814,10 +822,10 @@ async fn nps_counts_each_persons_latest_answer_per_survey(backend: Backend) {
       }
     }";
     let all = &app.graphql_ok(NPS, json!({"ws": "acme"})).await["kpis"];
-    assert_eq!(all["surveyResponses"], 24, "every answer is an event");
+    assert_eq!(all["surveyResponses"], 25, "every answer is an event");
     let nps = &all["nps"];
-    // 13 promoters (p0–p11, p16), 5 passives (p12–p15, v1), 4 detractors (p17–p19,
-    // p0 on q2): 22 answers count. Score and adjusted-Wald interval (Rocks 2016)
+    // 14 promoters (p0–p11, p16, contact v1), 5 passives (p12–p15, anonymous v1), 4
+    // detractors (p17–p19, p0 on q2): 23 answers count. Score and adjusted-Wald interval (Rocks 2016)
     // computed apart, in Python.
     assert_eq!(
         (
@@ -826,7 +834,7 @@ async fn nps_counts_each_persons_latest_answer_per_survey(backend: Backend) {
             &nps["passives"],
             &nps["detractors"]
         ),
-        (&json!(22), &json!(13), &json!(5), &json!(4))
+        (&json!(23), &json!(14), &json!(5), &json!(4))
     );
     let close = |field: &str, expected: f64| {
         let got = nps[field].as_f64().unwrap();
@@ -835,12 +843,12 @@ async fn nps_counts_each_persons_latest_answer_per_survey(backend: Backend) {
             "{field}: {got} vs {expected}"
         );
     };
-    close("score", 40.909_090_909_090_914);
-    close("lower", 5.374_347_587_999_412);
-    close("upper", 66.625_652_412_000_6);
+    close("score", 43.478_260_869_565_22);
+    close("lower", 8.636_207_356_505_126);
+    close("upper", 68.286_869_566_571_8);
     assert_eq!(
         nps["sufficient"], false,
-        "22 answers < the minimum sample of 30"
+        "23 answers < the minimum sample of 30"
     );
 
     // The filter applies: the spring campaign's ten promoters.

@@ -213,7 +213,7 @@ impl<'a> Colleagues<'a> {
         for (id, email) in contacts {
             ids.insert(id);
             if let Some(email) = email {
-                let email = email.trim().to_ascii_lowercase();
+                let email = email.trim().to_lowercase();
                 emails.insert(email.clone());
                 email_of.insert(id, email);
             }
@@ -238,7 +238,7 @@ impl<'a> Colleagues<'a> {
         if self.ids.contains(recipient) {
             return true;
         }
-        let recipient = recipient.trim().to_ascii_lowercase();
+        let recipient = recipient.trim().to_lowercase();
         if sharer.and_then(|s| self.email_of.get(s)) == Some(&recipient) {
             return false;
         }

@@ -77,8 +77,6 @@ impl WorkspaceStore {
     }
 }
 
-/// Every column of [`EventRecord`] from the events table known as `e`, with the
-/// external ids of its contact, organization, campaign and asset joined in.
 impl WorkspaceStore {
     /// Every event of `kind` in the filter, with external ids: for KPIs that need the
     /// rows of a rare kind (survey answers, stage changes) rather than sums.
@@ -103,6 +101,8 @@ impl WorkspaceStore {
     }
 }
 
+/// Every column of [`EventRecord`] from the events table known as `e`, with the
+/// external ids of its contact, organization, campaign and asset joined in.
 pub(crate) fn joined_events(e: &Alias) -> SelectStatement {
     let mut query = Query::select();
     query

@@ -32,7 +32,7 @@ impl WorkspaceStore {
                     .and_then(|s| s.as_str())
                     .unwrap_or_default()
                     .to_owned(),
-                person: row.contact.or(row.anonymous_id),
+                person: person(row.contact, row.anonymous_id),
                 at: row.occurred_at,
                 id: row.id,
                 // Validation requires a score; a row without one is no answer.
@@ -57,8 +57,19 @@ impl WorkspaceStore {
         let rows = self.events_of_kind(filter, EventKind::StageChange).await?;
         let moves = rows.into_iter().filter_map(|row| {
             let stage = row.properties.get("to")?.as_str()?.to_owned();
-            Some((row.contact.or(row.anonymous_id)?, stage))
+            Some((person(row.contact, row.anonymous_id)?, stage))
         });
         Ok(StageReach::count(&self.lifecycle_stages(), moves))
+    }
+}
+
+/// A person's key: their contact id, else their anonymous id, marked apart so that a
+/// contact and an anonymous visitor who happen to share an id stay two people, as in
+/// every distinct count.
+fn person(contact: Option<String>, anonymous: Option<String>) -> Option<String> {
+    match (contact, anonymous) {
+        (Some(contact), _) => Some(format!("c:{contact}")),
+        (None, Some(anonymous)) => Some(format!("a:{anonymous}")),
+        (None, None) => None,
     }
 }

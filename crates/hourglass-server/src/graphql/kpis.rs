@@ -340,7 +340,9 @@ pub struct FunnelStep {
     pub name: String,
     /// Distinct people who reached the step.
     pub count: u64,
-    /// count / the previous step's count; null for the first step.
+    /// Of the previous step's people, the share who took this step too (someone who
+    /// registered without viewing the landing page is in `count`, not in the rate);
+    /// null for the first step.
     pub rate: Option<Rate>,
 }
 
