@@ -167,6 +167,11 @@ impl AnswerCache {
         }
     }
 
+    /// Whether an answer to `question` would be kept (the cache is on for its kind).
+    pub fn keeps(&self, question: &Question) -> bool {
+        self.lru_for(question).is_some()
+    }
+
     pub fn get<T: Cacheable>(&self, question: &Question) -> Option<T> {
         let mut entries = self.lru_for(question)?.lock().ok()?;
         T::from_answer(entries.get(question)?.clone())

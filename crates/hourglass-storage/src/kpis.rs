@@ -8,7 +8,7 @@ use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::answer_cache::{Asked, Cacheable, Question};
-use crate::entities::{asset, event, spend};
+use crate::entities::{asset, event, spend, workspace};
 use crate::error::{Result, StorageError};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
@@ -60,6 +60,11 @@ pub(crate) enum AssetScope {
 impl WorkspaceStore {
     /// The cached answer to `asked` at this workspace's data version, or `compute`'s,
     /// which is then cached. Errors are not.
+    ///
+    /// A computation takes several reads, each of the latest commit. It is kept only if
+    /// the data version is still the one asked under when it is done: then no commit
+    /// fell between its reads, and it is the answer at that version. Otherwise it is
+    /// returned (nothing older than the version asked under is in it) but not kept.
     pub(crate) async fn remembered<T: Cacheable>(
         &self,
         asked: Asked,
@@ -74,8 +79,23 @@ impl WorkspaceStore {
             return Ok(answer);
         }
         let answer = compute.await?;
-        self.store.answers.put(question, &answer);
+        if self.store.answers.keeps(&question)
+            && self.stored_data_version().await? == question.data_version
+        {
+            self.store.answers.put(question, &answer);
+        }
         Ok(answer)
+    }
+
+    /// The workspace's data version as stored now.
+    async fn stored_data_version(&self) -> Result<i64> {
+        let version: Option<i64> = workspace::Entity::find_by_id(self.id())
+            .select_only()
+            .column(workspace::Column::DataVersion)
+            .into_tuple()
+            .one(&self.store.db)
+            .await?;
+        version.ok_or_else(|| StorageError::not_found("workspace", self.workspace().slug.clone()))
     }
 
     /// Counts for the top of the hourglass. Event counts cover the filter exactly;
@@ -394,5 +414,63 @@ impl WorkspaceStore {
             organization,
             range: filter.range,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hourglass_core::{ExternalId, Slug};
+
+    use super::*;
+    use crate::{NewOrganization, Store, StoreOptions};
+
+    #[tokio::test]
+    async fn an_answer_computed_across_a_commit_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("h.db").display());
+        let store = Store::connect(&StoreOptions::new(url)).await.unwrap();
+        store.migrate_up().await.unwrap();
+        let slug = |s: &str| Slug::parse(s).unwrap();
+        store.create_agency(&slug("agency"), "A").await.unwrap();
+        let tenant = store.agency_tenant("agency").await.unwrap();
+        tenant.create_workspace(&slug("work"), "W").await.unwrap();
+        let (reader, writer) = (
+            tenant.workspace("work").await.unwrap(),
+            tenant.workspace("work").await.unwrap(),
+        );
+        let asked = Asked::Spend(KpiFilter::default());
+        let question = Question {
+            workspace: reader.id(),
+            data_version: reader.data_version(),
+            asked: asked.clone(),
+        };
+        let organization = |id: &str| NewOrganization {
+            id: ExternalId::parse(id, "id").unwrap(),
+            name: None,
+            domain: None,
+        };
+
+        // Another handle commits while the answer is computed: not kept.
+        let answer = reader
+            .remembered(asked.clone(), async {
+                writer.create_organization(organization("o1")).await?;
+                Ok(Some(1.0))
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer, Some(1.0), "the caller still gets it");
+        assert_eq!(store.answers.get::<Option<f64>>(&question), None);
+
+        // With no commit in between, a fresh handle's answer is kept.
+        let fresh = tenant.workspace("work").await.unwrap();
+        let kept = Question {
+            data_version: fresh.data_version(),
+            ..question
+        };
+        fresh
+            .remembered(asked, async { Ok(Some(2.0)) })
+            .await
+            .unwrap();
+        assert_eq!(store.answers.get::<Option<f64>>(&kept), Some(Some(2.0)));
     }
 }
