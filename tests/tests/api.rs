@@ -399,6 +399,21 @@ async fn catalog_mutations_validate_and_report_conflicts(backend: Backend) {
         campaign["campaign"],
         json!({"goal": "KEEP", "kpis": {"spend": 99.5, "clicks": 0}})
     );
+    // Its dashboard leads with the KPIs that serve KEEP: attendance and NPS.
+    let catalog = app
+        .graphql_ok(
+            "{ campaign(workspace: \"cat\", id: \"q3\") { kpiCatalog { key goals } } }",
+            json!({}),
+        )
+        .await;
+    let entries = catalog["campaign"]["kpiCatalog"].as_array().unwrap();
+    let keys: Vec<&str> = entries.iter().map(|k| k["key"].as_str().unwrap()).collect();
+    assert_eq!(&keys[..2], &["attendanceRate", "nps"]);
+    assert!(
+        entries[2..]
+            .iter()
+            .all(|k| !k["goals"].as_array().unwrap().contains(&json!("KEEP")))
+    );
 }
 
 async fn connections_page_with_opaque_cursors_and_bounded_sizes(backend: Backend) {

@@ -199,9 +199,41 @@ pub const CATALOG: &[KpiDefinition] = &[
     },
 ];
 
+/// The catalog with the KPIs that serve `goal` first, each part in catalog order: what
+/// a campaign's dashboard shows first, since a campaign has one goal.
+pub fn catalog_for(goal: Goal) -> Vec<&'static KpiDefinition> {
+    let (serving, others): (Vec<_>, Vec<_>) = CATALOG.iter().partition(|k| k.goals.contains(&goal));
+    serving.into_iter().chain(others).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_goals_catalog_leads_with_what_serves_it() {
+        for goal in Goal::ALL {
+            let ordered = catalog_for(*goal);
+            assert_eq!(ordered.len(), CATALOG.len());
+            let first_other = ordered
+                .iter()
+                .position(|k| !k.goals.contains(goal))
+                .unwrap_or(ordered.len());
+            assert!(
+                ordered[..first_other]
+                    .iter()
+                    .all(|k| k.goals.contains(goal))
+            );
+            assert!(
+                ordered[first_other..]
+                    .iter()
+                    .all(|k| !k.goals.contains(goal))
+            );
+            assert!(first_other > 0, "{goal:?} is served by some KPI");
+        }
+        let keep: Vec<&str> = catalog_for(Goal::Keep).iter().map(|k| k.key).collect();
+        assert_eq!(&keep[..2], &["attendanceRate", "nps"]);
+    }
 
     #[test]
     fn rates_follow_the_definitions_of_domain_md() {

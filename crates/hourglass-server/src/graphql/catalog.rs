@@ -12,7 +12,7 @@ use hourglass_storage::{
 };
 
 use super::depth::{DepthKey, DepthLoader, OrganizationDepth, OrganizationOrder};
-use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
+use super::kpis::{KpiDefinition, KpiFilterInput, KpiReport, kpi_report};
 use super::types::{AssetKind, Goal};
 use super::{caller, external_id, page, state};
 use crate::error::{ApiError, ApiResult};
@@ -48,6 +48,15 @@ impl Campaign {
             .workspace(&self.workspace, Permission::Read)
             .await?;
         kpi_report(&ws, filter).await
+    }
+
+    /// The KPI catalog with the KPIs that serve this campaign's goal first: what its
+    /// dashboard shows first.
+    async fn kpi_catalog(&self) -> Vec<KpiDefinition> {
+        hourglass_core::kpi::catalog_for(self.goal.into())
+            .into_iter()
+            .map(KpiDefinition::from)
+            .collect()
     }
 }
 

@@ -365,6 +365,18 @@ pub struct KpiDefinition {
     pub is_rate: bool,
 }
 
+impl From<&hourglass_core::KpiDefinition> for KpiDefinition {
+    fn from(k: &hourglass_core::KpiDefinition) -> Self {
+        Self {
+            key: k.key.to_owned(),
+            name: k.name.to_owned(),
+            description: k.description.to_owned(),
+            goals: k.goals.iter().map(|g| (*g).into()).collect(),
+            is_rate: k.is_rate,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct KpiQuery;
 
@@ -410,13 +422,7 @@ impl KpiQuery {
     async fn kpi_catalog(&self) -> Vec<KpiDefinition> {
         hourglass_core::kpi::CATALOG
             .iter()
-            .map(|k| KpiDefinition {
-                key: k.key.to_owned(),
-                name: k.name.to_owned(),
-                description: k.description.to_owned(),
-                goals: k.goals.iter().map(|g| (*g).into()).collect(),
-                is_rate: k.is_rate,
-            })
+            .map(KpiDefinition::from)
             .collect()
     }
 }
