@@ -326,7 +326,52 @@ async fn described_contacts_make_shares_internal_by_address_but_not_to_oneself(b
     }
 }
 
+/// The people of an account: who attended and for how long, who stayed to the end,
+/// who asked, as counted from the seeded events.
+async fn an_organizations_people_show_who_stayed_and_who_asked(backend: Backend) {
+    let Some(app) = seeded(backend).await else {
+        return;
+    };
+    let query = "query($filter: KpiFilterInput) { organization(workspace: \"deep\", id: \"acme\") {
+        people(filter: $filter) { contact events attendedSeconds stayedToEnd questions internalShares assets } } }";
+    let people = |filter: Value| {
+        let app = &app;
+        async move {
+            app.graphql_ok(query, json!({"filter": filter})).await["organization"]["people"].clone()
+        }
+    };
+    let person = |contact: &str,
+                  events: u64,
+                  seconds: f64,
+                  stayed: bool,
+                  questions: u64,
+                  shares: u64| {
+        json!({"contact": contact, "events": events, "attendedSeconds": seconds, "stayedToEnd": stayed,
+               "questions": questions, "internalShares": shares, "assets": 1})
+    };
+    // Ann: two attendances (3,500 of 3,600 s), a share to bob, one outside, her stage
+    // change; bob: 3,000 s and a question; cy: 1,000 s.
+    assert_eq!(
+        people(json!(null)).await,
+        json!([
+            person("ann", 5, 3500.0, true, 0, 1),
+            person("bob", 2, 3000.0, false, 1, 0),
+            person("cy", 1, 1000.0, false, 0, 0),
+        ])
+    );
+    // Before minute 4: the attendances only.
+    assert_eq!(
+        people(json!({"to": "2026-04-01T10:04:00Z"})).await,
+        json!([
+            person("ann", 2, 3500.0, true, 0, 0),
+            person("bob", 1, 3000.0, false, 0, 0),
+            person("cy", 1, 1000.0, false, 0, 0),
+        ])
+    );
+}
+
 on_both_backends!(
+    an_organizations_people_show_who_stayed_and_who_asked,
     described_contacts_make_shares_internal_by_address_but_not_to_oneself,
     depth_on_a_page_of_organizations_is_per_organization_and_filter,
     the_short_list_ranks_accounts_and_shows_why,

@@ -348,6 +348,103 @@ pub fn measure(org: &OrgFacts, assets: &HashMap<String, AssetInfo>, threshold: f
     }
 }
 
+/// One person's engagement within an organization's facts: who stayed, who asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonDepth {
+    /// The contact's external id.
+    pub contact: String,
+    /// Events of any kind.
+    pub events: u64,
+    /// Attended seconds, over every webinar and video.
+    pub attended_seconds: f64,
+    /// Whether their attended seconds on one webinar or video reached the threshold
+    /// share of its duration.
+    pub stayed_to_end: bool,
+    pub questions: u64,
+    pub info_requests: u64,
+    /// SHARE events to a colleague (see [`Colleagues`]).
+    pub internal_shares: u64,
+    /// Distinct assets engaged with.
+    pub assets: u64,
+}
+
+/// The people of one organization with any engagement in its facts, most engaged
+/// first: the depth of each lead, not only of the account.
+pub fn people(
+    org: &OrgFacts,
+    assets: &HashMap<String, AssetInfo>,
+    threshold: f64,
+) -> Vec<PersonDepth> {
+    let colleagues = Colleagues::new(
+        org.contacts
+            .iter()
+            .map(|c| (c.id.as_str(), c.email.as_deref())),
+        org.organization.domain.as_deref(),
+    );
+    let mut by_contact: BTreeMap<&str, PersonDepth> = BTreeMap::new();
+    let mut touched: HashSet<(&str, &str)> = HashSet::new();
+    let mut attended: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+    for fact in &org.facts {
+        let Some(contact) = fact.contact.as_deref() else {
+            continue;
+        };
+        let person = by_contact.entry(contact).or_insert_with(|| PersonDepth {
+            contact: contact.to_owned(),
+            events: 0,
+            attended_seconds: 0.0,
+            stayed_to_end: false,
+            questions: 0,
+            info_requests: 0,
+            internal_shares: 0,
+            assets: 0,
+        });
+        person.events += fact.events;
+        if let Some(asset) = fact.asset.as_deref() {
+            touched.insert((contact, asset));
+        }
+        match fact.kind {
+            EventKind::Attendance => {
+                person.attended_seconds += fact.value_sum;
+                if let Some(asset) = fact.asset.as_deref() {
+                    *attended.entry((contact, asset)).or_default() += fact.value_sum;
+                }
+            }
+            EventKind::Question => person.questions += fact.events,
+            EventKind::InfoRequest => person.info_requests += fact.events,
+            EventKind::Share
+                if fact
+                    .recipient
+                    .as_deref()
+                    .is_some_and(|r| colleagues.is_internal_share(Some(contact), r)) =>
+            {
+                person.internal_shares += fact.events;
+            }
+            _ => {}
+        }
+    }
+    for (contact, _) in &touched {
+        if let Some(person) = by_contact.get_mut(contact) {
+            person.assets += 1;
+        }
+    }
+    for ((contact, asset), seconds) in attended {
+        let stayed = assets
+            .get(asset)
+            .and_then(|a| a.duration_seconds)
+            .is_some_and(|d| d > 0 && seconds >= threshold * f64::from(d));
+        if stayed && let Some(person) = by_contact.get_mut(contact) {
+            person.stayed_to_end = true;
+        }
+    }
+    let mut people: Vec<PersonDepth> = by_contact.into_values().collect();
+    people.sort_by(|a, b| {
+        b.events
+            .cmp(&a.events)
+            .then_with(|| a.contact.cmp(&b.contact))
+    });
+    people
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -596,6 +693,39 @@ mod tests {
         let mut parts = score(vec![twin], &by_id, &weights, 0.9);
         parts.extend(score(vec![quiet, busy], &by_id, &weights, 0.9));
         assert_eq!(rank(parts), list);
+    }
+
+    #[test]
+    fn people_show_who_stayed_and_who_asked() {
+        let records = org(vec![
+            attended(60, "ann", 1800.0),
+            attended(95, "ann", 1500.0), // 3300 s of 3600: stayed
+            attended(60, "bob", 3000.0), // 83 %: did not
+            event(70, EventKind::Question, "bob", Some("web")),
+            event(71, EventKind::Question, "bob", Some("web")),
+            share(80, "bob", "cy"),
+            event(90, EventKind::PageView, "dee", Some("guide")),
+        ]);
+        let people = people(&records, &assets(), 0.9);
+        let row = |p: &PersonDepth| {
+            (
+                p.contact.clone(),
+                p.events,
+                p.attended_seconds,
+                p.stayed_to_end,
+                p.questions,
+                p.internal_shares,
+                p.assets,
+            )
+        };
+        assert_eq!(
+            people.iter().map(row).collect::<Vec<_>>(),
+            vec![
+                ("bob".to_owned(), 4, 3000.0, false, 2, 1, 2),
+                ("ann".to_owned(), 2, 3300.0, true, 0, 0, 1),
+                ("dee".to_owned(), 1, 0.0, false, 0, 0, 1),
+            ]
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use hourglass_core::depth::{DepthScore, DepthWeights, Ranked, assets_by_id, rank, score};
+use hourglass_core::depth::{
+    DepthScore, DepthWeights, PersonDepth, Ranked, assets_by_id, people, rank, score,
+};
 use hourglass_core::engagement::{
     AssetInfo, ContactInfo, EngagementEvent, EngagementFact, OrgFacts, OrgInfo, OrgRecords, tally,
 };
@@ -145,6 +147,24 @@ impl WorkspaceStore {
             .into_iter()
             .map(|(organization, depth)| (organization.id, depth))
             .collect())
+    }
+
+    /// The people of `organization` with engagement in the filter (whose own
+    /// `organization` is ignored), most engaged first: who stayed, who asked. Read
+    /// from the organization's engagement facts.
+    pub async fn people_of(
+        &self,
+        filter: &KpiFilter,
+        organization: &ExternalId,
+    ) -> Result<Vec<PersonDepth>> {
+        let facts = self
+            .engagement_facts_of(filter, std::slice::from_ref(organization))
+            .await?;
+        let scoring = self.scoring().await?;
+        Ok(facts
+            .first()
+            .map(|org| people(org, &scoring.assets, scoring.threshold))
+            .unwrap_or_default())
     }
 
     /// What scoring an organization's depth takes from the workspace.

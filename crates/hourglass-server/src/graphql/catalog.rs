@@ -207,6 +207,53 @@ impl Organization {
             .await?
             .ok_or_else(|| ApiError::internal(&"the depth loader skipped an organization"))
     }
+
+    /// Its people with engagement in the filter, most engaged first: who attended and
+    /// for how long, who stayed to the end, who asked. Read per organization (not
+    /// batched over a page like `depth`).
+    async fn people(&self, filter: Option<KpiFilterInput>) -> ApiResult<Vec<PersonDepth>> {
+        let filter = filter.unwrap_or_default().into_filter()?;
+        let people = self
+            .handle
+            .people_of(&filter, &external_id(&self.id, "id")?)
+            .await?;
+        Ok(people.into_iter().map(PersonDepth::from).collect())
+    }
+}
+
+/// One person's engagement within an organization.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PersonDepth {
+    /// The contact's id (`contact(workspace, id)` has the rest).
+    pub contact: ID,
+    /// Events of any kind.
+    pub events: u64,
+    /// Seconds attended, over every webinar and video.
+    pub attended_seconds: f64,
+    /// Whether they stayed to the end of one webinar or video: attended seconds at
+    /// least the workspace's full-stay threshold of its duration.
+    pub stayed_to_end: bool,
+    pub questions: u64,
+    pub info_requests: u64,
+    /// Shares to a colleague.
+    pub internal_shares: u64,
+    /// Distinct assets engaged with.
+    pub assets: u64,
+}
+
+impl From<hourglass_core::depth::PersonDepth> for PersonDepth {
+    fn from(p: hourglass_core::depth::PersonDepth) -> Self {
+        Self {
+            contact: ID(p.contact),
+            events: p.events,
+            attended_seconds: p.attended_seconds,
+            stayed_to_end: p.stayed_to_end,
+            questions: p.questions,
+            info_requests: p.info_requests,
+            internal_shares: p.internal_shares,
+            assets: p.assets,
+        }
+    }
 }
 
 impl Organization {
