@@ -333,7 +333,12 @@ async fn an_organizations_people_show_who_stayed_and_who_asked(backend: Backend)
         return;
     };
     let query = "query($filter: KpiFilterInput) { organization(workspace: \"deep\", id: \"acme\") {
-        people(filter: $filter) { contact events attendedSeconds stayedToEnd questions internalShares assets } } }";
+        people(filter: $filter) { contact name title stage events attendedSeconds stayedToEnd questions internalShares assets } } }";
+    app.graphql_ok(
+        "mutation { describeContact(workspace: \"deep\", id: \"ann\", input: {name: \"Ann Lee\", title: \"CMO\"}) { id } }",
+        json!({}),
+    )
+    .await;
     let people = |filter: Value| {
         let app = &app;
         async move {
@@ -346,7 +351,13 @@ async fn an_organizations_people_show_who_stayed_and_who_asked(backend: Backend)
                   stayed: bool,
                   questions: u64,
                   shares: u64| {
-        json!({"contact": contact, "events": events, "attendedSeconds": seconds, "stayedToEnd": stayed,
+        // Ann was described and reached LEAD; the others are as events left them.
+        let (name, title, stage) = match contact {
+            "ann" => (json!("Ann Lee"), json!("CMO"), "LEAD"),
+            _ => (json!(null), json!(null), "VISITOR"),
+        };
+        json!({"contact": contact, "name": name, "title": title, "stage": stage, "events": events,
+               "attendedSeconds": seconds, "stayedToEnd": stayed,
                "questions": questions, "internalShares": shares, "assets": 1})
     };
     // Ann: two attendances (3,500 of 3,600 s), a share to bob, one outside, her stage

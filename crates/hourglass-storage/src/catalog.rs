@@ -424,6 +424,20 @@ impl WorkspaceStore {
             .await?)
     }
 
+    /// Contacts by external id; ids not found are left out.
+    pub async fn contacts_named(&self, ids: &[String]) -> Result<HashMap<String, contact::Model>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::LOOKUP_CHUNK) {
+            let rows = contact::Entity::find()
+                .filter(contact::Column::WorkspaceId.eq(self.id()))
+                .filter(contact::Column::ExternalId.is_in(chunk.iter().map(String::as_str)))
+                .all(&self.store.db)
+                .await?;
+            found.extend(rows.into_iter().map(|c| (c.external_id.clone(), c)));
+        }
+        Ok(found)
+    }
+
     /// Organizations by external id; ids not found are left out.
     pub async fn organizations_named(
         &self,

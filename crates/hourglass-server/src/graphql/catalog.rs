@@ -217,15 +217,28 @@ impl Organization {
             .handle
             .people_of(&filter, &external_id(&self.id, "id")?)
             .await?;
-        Ok(people.into_iter().map(PersonDepth::from).collect())
+        let ids: Vec<String> = people.iter().map(|p| p.contact.clone()).collect();
+        let mut contacts = self.handle.contacts_named(&ids).await?;
+        Ok(people
+            .into_iter()
+            .map(|person| {
+                let contact = contacts.remove(&person.contact);
+                PersonDepth::new(person, contact)
+            })
+            .collect())
     }
 }
 
 /// One person's engagement within an organization.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct PersonDepth {
-    /// The contact's id (`contact(workspace, id)` has the rest).
+    /// The contact's id.
     pub contact: ID,
+    pub name: Option<String>,
+    /// Job title.
+    pub title: Option<String>,
+    /// Lifecycle stage.
+    pub stage: Option<String>,
     /// Events of any kind.
     pub events: u64,
     /// Seconds attended, over every webinar and video.
@@ -241,10 +254,22 @@ pub struct PersonDepth {
     pub assets: u64,
 }
 
-impl From<hourglass_core::depth::PersonDepth> for PersonDepth {
-    fn from(p: hourglass_core::depth::PersonDepth) -> Self {
+impl PersonDepth {
+    /// A person's engagement with what is known of the contact (nothing, for a
+    /// contact id no contact row holds).
+    fn new(
+        p: hourglass_core::depth::PersonDepth,
+        contact: Option<hourglass_storage::entities::contact::Model>,
+    ) -> Self {
+        let (name, title, stage) = match contact {
+            Some(c) => (c.name, c.title, Some(c.stage)),
+            None => (None, None, None),
+        };
         Self {
             contact: ID(p.contact),
+            name,
+            title,
+            stage,
             events: p.events,
             attended_seconds: p.attended_seconds,
             stayed_to_end: p.stayed_to_end,
