@@ -381,11 +381,13 @@ impl World {
         hourglass_core::TopCounts {
             events,
             unique_visitors: len(&people(EventKind::VISIT_KINDS, exact.as_deref())),
-            landing_viewers: len(&viewers),
-            registrants: len(&registrants),
-            attendees: len(&attendees),
-            registered_viewers: registrants.intersection(&viewers).count() as u64,
-            registered_attendees: attendees.intersection(&registrants).count() as u64,
+            funnel: hourglass_core::FunnelCounts {
+                landing_viewers: len(&viewers),
+                registrants: len(&registrants),
+                attendees: len(&attendees),
+                registered_viewers: registrants.intersection(&viewers).count() as u64,
+                registered_attendees: attendees.intersection(&registrants).count() as u64,
+            },
         }
     }
 }

@@ -268,12 +268,7 @@ pub fn measure(org: &OrgFacts, assets: &HashMap<String, AssetInfo>, threshold: f
     // Who engaged with each asset first: the earliest (instant, contact id).
     let mut first_on_asset: HashMap<&str, (i64, &str)> = HashMap::new();
 
-    let colleagues = Colleagues::new(
-        org.contacts
-            .iter()
-            .map(|c| (c.id.as_str(), c.email.as_deref())),
-        org.organization.domain.as_deref(),
-    );
+    let colleagues = Colleagues::of(org);
 
     for fact in &org.facts {
         if let Some(asset) = fact.asset.as_deref() {
@@ -327,12 +322,7 @@ pub fn measure(org: &OrgFacts, assets: &HashMap<String, AssetInfo>, threshold: f
 
     let full_stay: HashSet<&str> = attended
         .iter()
-        .filter(|((_, asset), seconds)| {
-            assets
-                .get(*asset)
-                .and_then(|a| a.duration_seconds)
-                .is_some_and(|d| d > 0 && **seconds >= threshold * f64::from(d))
-        })
+        .filter(|((_, asset), seconds)| stayed_to_end(assets, asset, **seconds, threshold))
         .map(|((contact, _), _)| *contact)
         .collect();
 
@@ -348,8 +338,22 @@ pub fn measure(org: &OrgFacts, assets: &HashMap<String, AssetInfo>, threshold: f
     }
 }
 
+/// Whether `seconds` attended on `asset` reach the `threshold` share of its duration
+/// (only webinars and videos have one).
+fn stayed_to_end(
+    assets: &HashMap<String, AssetInfo>,
+    asset: &str,
+    seconds: f64,
+    threshold: f64,
+) -> bool {
+    assets
+        .get(asset)
+        .and_then(|a| a.duration_seconds)
+        .is_some_and(|d| d > 0 && seconds >= threshold * f64::from(d))
+}
+
 /// One person's engagement within an organization's facts: who stayed, who asked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PersonDepth {
     /// The contact's external id.
     pub contact: String,
@@ -375,12 +379,7 @@ pub fn people(
     assets: &HashMap<String, AssetInfo>,
     threshold: f64,
 ) -> Vec<PersonDepth> {
-    let colleagues = Colleagues::new(
-        org.contacts
-            .iter()
-            .map(|c| (c.id.as_str(), c.email.as_deref())),
-        org.organization.domain.as_deref(),
-    );
+    let colleagues = Colleagues::of(org);
     let mut by_contact: BTreeMap<&str, PersonDepth> = BTreeMap::new();
     let mut touched: HashSet<(&str, &str)> = HashSet::new();
     let mut attended: BTreeMap<(&str, &str), f64> = BTreeMap::new();
@@ -390,13 +389,7 @@ pub fn people(
         };
         let person = by_contact.entry(contact).or_insert_with(|| PersonDepth {
             contact: contact.to_owned(),
-            events: 0,
-            attended_seconds: 0.0,
-            stayed_to_end: false,
-            questions: 0,
-            info_requests: 0,
-            internal_shares: 0,
-            assets: 0,
+            ..PersonDepth::default()
         });
         person.events += fact.events;
         if let Some(asset) = fact.asset.as_deref() {
@@ -428,11 +421,9 @@ pub fn people(
         }
     }
     for ((contact, asset), seconds) in attended {
-        let stayed = assets
-            .get(asset)
-            .and_then(|a| a.duration_seconds)
-            .is_some_and(|d| d > 0 && seconds >= threshold * f64::from(d));
-        if stayed && let Some(person) = by_contact.get_mut(contact) {
+        if stayed_to_end(assets, asset, seconds, threshold)
+            && let Some(person) = by_contact.get_mut(contact)
+        {
             person.stayed_to_end = true;
         }
     }

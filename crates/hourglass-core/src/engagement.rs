@@ -228,6 +228,16 @@ impl<'a> Colleagues<'a> {
         }
     }
 
+    /// The colleagues of one organization: its contacts and its domain.
+    pub fn of(org: &'a OrgFacts) -> Self {
+        Self::new(
+            org.contacts
+                .iter()
+                .map(|c| (c.id.as_str(), c.email.as_deref())),
+            org.organization.domain.as_deref(),
+        )
+    }
+
     /// A share from `sharer` reached a colleague when `recipient` is another contact
     /// of the organization (by id or e-mail) or an address at its domain or a
     /// subdomain. Sharing with oneself is not spreading the word.

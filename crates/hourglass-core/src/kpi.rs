@@ -15,17 +15,8 @@ pub struct TopCounts {
     pub events: BTreeMap<EventKind, u64>,
     /// Distinct people (contact, else anonymous id) with an impression or page view.
     pub unique_visitors: u64,
-    /// Distinct people who viewed a landing page of the asset (or any, unfiltered).
-    pub landing_viewers: u64,
-    /// Distinct people who registered.
-    pub registrants: u64,
-    /// Distinct people who attended.
-    pub attendees: u64,
-    /// Of the registrants, those who also viewed a landing page: the registration
-    /// rate's numerator, so that the rate is a proportion of the viewers.
-    pub registered_viewers: u64,
-    /// Of the attendees, those who also registered: the attendance rate's numerator.
-    pub registered_attendees: u64,
+    /// The people of the funnel: of the filtered asset's family, or of every asset.
+    pub funnel: FunnelCounts,
 }
 
 impl TopCounts {
@@ -54,12 +45,8 @@ impl TopReport {
                 counts.count(EventKind::Impression),
                 min_sample,
             ),
-            registration_rate: Rate::new(
-                counts.registered_viewers,
-                counts.landing_viewers,
-                min_sample,
-            ),
-            attendance_rate: Rate::new(counts.registered_attendees, counts.registrants, min_sample),
+            registration_rate: counts.funnel.registration_rate(min_sample),
+            attendance_rate: counts.funnel.attendance_rate(min_sample),
             counts,
         }
     }
@@ -69,12 +56,16 @@ impl TopReport {
 /// those who also took the step before.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FunnelCounts {
+    /// Distinct people who viewed a landing page of the asset (or any, unfiltered).
     pub landing_viewers: u64,
+    /// Distinct people who registered.
     pub registrants: u64,
+    /// Distinct people who attended.
     pub attendees: u64,
-    /// Registrants who also viewed a landing page.
+    /// Registrants who also viewed a landing page: the registration rate's numerator,
+    /// so that the rate is a proportion of the viewers.
     pub registered_viewers: u64,
-    /// Attendees who also registered.
+    /// Attendees who also registered: the attendance rate's numerator.
     pub registered_attendees: u64,
 }
 
@@ -90,6 +81,16 @@ pub struct FunnelStep {
 }
 
 impl FunnelCounts {
+    /// Of the landing-page viewers, the share who registered.
+    pub fn registration_rate(&self, min_sample: u64) -> Rate {
+        Rate::new(self.registered_viewers, self.landing_viewers, min_sample)
+    }
+
+    /// Of the registrants, the share who attended.
+    pub fn attendance_rate(&self, min_sample: u64) -> Rate {
+        Rate::new(self.registered_attendees, self.registrants, min_sample)
+    }
+
     /// Landing views → registrations → attendance.
     pub fn steps(&self, min_sample: u64) -> Vec<FunnelStep> {
         vec![
@@ -101,20 +102,12 @@ impl FunnelCounts {
             FunnelStep {
                 name: "REGISTRATIONS",
                 count: self.registrants,
-                rate: Some(Rate::new(
-                    self.registered_viewers,
-                    self.landing_viewers,
-                    min_sample,
-                )),
+                rate: Some(self.registration_rate(min_sample)),
             },
             FunnelStep {
                 name: "ATTENDANCE",
                 count: self.attendees,
-                rate: Some(Rate::new(
-                    self.registered_attendees,
-                    self.registrants,
-                    min_sample,
-                )),
+                rate: Some(self.attendance_rate(min_sample)),
             },
         ]
     }
@@ -240,11 +233,13 @@ mod tests {
         let counts = TopCounts {
             events: BTreeMap::from([(EventKind::Impression, 200), (EventKind::Click, 9)]),
             unique_visitors: 150,
-            landing_viewers: 40,
-            registrants: 12,
-            attendees: 7,
-            registered_viewers: 10,
-            registered_attendees: 6,
+            funnel: FunnelCounts {
+                landing_viewers: 40,
+                registrants: 12,
+                attendees: 7,
+                registered_viewers: 10,
+                registered_attendees: 6,
+            },
         };
         let report = TopReport::from_counts(counts, 30);
         assert_eq!(report.click_through_rate.value, Some(9.0 / 200.0));

@@ -426,16 +426,8 @@ impl WorkspaceStore {
 
     /// Contacts by external id; ids not found are left out.
     pub async fn contacts_named(&self, ids: &[String]) -> Result<HashMap<String, contact::Model>> {
-        let mut found = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(crate::LOOKUP_CHUNK) {
-            let rows = contact::Entity::find()
-                .filter(contact::Column::WorkspaceId.eq(self.id()))
-                .filter(contact::Column::ExternalId.is_in(chunk.iter().map(String::as_str)))
-                .all(&self.store.db)
-                .await?;
-            found.extend(rows.into_iter().map(|c| (c.external_id.clone(), c)));
-        }
-        Ok(found)
+        self.rows_named::<contact::Entity>(ids, |c| &c.external_id)
+            .await
     }
 
     /// Organizations by external id; ids not found are left out.
@@ -443,14 +435,29 @@ impl WorkspaceStore {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, organization::Model>> {
+        self.rows_named::<organization::Entity>(ids, |o| &o.external_id)
+            .await
+    }
+
+    /// Rows of a catalog table by external id (`external_id` reads it back from a
+    /// row), in chunks; ids not found are left out.
+    async fn rows_named<E>(
+        &self,
+        ids: &[String],
+        external_id: fn(&E::Model) -> &str,
+    ) -> Result<HashMap<String, E::Model>>
+    where
+        E: EntityTrait,
+        E::Column: ExternalIdColumns,
+    {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(crate::LOOKUP_CHUNK) {
-            let rows = organization::Entity::find()
-                .filter(organization::Column::WorkspaceId.eq(self.id()))
-                .filter(organization::Column::ExternalId.is_in(chunk.iter().map(String::as_str)))
+            let rows = E::find()
+                .filter(E::Column::WORKSPACE_ID.eq(self.id()))
+                .filter(E::Column::EXTERNAL_ID.is_in(chunk.iter().map(String::as_str)))
                 .all(&self.store.db)
                 .await?;
-            found.extend(rows.into_iter().map(|o| (o.external_id.clone(), o)));
+            found.extend(rows.into_iter().map(|r| (external_id(&r).to_owned(), r)));
         }
         Ok(found)
     }

@@ -56,8 +56,12 @@ struct Scoring {
 }
 
 impl Scoring {
-    fn score(&self, orgs: Vec<OrgFacts>) -> Vec<(OrgInfo, DepthScore)> {
-        score(orgs, &self.assets, &self.weights, self.threshold)
+    /// Scores `orgs` on the blocking pool.
+    fn spawn(self: &Arc<Self>, orgs: Vec<OrgFacts>) -> JoinHandle<Vec<(OrgInfo, DepthScore)>> {
+        let scoring = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            score(orgs, &scoring.assets, &scoring.weights, scoring.threshold)
+        })
     }
 }
 
@@ -94,8 +98,7 @@ impl WorkspaceStore {
             if let Some(previous) = scoring_part.take() {
                 scored.extend(joined(previous).await?);
             }
-            let scoring = scoring.clone();
-            scoring_part = Some(tokio::task::spawn_blocking(move || scoring.score(facts)));
+            scoring_part = Some(scoring.spawn(facts));
         }
         if let Some(last) = scoring_part {
             scored.extend(joined(last).await?);
@@ -108,10 +111,8 @@ impl WorkspaceStore {
     pub async fn short_list_raw(&self, filter: &KpiFilter) -> Result<Vec<Ranked>> {
         let records = self.engagement(filter).await?;
         let scoring = self.scoring().await?;
-        let scored = tokio::task::spawn_blocking(move || {
-            scoring.score(records.iter().map(OrgFacts::from).collect())
-        });
-        Ok(rank(joined(scored).await?))
+        let facts = records.iter().map(OrgFacts::from).collect();
+        Ok(rank(joined(scoring.spawn(facts)).await?))
     }
 
     /// The depth of each of `organizations` that has events in the filter (whose own
@@ -141,8 +142,7 @@ impl WorkspaceStore {
         }
         let facts = self.engagement_facts_of(filter, organizations).await?;
         let scoring = self.scoring().await?;
-        let scored = tokio::task::spawn_blocking(move || scoring.score(facts));
-        Ok(joined(scored)
+        Ok(joined(scoring.spawn(facts))
             .await?
             .into_iter()
             .map(|(organization, depth)| (organization.id, depth))

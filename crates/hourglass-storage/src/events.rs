@@ -75,9 +75,7 @@ impl WorkspaceStore {
             page.first,
         ))
     }
-}
 
-impl WorkspaceStore {
     /// Every event of `kind` in the filter, with external ids: for KPIs that need the
     /// rows of a rare kind (survey answers, stage changes) rather than sums.
     pub(crate) async fn events_of_kind(

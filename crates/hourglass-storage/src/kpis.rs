@@ -176,15 +176,10 @@ impl WorkspaceStore {
         let unique_visitors = self
             .distinct_people(resolved, AssetScope::Exact, visited, None)
             .await?;
-        let funnel = self.funnel_counts_resolved(resolved).await?;
         Ok(TopCounts {
             events,
             unique_visitors,
-            landing_viewers: funnel.landing_viewers,
-            registrants: funnel.registrants,
-            attendees: funnel.attendees,
-            registered_viewers: funnel.registered_viewers,
-            registered_attendees: funnel.registered_attendees,
+            funnel: self.funnel_counts_resolved(resolved).await?,
         })
     }
 

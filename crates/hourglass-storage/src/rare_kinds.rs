@@ -40,9 +40,7 @@ impl WorkspaceStore {
             })
         })))
     }
-}
 
-impl WorkspaceStore {
     /// How many people reached each of the workspace's lifecycle stages (or a later
     /// one) by STAGE_CHANGE events in the filter; kept in the answer cache.
     pub async fn stage_reach(&self, filter: &KpiFilter) -> Result<StageReach> {

@@ -300,9 +300,9 @@ impl KpiReport {
                 })
                 .collect(),
             unique_visitors: c.unique_visitors,
-            landing_page_viewers: c.landing_viewers,
-            registrants: c.registrants,
-            attendees: c.attendees,
+            landing_page_viewers: c.funnel.landing_viewers,
+            registrants: c.funnel.registrants,
+            attendees: c.funnel.attendees,
             click_through_rate: report.click_through_rate.into(),
             registration_rate: report.registration_rate.into(),
             attendance_rate: report.attendance_rate.into(),

@@ -101,15 +101,10 @@ impl Cells {
                 *events.entry(*kind).or_insert(0) += tally.events;
             }
         }
-        let funnel = self.funnel(scope);
         TopCounts {
             events,
             unique_visitors: self.people(EventKind::VISIT_KINDS, exact).len(),
-            landing_viewers: funnel.landing_viewers,
-            registrants: funnel.registrants,
-            attendees: funnel.attendees,
-            registered_viewers: funnel.registered_viewers,
-            registered_attendees: funnel.registered_attendees,
+            funnel: self.funnel(scope),
         }
     }
 
@@ -200,7 +195,11 @@ mod tests {
         assert_eq!(top.count(Attendance), 2);
         assert_eq!(top.count(PageView), 0);
         assert_eq!(
-            (top.landing_viewers, top.registrants, top.attendees),
+            (
+                top.funnel.landing_viewers,
+                top.funnel.registrants,
+                top.funnel.attendees
+            ),
             (1, 1, 2)
         );
     }
