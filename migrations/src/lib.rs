@@ -16,6 +16,7 @@ mod m20261130_000007_events_without_foreign_keys;
 mod m20261130_000008_engagement_facts;
 mod m20261130_000009_contact_descriptions;
 mod m20261130_000010_rare_kind_indexes;
+mod m20261130_000011_reporting_currency;
 
 /// Every migration, in the order they apply.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_engagement_facts::Migration),
             Box::new(m20261130_000009_contact_descriptions::Migration),
             Box::new(m20261130_000010_rare_kind_indexes::Migration),
+            Box::new(m20261130_000011_reporting_currency::Migration),
         ]
     }
 }

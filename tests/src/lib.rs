@@ -297,3 +297,18 @@ pub fn error_code(answer: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {answer:#}"))
 }
+
+/// Spend in one currency (`None`: no campaign or workspace currency set): the sum
+/// of the amounts given, or nothing spent when none is.
+pub fn spent(currency: Option<&str>, amounts: &[f64]) -> hourglass_core::money::Spend {
+    use hourglass_core::money::{Money, Spend};
+    Spend::Recorded(
+        amounts
+            .iter()
+            .map(|amount| Money {
+                amount: *amount,
+                currency: currency.map(str::to_owned),
+            })
+            .collect(),
+    )
+}

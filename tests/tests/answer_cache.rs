@@ -10,7 +10,7 @@ use hourglass_core::{
     AssetKind, EventDraft, EventKind, EventLimits, ExternalId, Goal, NewEvent, Slug,
 };
 use hourglass_storage::{AssetChanges, KpiFilter, NewAsset, NewCampaign, Store, WorkspaceStore};
-use hourglass_tests::{Backend, TestDatabase, on_both_backends};
+use hourglass_tests::{Backend, TestDatabase, on_both_backends, spent};
 
 const AGENCY: &str = "cache-agency";
 const SLUG: &str = "cached";
@@ -160,19 +160,23 @@ async fn answers_follow_every_kind_of_write(backend: Backend) {
     let day = NaiveDate::from_ymd_opt(2026, 5, 4).unwrap();
     let spend =
         |ws: WorkspaceStore| async move { ws.spend_total(&KpiFilter::default()).await.unwrap() };
-    assert_eq!(spend(handle(&store).await).await, Some(0.0));
+    assert_eq!(spend(handle(&store).await).await, spent(None, &[]));
     handle(&store)
         .await
         .record_spend(&id("launch"), "email", day, 120.0)
         .await
         .unwrap();
-    assert_eq!(spend(handle(&store).await).await, Some(120.0));
+    assert_eq!(spend(handle(&store).await).await, spent(None, &[120.0]));
     handle(&store)
         .await
         .record_spend(&id("launch"), "email", day, 80.0)
         .await
         .unwrap();
-    assert_eq!(spend(handle(&store).await).await, Some(80.0), "replaced");
+    assert_eq!(
+        spend(handle(&store).await).await,
+        spent(None, &[80.0]),
+        "replaced"
+    );
 
     // Another process: its own store and cache on the same database. Both have the
     // answer cached; a write through one is seen through the other.

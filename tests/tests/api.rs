@@ -399,7 +399,7 @@ async fn catalog_mutations_validate_and_report_conflicts(backend: Backend) {
         campaign["campaign"],
         json!({"goal": "KEEP", "kpis": {"spend": 99.5, "clicks": 0}})
     );
-    // Its dashboard leads with the KPIs that serve KEEP: attendance and NPS.
+    // Its dashboard leads with the KPIs that serve KEEP, in catalog order.
     let catalog = app
         .graphql_ok(
             "{ campaign(workspace: \"cat\", id: \"q3\") { kpiCatalog { key goals } } }",
@@ -408,9 +408,19 @@ async fn catalog_mutations_validate_and_report_conflicts(backend: Backend) {
         .await;
     let entries = catalog["campaign"]["kpiCatalog"].as_array().unwrap();
     let keys: Vec<&str> = entries.iter().map(|k| k["key"].as_str().unwrap()).collect();
-    assert_eq!(&keys[..2], &["attendanceRate", "nps"]);
+    let keep = [
+        "attendees",
+        "attendanceRate",
+        "nps",
+        "testimonials",
+        "spend",
+        "revenue",
+        "costPerAttendee",
+        "roi",
+    ];
+    assert_eq!(&keys[..keep.len()], &keep);
     assert!(
-        entries[2..]
+        entries[keep.len()..]
             .iter()
             .all(|k| !k["goals"].as_array().unwrap().contains(&json!("KEEP")))
     );

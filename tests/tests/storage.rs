@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use hourglass_core::money::Spend;
 use hourglass_core::{
     AssetKind, EventDraft, EventKind, EventLimits, ExternalId, Goal, NewEvent, Slug, TimeRange,
 };
@@ -12,7 +13,7 @@ use hourglass_storage::{
     EventsFilter, KpiFilter, NewAsset, NewCampaign, PageRequest, StorageError, Store,
     WorkspaceStore,
 };
-use hourglass_tests::{Backend, TestDatabase, on_both_backends};
+use hourglass_tests::{Backend, TestDatabase, on_both_backends, spent};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::ConnectionTrait;
@@ -535,12 +536,15 @@ async fn spend_is_summed_by_campaign_channel_and_day(backend: Backend) {
     );
 
     let all = ws.spend_total(&KpiFilter::default()).await.unwrap();
-    assert_eq!(all, Some(24.5));
+    assert_eq!(all, spent(Some("EUR"), &[24.5]));
     let email = KpiFilter {
         channel: Some("email".into()),
         ..KpiFilter::default()
     };
-    assert_eq!(ws.spend_total(&email).await.unwrap(), Some(12.0));
+    assert_eq!(
+        ws.spend_total(&email).await.unwrap(),
+        spent(Some("EUR"), &[12.0])
+    );
     let second_day = KpiFilter {
         range: TimeRange::new(
             Some(at("2026-03-02T00:00:00Z")),
@@ -549,12 +553,15 @@ async fn spend_is_summed_by_campaign_channel_and_day(backend: Backend) {
         .unwrap(),
         ..KpiFilter::default()
     };
-    assert_eq!(ws.spend_total(&second_day).await.unwrap(), Some(5.0));
+    assert_eq!(
+        ws.spend_total(&second_day).await.unwrap(),
+        spent(Some("EUR"), &[5.0])
+    );
     let by_asset = KpiFilter {
         asset: Some(id("k")),
         ..KpiFilter::default()
     };
-    assert_eq!(ws.spend_total(&by_asset).await.unwrap(), None);
+    assert_eq!(ws.spend_total(&by_asset).await.unwrap(), Spend::NotRecorded);
 }
 
 async fn event_pages_are_newest_first_without_gaps_or_repeats(backend: Backend) {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::kinds::Goal::{Find, Grow, Keep};
 use crate::kinds::{EventKind, Goal};
 use crate::stats::Rate;
 
@@ -113,83 +114,114 @@ impl FunnelCounts {
     }
 }
 
+/// What a KPI's value is measured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A number of events.
+    Events,
+    /// A number of distinct people.
+    People,
+    /// A proportion with its sample and interval (a `Rate`).
+    Rate,
+    /// A score on its own scale (NPS: −100…100).
+    Score,
+    /// An amount of money, per currency.
+    Money,
+    /// Money per person who reached an outcome.
+    MoneyPerOutcome,
+    /// A ratio of money to money (ROI: 1.5 means 150 % back on top of the spend).
+    Ratio,
+}
+
+/// Which half of the hourglass a KPI measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// Volume: reaching and engaging people, up to the lead.
+    Top,
+    /// Depth and its returns: leads, customers, advocacy, revenue.
+    Bottom,
+}
+
 /// One entry of the KPI catalog: what a KPI means and which goals it serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KpiDefinition {
+    /// The `KpiReport` field that holds it.
     pub key: &'static str,
     pub name: &'static str,
     pub description: &'static str,
+    pub unit: Unit,
+    pub half: Half,
     pub goals: &'static [Goal],
-    pub is_rate: bool,
 }
 
-/// Every built-in top-of-hourglass KPI, in the order a dashboard shows them.
+/// A catalog entry, shorter to write.
+const fn kpi(
+    key: &'static str,
+    name: &'static str,
+    unit: Unit,
+    half: Half,
+    goals: &'static [Goal],
+    description: &'static str,
+) -> KpiDefinition {
+    KpiDefinition {
+        key,
+        name,
+        description,
+        unit,
+        half,
+        goals,
+    }
+}
+
+/// Every built-in KPI, in the order a dashboard shows them: the top of the hourglass,
+/// then the bottom, then money. A table, so laid out as one.
+#[rustfmt::skip]
 pub const CATALOG: &[KpiDefinition] = &[
-    KpiDefinition {
-        key: "impressions",
-        name: "Impressions",
-        description: "Events of kind IMPRESSION in the filter.",
-        goals: &[Goal::Find, Goal::Grow],
-        is_rate: false,
-    },
-    KpiDefinition {
-        key: "pageViews",
-        name: "Page views",
-        description: "Events of kind PAGE_VIEW in the filter.",
-        goals: &[Goal::Find, Goal::Grow],
-        is_rate: false,
-    },
-    KpiDefinition {
-        key: "uniqueVisitors",
-        name: "Unique visitors",
-        description: "Distinct people (contact id, else anonymous id) with an impression or page view.",
-        goals: &[Goal::Find, Goal::Grow],
-        is_rate: false,
-    },
-    KpiDefinition {
-        key: "engagements",
-        name: "Engagements",
-        description: "Likes, shares, reposts, comments, clicks and downloads.",
-        goals: &[Goal::Find],
-        is_rate: false,
-    },
-    KpiDefinition {
-        key: "clickThroughRate",
-        name: "Click-through rate",
-        description: "Clicks / impressions.",
-        goals: &[Goal::Find],
-        is_rate: true,
-    },
-    KpiDefinition {
-        key: "registrationRate",
-        name: "Registration rate",
-        description: "Distinct landing-page viewers who registered / distinct landing-page viewers.",
-        goals: &[Goal::Find],
-        is_rate: true,
-    },
-    KpiDefinition {
-        key: "attendanceRate",
-        name: "Attendance rate",
-        description: "Distinct registrants who attended / distinct registrants.",
-        goals: &[Goal::Find, Goal::Keep],
-        is_rate: true,
-    },
-    KpiDefinition {
-        key: "stages",
-        name: "Lifecycle stages",
-        description: "People whom a STAGE_CHANGE moved to each of the workspace's stages or a \
-                      later one, with the conversion from the stage before.",
-        goals: &[Goal::Find, Goal::Grow],
-        is_rate: false,
-    },
-    KpiDefinition {
-        key: "nps",
-        name: "Net Promoter Score",
-        description: "% promoters (9-10) - % detractors (0-6) over the latest answer of each \
-                      person to each survey, from -100 to 100, with a 95 % adjusted-Wald interval.",
-        goals: &[Goal::Keep, Goal::Grow],
-        is_rate: false,
-    },
+    kpi("impressions", "Impressions", Unit::Events, Half::Top, &[Find, Grow],
+        "Events of kind IMPRESSION in the filter."),
+    kpi("pageViews", "Page views", Unit::Events, Half::Top, &[Find, Grow],
+        "Events of kind PAGE_VIEW in the filter."),
+    kpi("uniqueVisitors", "Unique visitors", Unit::People, Half::Top, &[Find, Grow],
+        "Distinct people (contact id, else anonymous id) with an impression or page view."),
+    kpi("engagements", "Engagements", Unit::Events, Half::Top, &[Find],
+        "Likes, shares, reposts, comments, clicks and downloads."),
+    kpi("clickThroughRate", "Click-through rate", Unit::Rate, Half::Top, &[Find],
+        "Clicks / impressions."),
+    kpi("registrants", "Registrants", Unit::People, Half::Top, &[Find],
+        "Distinct people who registered."),
+    kpi("registrationRate", "Registration rate", Unit::Rate, Half::Top, &[Find],
+        "Distinct landing-page viewers who registered / distinct landing-page viewers."),
+    kpi("attendees", "Attendees", Unit::People, Half::Top, &[Find, Keep],
+        "Distinct people who attended."),
+    kpi("attendanceRate", "Attendance rate", Unit::Rate, Half::Top, &[Find, Keep],
+        "Distinct registrants who attended / distinct registrants."),
+    kpi("stages", "Lifecycle stages", Unit::People, Half::Bottom, &[Find, Grow],
+        "People whom a STAGE_CHANGE moved to each of the workspace's stages or a later one, \
+         with the conversion from the stage before."),
+    kpi("nps", "Net Promoter Score", Unit::Score, Half::Bottom, &[Keep, Grow],
+        "% promoters (9-10) - % detractors (0-6) over the latest answer of each person to \
+         each survey, from -100 to 100, with a 95 % adjusted-Wald interval."),
+    kpi("referrals", "Referrals", Unit::Events, Half::Bottom, &[Find, Grow],
+        "Events of kind REFERRAL: customers bringing in others."),
+    kpi("testimonials", "Testimonials", Unit::Events, Half::Bottom, &[Keep, Grow],
+        "Events of kind TESTIMONIAL."),
+    kpi("mentions", "Mentions", Unit::Events, Half::Bottom, &[Find, Grow],
+        "Events of kind MENTION: people naming the brand on their own."),
+    kpi("spend", "Spend", Unit::Money, Half::Bottom, &[Find, Keep, Grow],
+        "Money spent on the filter's campaigns and channels over its days."),
+    kpi("revenue", "Revenue", Unit::Money, Half::Bottom, &[Grow, Keep],
+        "Sum of REVENUE amounts in the filter, per currency."),
+    kpi("costPerLead", "Cost per lead", Unit::MoneyPerOutcome, Half::Bottom, &[Find],
+        "Spend / people who reached LEAD (or a later stage) in the filter."),
+    kpi("costPerRegistrant", "Cost per registrant", Unit::MoneyPerOutcome, Half::Top, &[Find],
+        "Spend / distinct registrants."),
+    kpi("costPerAttendee", "Cost per attendee", Unit::MoneyPerOutcome, Half::Top, &[Find, Keep],
+        "Spend / distinct attendees."),
+    kpi("costPerCustomer", "Cost per customer", Unit::MoneyPerOutcome, Half::Bottom, &[Find, Grow],
+        "Spend / people who reached CUSTOMER in the filter."),
+    kpi("roi", "Return on investment", Unit::Ratio, Half::Bottom, &[Grow, Keep],
+        "(Attributed revenue - spend) / spend, revenue credited to the touches of its contact \
+         or organization within a lookback window (default 90 days) by a chosen model."),
 ];
 
 /// The catalog with the KPIs that serve `goal` first, each part in catalog order: what
@@ -225,7 +257,7 @@ mod tests {
             assert!(first_other > 0, "{goal:?} is served by some KPI");
         }
         let keep: Vec<&str> = catalog_for(Goal::Keep).iter().map(|k| k.key).collect();
-        assert_eq!(&keep[..2], &["attendanceRate", "nps"]);
+        assert_eq!(&keep[..3], &["attendees", "attendanceRate", "nps"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod advocacy;
+pub mod attribution;
 pub mod catalog;
 pub mod definition;
 pub mod depth;
@@ -17,6 +18,7 @@ pub mod fixtures;
 pub mod ids;
 pub mod kinds;
 pub mod kpi;
+pub mod money;
 pub mod script;
 pub mod stages;
 pub mod stats;
@@ -27,6 +29,6 @@ pub use event::{EventDraft, EventLimits, NewEvent, Rejection, RejectionCode};
 pub use filter::{FilterError, TimeRange};
 pub use ids::{ExternalId, IdError, Slug};
 pub use kinds::{AssetKind, EventKind, Goal, ParseKindError, Stage};
-pub use kpi::{FunnelCounts, FunnelStep, KpiDefinition, TopCounts, TopReport};
+pub use kpi::{FunnelCounts, FunnelStep, Half, KpiDefinition, TopCounts, TopReport, Unit};
 pub use script::{ScriptEngine, ScriptError, ScriptErrorKind, ScriptLimits};
 pub use stats::{Rate, wilson_interval};

@@ -18,7 +18,9 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use hourglass_core::advocacy::NpsTally;
+use hourglass_core::attribution::{AttributedRevenue, Attribution};
 use hourglass_core::depth::Ranked;
+use hourglass_core::money::{Amounts, Spend};
 use hourglass_core::stages::StageReach;
 use hourglass_core::{ExternalId, FunnelCounts, TopCounts};
 use lru::LruCache;
@@ -38,6 +40,8 @@ pub(crate) enum Asked {
     Top(KpiFilter),
     Funnel(ExternalId, KpiFilter),
     Spend(KpiFilter),
+    Revenue(KpiFilter),
+    Attributed(KpiFilter, Attribution),
     Nps(KpiFilter),
     Stages(KpiFilter),
     ShortList(KpiFilter),
@@ -47,7 +51,9 @@ pub(crate) enum Asked {
 pub(crate) enum Answer {
     Top(TopCounts),
     Funnel(FunnelCounts),
-    Spend(Option<f64>),
+    Spend(Spend),
+    Revenue(Amounts),
+    Attributed(AttributedRevenue),
     Nps(NpsTally),
     Stages(StageReach),
     /// Every organization of a filter, ranked: large, so kept in a smaller LRU.
@@ -79,7 +85,9 @@ macro_rules! cacheable {
 
 cacheable!(TopCounts => Top);
 cacheable!(FunnelCounts => Funnel);
-cacheable!(Option<f64> => Spend);
+cacheable!(Spend => Spend);
+cacheable!(Amounts => Revenue);
+cacheable!(AttributedRevenue => Attributed);
 cacheable!(NpsTally => Nps);
 cacheable!(StageReach => Stages);
 cacheable!(Arc<Vec<Ranked>> => ShortList);
@@ -188,6 +196,12 @@ impl AnswerCache {
 mod tests {
     use super::*;
 
+    fn spend(amount: f64) -> Spend {
+        let mut amounts = Amounts::default();
+        amounts.add(Some("EUR"), amount);
+        Spend::Recorded(amounts)
+    }
+
     fn question(data_version: i64) -> Question {
         asked_of(1, data_version)
     }
@@ -204,46 +218,46 @@ mod tests {
     fn a_newer_version_drops_the_workspaces_older_answers_not_anothers() {
         // Room for two: workspace 2's answer, then workspace 1's at version 1.
         let cache = AnswerCache::new(2);
-        cache.put(asked_of(2, 1), &Some(20.0));
-        cache.put(asked_of(1, 1), &Some(10.0));
+        cache.put(asked_of(2, 1), &spend(20.0));
+        cache.put(asked_of(1, 1), &spend(10.0));
         // Workspace 1 moves on (a batch was ingested): its dead answer makes room,
         // where the LRU alone would have evicted workspace 2's live one.
-        cache.put(asked_of(1, 2), &Some(11.0));
-        assert_eq!(cache.get::<Option<f64>>(&asked_of(2, 1)), Some(Some(20.0)));
-        assert_eq!(cache.get::<Option<f64>>(&asked_of(1, 2)), Some(Some(11.0)));
-        assert_eq!(cache.get::<Option<f64>>(&asked_of(1, 1)), None);
+        cache.put(asked_of(1, 2), &spend(11.0));
+        assert_eq!(cache.get::<Spend>(&asked_of(2, 1)), Some(spend(20.0)));
+        assert_eq!(cache.get::<Spend>(&asked_of(1, 2)), Some(spend(11.0)));
+        assert_eq!(cache.get::<Spend>(&asked_of(1, 1)), None);
     }
 
     #[test]
     fn an_answer_older_than_one_stored_is_not_kept() {
         let cache = AnswerCache::new(4);
-        cache.put(question(3), &Some(3.0));
-        cache.put(question(2), &Some(2.0));
-        assert_eq!(cache.get::<Option<f64>>(&question(2)), None);
-        assert_eq!(cache.get::<Option<f64>>(&question(3)), Some(Some(3.0)));
+        cache.put(question(3), &spend(3.0));
+        cache.put(question(2), &spend(2.0));
+        assert_eq!(cache.get::<Spend>(&question(2)), None);
+        assert_eq!(cache.get::<Spend>(&question(3)), Some(spend(3.0)));
     }
 
     #[test]
     fn an_answer_is_found_only_under_its_own_data_version() {
         let cache = AnswerCache::new(4);
-        cache.put(question(7), &Some(12.5));
-        assert_eq!(cache.get::<Option<f64>>(&question(7)), Some(Some(12.5)));
-        assert_eq!(cache.get::<Option<f64>>(&question(8)), None);
+        cache.put(question(7), &spend(12.5));
+        assert_eq!(cache.get::<Spend>(&question(7)), Some(spend(12.5)));
+        assert_eq!(cache.get::<Spend>(&question(8)), None);
     }
 
     #[test]
     fn the_least_recently_used_answer_leaves_first_and_zero_turns_it_off() {
         // Three workspaces at one version each: only the LRU decides.
         let cache = AnswerCache::new(2);
-        cache.put(asked_of(1, 1), &Some(1.0));
-        cache.put(asked_of(2, 1), &Some(2.0));
-        assert!(cache.get::<Option<f64>>(&asked_of(1, 1)).is_some());
-        cache.put(asked_of(3, 1), &Some(3.0));
-        assert_eq!(cache.get::<Option<f64>>(&asked_of(2, 1)), None);
-        assert!(cache.get::<Option<f64>>(&asked_of(1, 1)).is_some());
+        cache.put(asked_of(1, 1), &spend(1.0));
+        cache.put(asked_of(2, 1), &spend(2.0));
+        assert!(cache.get::<Spend>(&asked_of(1, 1)).is_some());
+        cache.put(asked_of(3, 1), &spend(3.0));
+        assert_eq!(cache.get::<Spend>(&asked_of(2, 1)), None);
+        assert!(cache.get::<Spend>(&asked_of(1, 1)).is_some());
 
         let off = AnswerCache::new(0);
-        off.put(question(1), &Some(1.0));
-        assert_eq!(off.get::<Option<f64>>(&question(1)), None);
+        off.put(question(1), &spend(1.0));
+        assert_eq!(off.get::<Spend>(&question(1)), None);
     }
 }

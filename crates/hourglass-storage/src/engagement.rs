@@ -12,7 +12,7 @@ use hourglass_core::engagement::{
 };
 use hourglass_core::{ExternalId, Stage, TimeRange};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, SimpleExpr};
-use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::task::JoinHandle;
 
 use crate::LOOKUP_CHUNK;
@@ -402,10 +402,7 @@ impl WorkspaceStore {
             .order_by((Alias::new("o"), Alias::new("external_id")), Order::Asc)
             .order_by((e.clone(), Alias::new("occurred_at")), Order::Asc)
             .order_by((e.clone(), Alias::new("id")), Order::Asc);
-        let db = &self.store.db;
-        let rows = EventRecord::find_by_statement(db.get_database_backend().build(&query))
-            .all(db)
-            .await?;
+        let rows: Vec<EventRecord> = self.select(&query).await?;
 
         let mut grouped: Vec<(String, Vec<EngagementEvent>)> = Vec::new();
         for row in rows {

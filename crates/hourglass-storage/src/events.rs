@@ -64,10 +64,7 @@ impl WorkspaceStore {
             .order_by((e.clone(), Alias::new("occurred_at")), Order::Desc)
             .order_by((e.clone(), Alias::new("id")), Order::Desc)
             .limit(page.first + 1);
-        let db = &self.store.db;
-        let rows = EventRecord::find_by_statement(db.get_database_backend().build(&query))
-            .all(db)
-            .await?;
+        let rows: Vec<EventRecord> = self.select(&query).await?;
         Ok(Page::from_overfetch(
             rows.into_iter()
                 .map(|r| ((r.occurred_at, r.id), r))
@@ -90,12 +87,7 @@ impl WorkspaceStore {
             self.condition_on(&e, &resolved, AssetScope::Exact)
                 .add(Expr::col((e.clone(), Alias::new("kind"))).eq(kind.as_str())),
         );
-        let db = &self.store.db;
-        Ok(
-            EventRecord::find_by_statement(db.get_database_backend().build(&query))
-                .all(db)
-                .await?,
-        )
+        self.select(&query).await
     }
 }
 

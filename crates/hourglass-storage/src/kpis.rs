@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use hourglass_core::money::{Amounts, Spend};
 use hourglass_core::{EventKind, ExternalId, FunnelCounts, TimeRange, TopCounts};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, EntityName, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityName, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 
 use crate::answer_cache::{Asked, Cacheable, Question};
-use crate::entities::{asset, event, spend, workspace};
+use crate::entities::{asset, campaign, event, spend, workspace};
 use crate::error::{Result, StorageError};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
@@ -183,24 +184,28 @@ impl WorkspaceStore {
         })
     }
 
-    /// Money spent within the filter, or `None` when the filter names an asset or an
-    /// organization: spend is recorded per campaign, channel and day only.
-    pub async fn spend_total(&self, filter: &KpiFilter) -> Result<Option<f64>> {
+    /// Money spent within the filter per currency (a campaign's, else the workspace's),
+    /// or [`Spend::NotRecorded`] when the filter names an asset or an organization:
+    /// spend is recorded per campaign, channel and day only.
+    pub async fn spend_total(&self, filter: &KpiFilter) -> Result<Spend> {
         self.remembered(Asked::Spend(filter.clone()), self.spend_computed(filter))
             .await
     }
 
-    async fn spend_computed(&self, filter: &KpiFilter) -> Result<Option<f64>> {
+    async fn spend_computed(&self, filter: &KpiFilter) -> Result<Spend> {
         if filter.asset.is_some() || filter.organization.is_some() {
-            return Ok(None);
+            return Ok(Spend::NotRecorded);
         }
         let resolved = self.resolve(filter).await?;
-        let mut condition = Condition::all().add(spend::Column::WorkspaceId.eq(self.id()));
+        let s = Alias::new("s");
+        let k = Alias::new("k");
+        let col = |name: &str| Expr::col((s.clone(), Alias::new(name)));
+        let mut condition = Condition::all().add(col("workspace_id").eq(self.id()));
         if let Some(id) = resolved.campaign {
-            condition = condition.add(spend::Column::CampaignId.eq(id));
+            condition = condition.add(col("campaign_id").eq(id));
         }
         if let Some(channel) = &resolved.channel {
-            condition = condition.add(spend::Column::Channel.eq(channel.as_str()));
+            condition = condition.add(col("channel").eq(channel.as_str()));
         }
         // Calendar days select their dates. Otherwise a day's spend counts when the
         // day, read as UTC, starts inside the range.
@@ -217,19 +222,38 @@ impl WorkspaceStore {
             None => (resolved.range.from.map(day), resolved.range.to.map(day)),
         };
         if let Some(from) = from {
-            condition = condition.add(spend::Column::Day.gte(from));
+            condition = condition.add(col("day").gte(from));
         }
         if let Some(to) = to {
-            condition = condition.add(spend::Column::Day.lt(to));
+            condition = condition.add(col("day").lt(to));
         }
-        let total: Option<Option<f64>> = spend::Entity::find()
-            .select_only()
-            .column_as(Expr::col(spend::Column::Amount).sum(), "total")
-            .filter(condition)
-            .into_tuple()
-            .one(&self.store.db)
-            .await?;
-        Ok(Some(total.flatten().unwrap_or(0.0)))
+        let currency = Expr::col((k.clone(), Alias::new("currency")));
+        let mut query = Query::select();
+        query
+            .expr_as(currency.clone(), Alias::new("currency"))
+            .expr_as(col("amount").sum(), Alias::new("total"))
+            .from_as(spend::Entity, s.clone())
+            .join_as(
+                sea_orm::JoinType::LeftJoin,
+                campaign::Entity,
+                k.clone(),
+                Expr::col((k.clone(), Alias::new("id")))
+                    .equals((s.clone(), Alias::new("campaign_id"))),
+            )
+            .cond_where(condition)
+            .group_by_col((k, Alias::new("currency")));
+        #[derive(FromQueryResult)]
+        struct Spent {
+            currency: Option<String>,
+            total: Option<f64>,
+        }
+        let rows: Vec<Spent> = self.select(&query).await?;
+        let mut amounts = Amounts::default();
+        for row in rows {
+            let currency = row.currency.as_deref().or(self.currency());
+            amounts.add(currency, row.total.unwrap_or(0.0));
+        }
+        Ok(Spend::Recorded(amounts))
     }
 
     async fn funnel_counts_resolved(&self, resolved: &Resolved) -> Result<FunnelCounts> {
@@ -449,12 +473,12 @@ mod tests {
         let answer = reader
             .remembered(asked.clone(), async {
                 writer.create_organization(organization("o1")).await?;
-                Ok(Some(1.0))
+                Ok(Spend::NotRecorded)
             })
             .await
             .unwrap();
-        assert_eq!(answer, Some(1.0), "the caller still gets it");
-        assert_eq!(store.answers.get::<Option<f64>>(&question), None);
+        assert_eq!(answer, Spend::NotRecorded, "the caller still gets it");
+        assert_eq!(store.answers.get::<Spend>(&question), None);
 
         // With no commit in between, a fresh handle's answer is kept.
         let fresh = tenant.workspace("work").await.unwrap();
@@ -463,9 +487,12 @@ mod tests {
             ..question
         };
         fresh
-            .remembered(asked, async { Ok(Some(2.0)) })
+            .remembered(asked, async { Ok(Spend::Recorded(Amounts::default())) })
             .await
             .unwrap();
-        assert_eq!(store.answers.get::<Option<f64>>(&kept), Some(Some(2.0)));
+        assert_eq!(
+            store.answers.get::<Spend>(&kept),
+            Some(Spend::Recorded(Amounts::default()))
+        );
     }
 }

@@ -22,6 +22,7 @@ mod kpis;
 mod nodelay;
 mod page;
 mod rare_kinds;
+mod revenue;
 mod rollups;
 mod scripts;
 mod shared_reads;

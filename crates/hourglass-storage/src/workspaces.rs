@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use hourglass_core::depth::DepthWeights;
 use hourglass_core::{FieldError, Stage};
-use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+use sea_orm::sea_query::SelectStatement;
+use sea_orm::{ActiveModelTrait, FromQueryResult, IntoActiveModel, Set};
 
 use crate::entities::workspace;
 use crate::error::Result;
@@ -20,6 +21,8 @@ pub struct WorkspaceUpdate {
     pub full_stay_threshold: Option<f64>,
     /// Lifecycle stages in order; must contain LEAD.
     pub lifecycle_stages: Option<Vec<String>>,
+    /// ISO 4217 reporting currency.
+    pub currency: Option<String>,
 }
 
 /// Most a workspace's minimum sample may be set to.
@@ -47,6 +50,17 @@ impl WorkspaceStore {
             workspace,
             data_version,
         }
+    }
+
+    /// The rows of a hand-built query.
+    pub(crate) async fn select<T: FromQueryResult>(
+        &self,
+        query: &SelectStatement,
+    ) -> Result<Vec<T>> {
+        let db = &self.store.db;
+        Ok(T::find_by_statement(db.get_database_backend().build(query))
+            .all(db)
+            .await?)
     }
 
     /// The data version answers of this handle are cached under.
@@ -101,6 +115,11 @@ impl WorkspaceStore {
             .unwrap_or_else(|| Stage::DEFAULTS.iter().map(|s| (*s).to_owned()).collect())
     }
 
+    /// The reporting currency: what revenue and spend that name none are in.
+    pub fn currency(&self) -> Option<&str> {
+        self.workspace.currency.as_deref()
+    }
+
     /// Changes settings and returns the workspace as it now is.
     pub async fn update(&mut self, update: WorkspaceUpdate) -> Result<workspace::Model> {
         let mut active = self.workspace.clone().into_active_model();
@@ -133,6 +152,9 @@ impl WorkspaceStore {
         }
         if let Some(stages) = update.lifecycle_stages {
             active.lifecycle_stages = Set(Some(validate_stages(&stages)?));
+        }
+        if let Some(currency) = update.currency {
+            active.currency = Set(Some(hourglass_core::catalog::currency(&currency)?));
         }
         let write = self.begin_write().await?;
         let updated = active.update(&*write).await?;

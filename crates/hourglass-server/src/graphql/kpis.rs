@@ -1,14 +1,17 @@
 //! Top-of-hourglass KPIs and the webinar funnel.
 
-use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use hourglass_core::Permission;
 use hourglass_core::advocacy::Nps as CoreNps;
+use hourglass_core::attribution::Attribution;
 use hourglass_core::filter::start_of_day;
+use hourglass_core::money::{CostPerOutcome as CoreCost, Roi as CoreRoi, Spend};
 use hourglass_core::{EventKind as CoreKind, TimeRange, TopReport};
 use hourglass_storage::KpiFilter;
 
+use super::money::{AttributionModel, CostPerOutcome, Money, Roi, per_currency};
 use super::scripts::{CustomKpiResult, run_saved};
 use super::types::{EventKind, Goal, Rate};
 use hourglass_storage::WorkspaceStore;
@@ -152,16 +155,22 @@ pub struct KpiReport {
     /// registered are in `attendees` only).
     pub attendance_rate: Rate,
     /// Money spent within the filter (campaign, channel, days); null when the filter
-    /// names an asset or organization, which spend is not recorded against. Spend is
+    /// names an asset or organization, which spend is not recorded against, or when
+    /// its campaigns spend in more than one currency (see `spendByCurrency`). Spend is
     /// recorded per calendar day: `days` select their dates in any time zone;
     /// `from`/`to` select the days whose UTC midnight falls inside.
     pub spend: Option<f64>,
+    /// The same spend per currency (a campaign's, else the workspace's); empty when
+    /// nothing was spent or spend is not recorded for the filter.
+    pub spend_by_currency: Vec<Money>,
     /// The workspace's minimum sample that `sufficient` is judged against.
     pub min_sample: u64,
     #[graphql(skip)]
     pub workspace: ID,
     #[graphql(skip)]
     pub filter: KpiFilterInput,
+    #[graphql(skip)]
+    pub spent: Spend,
 }
 
 /// The Net Promoter Score of the filter's survey answers: % promoters (9–10) − %
@@ -242,6 +251,76 @@ impl KpiReport {
         Ok(CoreNps::new(tally, self.min_sample).into())
     }
 
+    /// Sum of the filter's REVENUE amounts per currency (`properties.currency`, else
+    /// the workspace's): currencies are never added together.
+    async fn revenue(&self, ctx: &Context<'_>) -> ApiResult<Vec<Money>> {
+        let ws = caller(ctx)?
+            .workspace(&self.workspace, Permission::Read)
+            .await?;
+        Ok(per_currency(
+            &ws.revenue(&self.filter.clone().into_filter()?).await?,
+        ))
+    }
+
+    /// Spend / people who reached LEAD or a later stage within the filter (the LEAD
+    /// row of `stages`).
+    async fn cost_per_lead(&self, ctx: &Context<'_>) -> ApiResult<CostPerOutcome> {
+        let leads = self.reached(ctx, "LEAD").await?;
+        Ok(CoreCost::new(&self.spent, leads).into())
+    }
+
+    /// Spend / distinct registrants.
+    async fn cost_per_registrant(&self) -> CostPerOutcome {
+        CoreCost::new(&self.spent, Some(self.registrants)).into()
+    }
+
+    /// Spend / distinct attendees.
+    async fn cost_per_attendee(&self) -> CostPerOutcome {
+        CoreCost::new(&self.spent, Some(self.attendees)).into()
+    }
+
+    /// Spend / people who reached CUSTOMER within the filter; unavailable with
+    /// STAGE_NOT_LISTED when the workspace's stages leave CUSTOMER out.
+    async fn cost_per_customer(&self, ctx: &Context<'_>) -> ApiResult<CostPerOutcome> {
+        let customers = self.reached(ctx, "CUSTOMER").await?;
+        Ok(CoreCost::new(&self.spent, customers).into())
+    }
+
+    /// Return on investment: (attributed revenue − spend) / spend. Each REVENUE event
+    /// in the filter's range (and organization) is a sale, credited by `model` to the
+    /// events of its contact and its organization that carry a campaign or channel
+    /// within `lookbackDays` before it (any kind but REVENUE and STAGE_CHANGE); the
+    /// filter's campaign, channel and asset select whose credit counts. Revenue in
+    /// other currencies than the spend's is listed, not added.
+    async fn roi(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "AttributionModel::Linear")] model: AttributionModel,
+        #[graphql(default = 90)] lookback_days: u32,
+    ) -> ApiResult<Roi> {
+        if !(1..=Attribution::MAX_LOOKBACK_DAYS).contains(&lookback_days) {
+            return Err(ApiError::BadUserInput {
+                message: format!(
+                    "lookbackDays is 1 to {}; got {lookback_days}",
+                    Attribution::MAX_LOOKBACK_DAYS
+                ),
+                field: Some("lookbackDays".into()),
+            });
+        }
+        let attribution = Attribution {
+            model: model.into(),
+            lookback_days,
+        };
+        let ws = caller(ctx)?
+            .workspace(&self.workspace, Permission::Read)
+            .await?;
+        let revenue = ws
+            .attributed_revenue(&self.filter.clone().into_filter()?, attribution)
+            .await?;
+        let roi = CoreRoi::new(&self.spent, &revenue.credited);
+        Ok(Roi::new(roi, attribution, &revenue))
+    }
+
     /// A custom KPI of the workspace by key, over the same filter.
     async fn custom(
         &self,
@@ -259,9 +338,23 @@ impl KpiReport {
 }
 
 impl KpiReport {
+    /// People who reached `stage` (or a later one) within the filter; `None` when the
+    /// workspace does not list it.
+    async fn reached(&self, ctx: &Context<'_>, stage: &str) -> ApiResult<Option<u64>> {
+        let ws = caller(ctx)?
+            .workspace(&self.workspace, Permission::Read)
+            .await?;
+        let reach = ws.stage_reach(&self.filter.clone().into_filter()?).await?;
+        Ok(reach
+            .stages
+            .iter()
+            .find(|(name, _)| name == stage)
+            .map(|(_, reached)| *reached))
+    }
+
     fn new(
         report: TopReport,
-        spend: Option<f64>,
+        spent: Spend,
         min_sample: u64,
         workspace: ID,
         filter: KpiFilterInput,
@@ -306,10 +399,22 @@ impl KpiReport {
             click_through_rate: report.click_through_rate.into(),
             registration_rate: report.registration_rate.into(),
             attendance_rate: report.attendance_rate.into(),
-            spend,
+            spend: match &spent {
+                Spend::NotRecorded => None,
+                Spend::Recorded(amounts) => match amounts.to_vec().as_slice() {
+                    [] => Some(0.0),
+                    [one] => Some(one.amount),
+                    _ => None,
+                },
+            },
+            spend_by_currency: match &spent {
+                Spend::NotRecorded => Vec::new(),
+                Spend::Recorded(amounts) => per_currency(amounts),
+            },
             min_sample,
             workspace,
             filter,
+            spent,
         }
     }
 }
@@ -361,8 +466,40 @@ pub struct KpiDefinition {
     pub name: String,
     pub description: String,
     pub goals: Vec<Goal>,
-    /// Whether it is a Rate (with n, interval and sufficiency).
+    pub unit: KpiUnit,
+    pub half: HourglassHalf,
+    /// Whether it is a Rate (with n, interval and sufficiency): `unit` is RATE.
     pub is_rate: bool,
+}
+
+/// What a KPI's value is measured in.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "hourglass_core::Unit")]
+pub enum KpiUnit {
+    /// A number of events.
+    Events,
+    /// A number of distinct people.
+    People,
+    /// A Rate: a proportion with its sample, interval and sufficiency.
+    Rate,
+    /// A score on its own scale (NPS: −100 to 100).
+    Score,
+    /// An amount of money, per currency.
+    Money,
+    /// Money per person who reached an outcome (a CostPerOutcome).
+    MoneyPerOutcome,
+    /// Money back per money spent (ROI).
+    Ratio,
+}
+
+/// Which half of the hourglass a KPI measures.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "hourglass_core::Half")]
+pub enum HourglassHalf {
+    /// Volume: reaching and engaging people, up to the lead.
+    Top,
+    /// Depth and its returns: leads, customers, advocacy, revenue.
+    Bottom,
 }
 
 impl From<&hourglass_core::KpiDefinition> for KpiDefinition {
@@ -372,7 +509,9 @@ impl From<&hourglass_core::KpiDefinition> for KpiDefinition {
             name: k.name.to_owned(),
             description: k.description.to_owned(),
             goals: k.goals.iter().map(|g| (*g).into()).collect(),
-            is_rate: k.is_rate,
+            unit: k.unit.into(),
+            half: k.half.into(),
+            is_rate: k.unit == hourglass_core::Unit::Rate,
         }
     }
 }

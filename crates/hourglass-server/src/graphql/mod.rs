@@ -9,6 +9,7 @@ mod keys;
 mod kpis;
 mod limits;
 pub mod live;
+mod money;
 mod page;
 mod parsed;
 pub use parsed::ParsedDocuments;

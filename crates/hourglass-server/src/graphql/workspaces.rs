@@ -25,6 +25,9 @@ pub struct Workspace {
     pub lifecycle_stages: Vec<String>,
     /// How much each part of engagement depth counts toward the depth score.
     pub depth_weights: DepthWeights,
+    /// ISO 4217 reporting currency: what revenue and spend that name no currency are
+    /// in. Amounts in other currencies are kept apart, never converted.
+    pub currency: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -38,6 +41,7 @@ impl From<&WorkspaceStore> for Workspace {
             full_stay_threshold: ws.full_stay_threshold(),
             lifecycle_stages: ws.lifecycle_stages(),
             depth_weights: ws.depth_weights().into(),
+            currency: ws.currency().map(str::to_owned),
             created_at: from_millis(w.created_at),
         }
     }
@@ -100,6 +104,9 @@ pub struct WorkspaceSettingsInput {
     pub lifecycle_stages: Option<Vec<String>>,
     /// All eight weights of the depth score (each a finite number ≥ 0).
     pub depth_weights: Option<DepthWeights>,
+    /// ISO 4217 reporting currency such as EUR: revenue without a `currency` property
+    /// and spend of a campaign without a currency are taken to be in it.
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -142,7 +149,7 @@ impl WorkspaceMutation {
         Ok(Workspace::from(&created))
     }
 
-    /// Changes a workspace's name or minimum sample.
+    /// Changes a workspace's settings: name, minimum sample, stages, weights, currency.
     async fn update_workspace(
         &self,
         ctx: &Context<'_>,
@@ -158,6 +165,7 @@ impl WorkspaceMutation {
             depth_weights: input.depth_weights.map(Into::into),
             full_stay_threshold: input.full_stay_threshold,
             lifecycle_stages: input.lifecycle_stages,
+            currency: input.currency,
         })
         .await?;
         Ok(Workspace::from(&ws))

@@ -27,6 +27,8 @@ pub struct Model {
     /// Bumped by every write transaction of the workspace: the key cached KPI
     /// answers are stored under.
     pub data_version: i64,
+    /// ISO 4217 reporting currency: what revenue and spend that name none are in.
+    pub currency: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -179,10 +179,7 @@ impl WorkspaceStore {
             )
             .group_by_columns(["kind", "asset_id", "person"].map(|c| (events.clone(), col(c))))
             .to_owned();
-        let db = &self.store.db;
-        let groups = RawGroup::find_by_statement(db.get_database_backend().build(&query))
-            .all(db)
-            .await?;
+        let groups: Vec<RawGroup> = self.select(&query).await?;
         for group in groups {
             let Ok(kind) = group.kind.parse::<EventKind>() else {
                 continue;
