@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use crate::api::{Api, WORKSPACE, percentile_ms};
-use crate::kpi_sql::{Expected, Filter, KpiSql};
+use crate::kpi_sql::{Days, Expected, Filter, KpiSql};
 use crate::report::{Goal, Row};
 
 /// The p50 a dashboard query should stay under, in ms.
@@ -35,15 +35,32 @@ const COUNT_FIELDS: [(&str, &str); 18] = [
     ("revenueEvents", "REVENUE"),
 ];
 
-/// The full report a dashboard shows.
-pub fn report_query() -> String {
+/// The fields of the full report a dashboard shows.
+fn report_fields() -> String {
     let counts: Vec<&str> = COUNT_FIELDS.iter().map(|(field, _)| *field).collect();
     let rate = "{ value numerator n lower upper sufficient }";
     format!(
-        "query Dashboard($filter: KpiFilterInput) {{ kpis(workspace: \"{WORKSPACE}\", filter: $filter) {{ \
-         {} eventCounts {{ kind count }} uniqueVisitors landingPageViewers registrants attendees \
-         clickThroughRate {rate} registrationRate {rate} attendanceRate {rate} spend minSample }} }}",
+        "{} eventCounts {{ kind count }} uniqueVisitors landingPageViewers registrants attendees \
+         clickThroughRate {rate} registrationRate {rate} attendanceRate {rate} spend minSample",
         counts.join(" ")
+    )
+}
+
+/// The full report a dashboard shows.
+pub fn report_query() -> String {
+    format!(
+        "query Dashboard($filter: KpiFilterInput) {{ kpis(workspace: \"{WORKSPACE}\", filter: $filter) {{ {} }} }}",
+        report_fields()
+    )
+}
+
+/// The full report per day of `days.zone`: a dashboard's chart.
+fn daily_series_query(days: &Days) -> String {
+    format!(
+        "query Series($filter: KpiFilterInput!) {{ timeSeries(workspace: \"{WORKSPACE}\", filter: $filter, \
+         bucket: DAY, timeZone: \"{}\") {{ points {{ label kpis {{ {} }} }} }} }}",
+        days.zone.name(),
+        report_fields()
     )
 }
 
@@ -201,6 +218,77 @@ pub async fn measure(
     )
     .baseline(percentile_ms(&sql_times, 0.5))
     .goal(Goal::FigureAtMost(GOAL_P50_MS)))
+}
+
+/// Times a daily series of the full report over HTTP against the baseline of
+/// recomputing each day's report in SQL; every point must equal its day's SQL.
+pub async fn measure_series(
+    api: &Api,
+    sql: &KpiSql,
+    label: &str,
+    filter: &Filter,
+    repeat: Repeat,
+) -> anyhow::Result<Row> {
+    let days = filter.days.context("a series needs days")?;
+    let one_day = |day: chrono::NaiveDate| Filter {
+        days: Some(Days {
+            from: day,
+            to: day.succ_opt().unwrap_or(day),
+            zone: days.zone,
+        }),
+        ..filter.clone()
+    };
+    let dates: Vec<chrono::NaiveDate> =
+        days.from.iter_days().take_while(|d| *d < days.to).collect();
+    let mut sql_times = Vec::with_capacity(repeat.sql);
+    let mut expected = Vec::new();
+    for _ in 0..repeat.sql.max(1) {
+        let started = Instant::now();
+        expected.clear();
+        for day in &dates {
+            expected.push(
+                sql.expected(&one_day(*day))
+                    .await
+                    .context(label.to_owned())?,
+            );
+        }
+        sql_times.push(started.elapsed());
+    }
+    let query = daily_series_query(&days);
+    let variables = json!({ "filter": filter.to_graphql() });
+    let mut http_times: Vec<Duration> = Vec::with_capacity(repeat.http);
+    for _ in 0..repeat.http.max(1) {
+        let (took, data) = api.timed(&query, variables.clone()).await?;
+        http_times.push(took);
+        let points = data["timeSeries"]["points"].as_array().context("points")?;
+        anyhow::ensure!(
+            points.len() == dates.len(),
+            "EQUALITY FAILURE in '{label}': {} points for {} days",
+            points.len(),
+            dates.len()
+        );
+        for ((point, want), day) in points.iter().zip(&expected).zip(&dates) {
+            let wrong = differences(&point["kpis"], want);
+            anyhow::ensure!(
+                wrong.is_empty() && point["label"] == day.to_string(),
+                "EQUALITY FAILURE in '{label}' on {day} ({}):\n  {}",
+                point["label"],
+                wrong.join("\n  ")
+            );
+        }
+    }
+    http_times.sort();
+    sql_times.sort();
+    let p95 = percentile_ms(&http_times, 0.95);
+    Ok(Row::new(
+        format!(
+            "{label}: p50 (p95 {p95:.1} ms), SQL per day ({} days) as baseline",
+            dates.len()
+        ),
+        percentile_ms(&http_times, 0.5),
+        "ms",
+    )
+    .baseline(percentile_ms(&sql_times, 0.5)))
 }
 
 #[cfg(test)]

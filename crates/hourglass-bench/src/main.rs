@@ -188,6 +188,17 @@ async fn dashboard_and_load(
         let label = format!("{label}, {setting}");
         rows.push(dashboard::measure(api, sql, &label, &filter, repeat).await?);
     }
+    let series = Filter {
+        campaign: Some(CAMPAIGN.to_owned()),
+        days: Some(Days {
+            from: NaiveDate::from_ymd_opt(2026, 1, 1).context("a date")?,
+            to: NaiveDate::from_ymd_opt(2026, 4, 1).context("a date")?,
+            zone: chrono_tz::Europe::Berlin,
+        }),
+        ..Filter::default()
+    };
+    let label = format!("timeSeries(campaign {CAMPAIGN}, 90 days by Berlin day), {setting}");
+    rows.push(dashboard::measure_series(api, sql, &label, &series, repeat).await?);
 
     eprintln!("load test ({setting})…");
     let limit = Duration::from_secs(args.load_seconds);

@@ -20,6 +20,8 @@ pub mod kinds;
 pub mod kpi;
 pub mod money;
 pub mod script;
+pub mod sequential;
+pub mod series;
 pub mod stages;
 pub mod stats;
 

@@ -26,6 +26,7 @@ use hourglass_core::{ExternalId, FunnelCounts, TopCounts};
 use lru::LruCache;
 
 use crate::kpis::KpiFilter;
+use crate::series::Period;
 
 /// What was asked of one workspace at one data version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,6 +39,7 @@ pub(crate) struct Question {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Asked {
     Top(KpiFilter),
+    Series(KpiFilter, Vec<Period>),
     Funnel(ExternalId, KpiFilter),
     Spend(KpiFilter),
     Revenue(KpiFilter),
@@ -50,6 +52,7 @@ pub(crate) enum Asked {
 #[derive(Debug, Clone)]
 pub(crate) enum Answer {
     Top(TopCounts),
+    Series(Vec<TopCounts>),
     Funnel(FunnelCounts),
     Spend(Spend),
     Revenue(Amounts),
@@ -84,6 +87,7 @@ macro_rules! cacheable {
 }
 
 cacheable!(TopCounts => Top);
+cacheable!(Vec<TopCounts> => Series);
 cacheable!(FunnelCounts => Funnel);
 cacheable!(Spend => Spend);
 cacheable!(Amounts => Revenue);

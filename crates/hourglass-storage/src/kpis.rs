@@ -29,6 +29,32 @@ pub struct KpiFilter {
     pub calendar_days: Option<(NaiveDate, NaiveDate)>,
 }
 
+/// What was spent on one day in one currency.
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+pub(crate) struct DaySpend {
+    pub day: NaiveDate,
+    pub currency: Option<String>,
+    pub amount: f64,
+}
+
+/// The days `[from, to)` whose spend a filter counts. Calendar days select their
+/// dates; otherwise a day's spend counts when the day, read as UTC, starts inside
+/// the range.
+pub(crate) fn spend_days(filter: &KpiFilter) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    if let Some((from, to)) = filter.calendar_days {
+        return (Some(from), Some(to));
+    }
+    let day = |at: chrono::DateTime<chrono::Utc>| -> NaiveDate {
+        let date = at.date_naive();
+        if at.time() == chrono::NaiveTime::MIN {
+            date
+        } else {
+            date.succ_opt().unwrap_or(date)
+        }
+    };
+    (filter.range.from.map(day), filter.range.to.map(day))
+}
+
 /// A filter with external ids turned into row ids.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Resolved {
@@ -197,6 +223,20 @@ impl WorkspaceStore {
             return Ok(Spend::NotRecorded);
         }
         let resolved = self.resolve(filter).await?;
+        let mut amounts = Amounts::default();
+        for day in self.spend_days(&resolved, spend_days(filter)).await? {
+            amounts.add(day.currency.as_deref(), day.amount);
+        }
+        Ok(Spend::Recorded(amounts))
+    }
+
+    /// Spend per day and currency (a campaign's, else the workspace's) for the
+    /// filter's campaign and channel, over days `[from, to)`.
+    pub(crate) async fn spend_days(
+        &self,
+        resolved: &Resolved,
+        (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+    ) -> Result<Vec<DaySpend>> {
         let s = Alias::new("s");
         let k = Alias::new("k");
         let col = |name: &str| Expr::col((s.clone(), Alias::new(name)));
@@ -207,20 +247,6 @@ impl WorkspaceStore {
         if let Some(channel) = &resolved.channel {
             condition = condition.add(col("channel").eq(channel.as_str()));
         }
-        // Calendar days select their dates. Otherwise a day's spend counts when the
-        // day, read as UTC, starts inside the range.
-        let day = |at: chrono::DateTime<chrono::Utc>| -> NaiveDate {
-            let date = at.date_naive();
-            if at.time() == chrono::NaiveTime::MIN {
-                date
-            } else {
-                date.succ_opt().unwrap_or(date)
-            }
-        };
-        let (from, to) = match filter.calendar_days {
-            Some((from, to)) => (Some(from), Some(to)),
-            None => (resolved.range.from.map(day), resolved.range.to.map(day)),
-        };
         if let Some(from) = from {
             condition = condition.add(col("day").gte(from));
         }
@@ -230,8 +256,9 @@ impl WorkspaceStore {
         let currency = Expr::col((k.clone(), Alias::new("currency")));
         let mut query = Query::select();
         query
-            .expr_as(currency.clone(), Alias::new("currency"))
-            .expr_as(col("amount").sum(), Alias::new("total"))
+            .expr_as(col("day"), Alias::new("day"))
+            .expr_as(currency, Alias::new("currency"))
+            .expr_as(col("amount").sum(), Alias::new("amount"))
             .from_as(spend::Entity, s.clone())
             .join_as(
                 sea_orm::JoinType::LeftJoin,
@@ -241,19 +268,15 @@ impl WorkspaceStore {
                     .equals((s.clone(), Alias::new("campaign_id"))),
             )
             .cond_where(condition)
+            .group_by_col((s, Alias::new("day")))
             .group_by_col((k, Alias::new("currency")));
-        #[derive(FromQueryResult)]
-        struct Spent {
-            currency: Option<String>,
-            total: Option<f64>,
+        let mut days: Vec<DaySpend> = self.select(&query).await?;
+        for day in &mut days {
+            if day.currency.is_none() {
+                day.currency = self.currency().map(str::to_owned);
+            }
         }
-        let rows: Vec<Spent> = self.select(&query).await?;
-        let mut amounts = Amounts::default();
-        for row in rows {
-            let currency = row.currency.as_deref().or(self.currency());
-            amounts.add(currency, row.total.unwrap_or(0.0));
-        }
-        Ok(Spend::Recorded(amounts))
+        Ok(days)
     }
 
     async fn funnel_counts_resolved(&self, resolved: &Resolved) -> Result<FunnelCounts> {

@@ -48,15 +48,17 @@ pub struct DayRangeInput {
     pub time_zone: String,
 }
 
+/// An IANA time zone by name, or `BAD_USER_INPUT` naming `timeZone`.
+pub(crate) fn time_zone(name: &str) -> ApiResult<Tz> {
+    name.parse().map_err(|_| ApiError::BadUserInput {
+        message: format!("'{name}' is not an IANA time zone such as Europe/Berlin"),
+        field: Some("timeZone".into()),
+    })
+}
+
 impl DayRangeInput {
     fn into_range(self) -> ApiResult<TimeRange> {
-        let tz: Tz = self.time_zone.parse().map_err(|_| ApiError::BadUserInput {
-            message: format!(
-                "'{}' is not an IANA time zone such as Europe/Berlin",
-                self.time_zone
-            ),
-            field: Some("timeZone".into()),
-        })?;
+        let tz = time_zone(&self.time_zone)?;
         Ok(TimeRange::new(
             Some(start_of_day(self.from, &tz)),
             Some(start_of_day(self.to, &tz)),
@@ -352,7 +354,9 @@ impl KpiReport {
             .map(|(_, reached)| *reached))
     }
 
-    fn new(
+    /// The report of one filter: counts and rates, spend, and the filter its other
+    /// fields are answered over.
+    pub(crate) fn new(
         report: TopReport,
         spent: Spend,
         min_sample: u64,

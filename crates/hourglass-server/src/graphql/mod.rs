@@ -14,6 +14,7 @@ mod page;
 mod parsed;
 pub use parsed::ParsedDocuments;
 mod scripts;
+mod series;
 pub mod types;
 mod workspaces;
 
@@ -67,6 +68,7 @@ pub struct Query(
     workspaces::WorkspaceQuery,
     catalog::CatalogQuery,
     kpis::KpiQuery,
+    series::SeriesQuery,
     depth::DepthQuery,
     scripts::ScriptQuery,
     events::EventQuery,

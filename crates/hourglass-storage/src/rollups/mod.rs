@@ -1,17 +1,19 @@
 //! The aggregate layer: what KPI queries read instead of raw events.
 //!
-//! Every stored event adds to two rows of `rollups` for its UTC day: one for all
-//! assets and, when it names one, one for its asset; each keyed further by kind,
-//! campaign and channel. A row holds the number of events, the sum of their values
+//! Every stored event adds to two rows of `rollups` for its UTC day and two for its
+//! UTC hour: one for all assets and, when it names one, one for its asset; each keyed
+//! further by kind, campaign and channel. A row holds the number of events, the sum of their values
 //! and the exact set of their people as a roaring bitmap over the workspace's dense
 //! person numbers (`people`). Counts add up across rows; people are unioned, so a
 //! person seen on many days is still one person.
 //!
 //! Past months are *sealed* (see `months`): they also get month rows, the union of
 //! their days, so a year reads about a dozen rows per key. A range is answered from
-//! sealed months and whole UTC days of rollups plus, at its ragged edges (a
-//! day in New York or Kolkata starts mid-UTC-day), raw events of those partial days,
-//! which carry the same person numbers. An organization filter reads raw events
+//! sealed months and whole UTC days of rollups; at its ragged edges (a day in New
+//! York starts mid-UTC-day) from whole UTC hours of rollups; and only what is left, a
+//! part of an hour (a day in Kolkata starts on the half hour, an instant anywhere), from
+//! raw events, which carry the same person numbers. Hour rows are what make a daily
+//! series in any whole-hour time zone an aggregate read. An organization filter reads raw events
 //! only: organizations are not a rollup dimension, and one organization's events
 //! are few and indexed.
 //!
@@ -46,9 +48,13 @@ use hourglass_core::EventKind;
 use sea_orm::sea_query::Alias;
 
 /// The generation of rollups this code writes. A workspace whose `rollup_version`
-/// is behind is answered from raw events until it is rebuilt. 2: engagement facts.
-pub(crate) const VERSION: i32 = 2;
+/// is behind is answered from raw events until it is rebuilt. 2: engagement facts;
+/// 3: hour rows.
+pub(crate) const VERSION: i32 = 3;
 
+/// `grain` of a row covering one UTC hour.
+pub(crate) const GRAIN_HOUR: i16 = 0;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 /// `grain` of a row covering one UTC day.
 pub(crate) const GRAIN_DAY: i16 = 1;
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -94,6 +100,11 @@ pub(crate) fn col(name: &str) -> Alias {
 /// The UTC day an instant (ms) falls in, as the ms of its start.
 pub(crate) fn day_of(at_ms: i64) -> i64 {
     at_ms.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// The UTC hour an instant (ms) falls in, as the ms of its start.
+pub(crate) fn hour_of(at_ms: i64) -> i64 {
+    at_ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
 /// What the aggregate layer needs of one stored event, in row ids: ingest and a

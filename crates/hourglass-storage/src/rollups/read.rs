@@ -1,21 +1,45 @@
 //! Reading a filter's cells: whole days from rollup rows, ragged edges (and every
 //! organization filter) from raw events.
 
+use std::collections::BTreeSet;
+
 use hourglass_core::{AssetKind, EventKind, TimeRange};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 
 use super::cells::Scope;
+use super::cells::Tally;
 use super::months::{GRAIN_MONTH, split};
-use super::plan::{Plan, Window};
+use super::plan::{Plan, Window, split_hours};
 use super::stored_columns;
 use super::write::StoredRow;
-use super::{ALL_ASSETS, Cells, GRAIN_DAY, MonthBook, col, table};
+use super::{ALL_ASSETS, Cells, GRAIN_DAY, GRAIN_HOUR, Key, MonthBook, col, table};
 use crate::entities::{asset, event};
 use crate::error::Result;
 use crate::kpis::{AssetScope, Resolved};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
+
+/// The rollup rows a read needs: sealed months, and ranges of day and hour buckets.
+#[derive(Debug, Default)]
+struct Parts {
+    months: Vec<i64>,
+    days: Vec<Window>,
+    hours: Vec<Window>,
+}
+
+/// `windows` (disjoint, in order) with each run of adjacent ones joined: a daily series
+/// reads one range of hour rows, not one per day.
+fn coalesce(windows: Vec<Window>) -> Vec<Window> {
+    let mut joined: Vec<Window> = Vec::with_capacity(windows.len());
+    for (from, to) in windows {
+        match joined.last_mut() {
+            Some(last) if last.1.is_some() && last.1 == from => last.1 = to,
+            _ => joined.push((from, to)),
+        }
+    }
+    joined
+}
 
 #[derive(Debug, FromQueryResult)]
 struct RawGroup {
@@ -45,37 +69,82 @@ impl WorkspaceStore {
         })
     }
 
-    /// The filter's events as cells, read from rollups where whole UTC days allow
-    /// and from raw events elsewhere.
+    /// The filter's events as cells, read from rollups where whole UTC days and hours
+    /// allow and from raw events elsewhere.
     pub(crate) async fn cells(&self, resolved: &Resolved, scope: &Scope) -> Result<Cells> {
-        let from = resolved.range.from.map(to_millis);
-        let to = resolved.range.to.map(to_millis);
-        let plan = if resolved.organization.is_some() {
-            Plan {
-                days: None,
-                raw: vec![(from, to)],
-            }
+        let mut cells = self
+            .cells_per_window(resolved, scope, &[resolved.range])
+            .await?;
+        Ok(cells.pop().unwrap_or_default())
+    }
+
+    /// The filter's events as cells for each of `windows` (disjoint, in time order;
+    /// the filter's own range is not applied), with one read of rollup rows for all
+    /// of them: a time series' points.
+    pub(crate) async fn cells_per_window(
+        &self,
+        resolved: &Resolved,
+        scope: &Scope,
+        windows: &[TimeRange],
+    ) -> Result<Vec<Cells>> {
+        let sealed = if resolved.organization.is_some() {
+            BTreeSet::new()
         } else {
-            Plan::new(from, to)
+            MonthBook::load(&self.store.db, self.id()).await?.sealed()
         };
-        let mut cells = Cells::default();
-        if let Some(days) = plan.days {
-            self.add_rollup_rows(&mut cells, resolved, scope, days)
-                .await?;
+        let mut parts = Parts::default();
+        let mut raw: Vec<Vec<Window>> = Vec::with_capacity(windows.len());
+        for window in windows {
+            let from = window.from.map(to_millis);
+            let to = window.to.map(to_millis);
+            if resolved.organization.is_some() {
+                // Organizations are no rollup dimension: their few events are read raw.
+                raw.push(vec![(from, to)]);
+                continue;
+            }
+            let plan = Plan::new(from, to);
+            if let Some(days) = plan.days {
+                let (months, days) = split(days, &sealed);
+                parts.months.extend(months);
+                parts.days.extend(days);
+            }
+            let mut rest = Vec::new();
+            for edge in plan.raw {
+                let (hours, left) = split_hours(edge);
+                parts.hours.extend(hours);
+                rest.extend(left);
+            }
+            raw.push(rest);
         }
-        if !plan.raw.is_empty() {
-            self.add_raw_events(&mut cells, resolved, &plan.raw).await?;
+        let mut cells: Vec<Cells> = windows.iter().map(|_| Cells::default()).collect();
+        // A row lies within one window: the one its bucket starts in.
+        let starts: Vec<i64> = windows
+            .iter()
+            .map(|w| w.from.map_or(i64::MIN, to_millis))
+            .collect();
+        for (key, tally) in self.rollup_rows(resolved, scope, parts).await? {
+            let at = starts.partition_point(|start| *start <= key.bucket);
+            if let Some(window) = at.checked_sub(1).and_then(|i| cells.get_mut(i)) {
+                let asset = (key.asset != ALL_ASSETS).then_some(key.asset);
+                window.add(key.kind, asset, &tally);
+            }
+        }
+        for (window, raw) in cells.iter_mut().zip(raw) {
+            if !raw.is_empty() {
+                self.add_raw_events(window, resolved, &raw).await?;
+            }
         }
         Ok(cells)
     }
 
-    async fn add_rollup_rows(
+    /// The rollup rows of `parts` that the filter's campaign, channel and assets
+    /// select, in one query.
+    async fn rollup_rows(
         &self,
-        cells: &mut Cells,
         resolved: &Resolved,
         scope: &Scope,
-        (from, to): Window,
-    ) -> Result<()> {
+        parts: Parts,
+    ) -> Result<Vec<(Key, Tally)>> {
         // With an asset, its family's own rows; without, the all-assets rows plus the
         // landing pages' rows for landing viewers.
         let assets: Vec<i64> = match scope.asset {
@@ -84,11 +153,6 @@ impl WorkspaceStore {
                 .chain(scope.landing.iter().copied())
                 .collect(),
         };
-        // Sealed months wholly inside the range come from their month rows, every
-        // other whole day from its day row.
-        let db = &self.store.db;
-        let (months, day_windows) =
-            split((from, to), &MonthBook::load(db, self.id()).await?.sealed());
         // One indexed range per part, glued with UNION ALL: an OR across grains would
         // keep SQLite from using the primary key past the workspace.
         let part = |grain: i16, buckets: Condition| {
@@ -109,40 +173,40 @@ impl WorkspaceStore {
                 .cond_where(condition)
                 .to_owned()
         };
-        let mut parts = Vec::new();
-        if !months.is_empty() {
-            parts.push(part(
+        let mut queries = Vec::new();
+        if !parts.months.is_empty() {
+            queries.push(part(
                 GRAIN_MONTH,
-                Condition::all().add(Expr::col(col("bucket")).is_in(months)),
+                Condition::all().add(Expr::col(col("bucket")).is_in(parts.months)),
             ));
         }
-        for (from, to) in day_windows {
-            let mut days = Condition::all();
+        let windows = coalesce(parts.days)
+            .into_iter()
+            .map(|w| (GRAIN_DAY, w))
+            .chain(coalesce(parts.hours).into_iter().map(|w| (GRAIN_HOUR, w)));
+        for (grain, (from, to)) in windows {
+            let mut buckets = Condition::all();
             if let Some(from) = from {
-                days = days.add(Expr::col(col("bucket")).gte(from));
+                buckets = buckets.add(Expr::col(col("bucket")).gte(from));
             }
             if let Some(to) = to {
-                days = days.add(Expr::col(col("bucket")).lt(to));
+                buckets = buckets.add(Expr::col(col("bucket")).lt(to));
             }
-            parts.push(part(GRAIN_DAY, days));
+            queries.push(part(grain, buckets));
         }
-        let mut parts = parts.into_iter();
-        let Some(mut query) = parts.next() else {
-            return Ok(());
+        let mut queries = queries.into_iter();
+        let Some(mut query) = queries.next() else {
+            return Ok(Vec::new());
         };
-        for other in parts {
+        for other in queries {
             query.union(UnionType::All, other);
         }
-        let rows = StoredRow::find_by_statement(db.get_database_backend().build(&query))
-            .all(db)
-            .await?;
+        let rows: Vec<StoredRow> = self.select(&query).await?;
+        let mut parts = Vec::with_capacity(rows.len());
         for row in rows {
-            if let Some((key, tally)) = row.into_parts()? {
-                let asset = (key.asset != ALL_ASSETS).then_some(key.asset);
-                cells.add(key.kind, asset, &tally);
-            }
+            parts.extend(row.into_parts()?);
         }
-        Ok(())
+        Ok(parts)
     }
 
     async fn add_raw_events(

@@ -11,8 +11,8 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, 
 use super::cells::Tally;
 use super::months::{GRAIN_MONTH, month_of};
 use super::{
-    ALL_ASSETS, AggregatedEvent, GRAIN_DAY, KEY_COLUMNS, Key, NO_CAMPAIGN, NO_CHANNEL,
-    TALLY_COLUMNS, col, day_of, primary_key, stored_columns, table,
+    ALL_ASSETS, AggregatedEvent, GRAIN_DAY, GRAIN_HOUR, KEY_COLUMNS, Key, NO_CAMPAIGN, NO_CHANNEL,
+    TALLY_COLUMNS, col, day_of, hour_of, primary_key, stored_columns, table,
 };
 use crate::error::{Result, StorageError};
 
@@ -66,17 +66,22 @@ impl Delta {
         if let Some(person) = event.person {
             tally.people.insert(person);
         }
-        let key = |asset| Key {
-            grain: GRAIN_DAY,
-            asset,
-            campaign: event.campaign.unwrap_or(NO_CAMPAIGN),
-            bucket: day_of(event.occurred_at),
-            channel: event.channel.unwrap_or(NO_CHANNEL).to_owned(),
-            kind: event.kind,
-        };
-        self.rows.entry(key(ALL_ASSETS)).or_default().absorb(&tally);
-        if let Some(asset) = event.asset {
-            self.rows.entry(key(asset)).or_default().absorb(&tally);
+        for (grain, bucket) in [
+            (GRAIN_DAY, day_of(event.occurred_at)),
+            (GRAIN_HOUR, hour_of(event.occurred_at)),
+        ] {
+            let key = |asset| Key {
+                grain,
+                asset,
+                campaign: event.campaign.unwrap_or(NO_CAMPAIGN),
+                bucket,
+                channel: event.channel.unwrap_or(NO_CHANNEL).to_owned(),
+                kind: event.kind,
+            };
+            self.rows.entry(key(ALL_ASSETS)).or_default().absorb(&tally);
+            if let Some(asset) = event.asset {
+                self.rows.entry(key(asset)).or_default().absorb(&tally);
+            }
         }
     }
 
