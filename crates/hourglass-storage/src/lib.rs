@@ -16,6 +16,7 @@ mod engagement;
 pub mod entities;
 mod error;
 mod events;
+mod groups;
 mod ingest;
 mod key_cache;
 mod kpis;
@@ -39,6 +40,7 @@ pub use catalog::{
 };
 pub use error::StorageError;
 pub use events::{EventRecord, EventsFilter};
+pub use groups::{GroupBy, MAX_GROUPS};
 pub use ingest::IngestOutcome;
 pub use kpis::KpiFilter;
 pub use nodelay::set_tcp_nodelay_on_sockets;

@@ -1,6 +1,7 @@
 //! The GraphQL schema: one query and one mutation object per area, merged.
 
 mod catalog;
+mod compare;
 mod depth;
 mod errors;
 mod events;
@@ -69,6 +70,7 @@ pub struct Query(
     catalog::CatalogQuery,
     kpis::KpiQuery,
     series::SeriesQuery,
+    compare::CompareQuery,
     depth::DepthQuery,
     scripts::ScriptQuery,
     events::EventQuery,
