@@ -303,7 +303,63 @@ async fn app_with_backend(backend: Backend, events: &[Sent]) -> Option<TestApp> 
     Some(app)
 }
 
+async fn every_field_of_a_point_answers_over_its_own_period(backend: Backend) {
+    let Some(app) = app_with_backend(backend, &[]).await else {
+        return;
+    };
+    // acme: 2 page views on 3 March (Berlin), 3 on 5 March; NPS answers on 3 March (a
+    // promoter) and 5 March (a detractor).
+    let mut events = Vec::new();
+    for (i, day) in ["03", "03", "05", "05", "05"].iter().enumerate() {
+        events.push(json!({"messageId": format!("pv{i}"), "kind": "PAGE_VIEW", "contactId": format!("c{i}"),
+                           "organizationId": "acme", "occurredAt": format!("2026-03-{day}T10:00:00Z")}));
+    }
+    for (i, (day, score)) in [("03", 10), ("05", 2)].iter().enumerate() {
+        events.push(json!({"messageId": format!("nps{i}"), "kind": "SURVEY_RESPONSE", "contactId": format!("c{i}"),
+                           "value": score, "properties": {"survey": "q1"},
+                           "occurredAt": format!("2026-03-{day}T11:00:00Z")}));
+    }
+    app.graphql_ok(INGEST, json!({"ws": "ts", "events": events}))
+        .await;
+    app.graphql_ok(
+        "mutation($input: KpiScriptInput!) { createKpiScript(workspace: \"ts\", input: $input) { version } }",
+        json!({"input": {"key": "views", "name": "Views", "goal": "FIND", "unit": "views",
+                         "source": "count(events, \"PAGE_VIEW\")"}}),
+    )
+    .await;
+    let answer = app
+        .graphql_ok(
+            "{ timeSeries(workspace: \"ts\", bucket: DAY, timeZone: \"Europe/Berlin\",
+                          filter: {days: {from: \"2026-03-03\", to: \"2026-03-06\", timeZone: \"Europe/Berlin\"}}) {
+                 points { label kpis { pageViews nps { score responses }
+                                       custom(key: \"views\") { aggregate { sum } } } } } }",
+            json!({}),
+        )
+        .await;
+    let points = answer["timeSeries"]["points"].as_array().unwrap();
+    let got: Vec<(String, u64, Value, Value)> = points
+        .iter()
+        .map(|p| {
+            (
+                p["label"].as_str().unwrap().to_owned(),
+                p["kpis"]["pageViews"].as_u64().unwrap(),
+                p["kpis"]["nps"]["score"].clone(),
+                p["kpis"]["custom"]["aggregate"]["sum"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2026-03-03".to_owned(), 2, json!(100.0), json!(2.0)),
+            ("2026-03-04".to_owned(), 0, Value::Null, json!(0.0)),
+            ("2026-03-05".to_owned(), 3, json!(-100.0), json!(3.0)),
+        ]
+    );
+}
+
 on_both_backends!(
+    every_field_of_a_point_answers_over_its_own_period,
     daily_points_follow_berlin_days_across_daylight_saving,
     weeks_and_months_are_calendar_periods_cut_to_the_range,
     a_series_needs_a_bounded_range_a_real_zone_and_a_sane_length,
