@@ -126,6 +126,12 @@ async fn verdicts_hold_however_often_one_looks(backend: Backend) {
     let more = &search["moreObservations"];
     assert!(more["group"].as_u64().unwrap() > 0, "{more}");
     assert!(more["reference"].as_u64().unwrap() > 0, "{more}");
+    // Every undecided group is told it needs more, never nothing.
+    for g in groups {
+        if g["verdict"] == "NOT_YET_SIGNIFICANT" {
+            assert_ne!(g["moreObservations"]["group"], 0, "{g}");
+        }
+    }
 
     let display = group("display");
     assert_eq!(display["verdict"], "INSUFFICIENT_SAMPLE");
@@ -134,7 +140,7 @@ async fn verdicts_hold_however_often_one_looks(backend: Backend) {
 
     // A named baseline is the reference instead; one that has no events is refused.
     let social_based = app
-        .graphql_ok(COMPARE, json!({"by": "CHANNEL", "baseline": "social"}))
+        .graphql_ok(COMPARE, json!({"by": "CHANNEL", "baseline": "Social"}))
         .await;
     assert_eq!(social_based["compare"]["reference"], "social");
     let groups = social_based["compare"]["groups"].as_array().unwrap();

@@ -358,7 +358,87 @@ async fn every_field_of_a_point_answers_over_its_own_period(backend: Backend) {
     );
 }
 
+async fn cut_points_share_spend_and_long_half_hour_series_answer(backend: Backend) {
+    let events = [
+        ("2025-06-01T20:00:00Z", "v1"),
+        ("2025-06-01T17:00:00Z", "v2"),
+        ("2025-12-31T18:29:00Z", "v1"),
+    ]
+    .map(|(at, who)| Sent {
+        kind: "IMPRESSION",
+        at: at.parse().unwrap(),
+        person: who.to_owned(),
+        campaign: Some("spring"),
+    });
+    let Some(app) = app_with_backend(backend, &events).await else {
+        return;
+    };
+    // 1, 2, 4, 8, 16 spent on 1–5 March: a sum tells which days a point holds.
+    for (day, amount) in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 16)] {
+        app.graphql_ok(
+            &format!(
+                "mutation {{ recordSpend(workspace: \"ts\", campaign: \"spring\", channel: \"display\", day: \"2026-03-0{day}\", amount: {amount}) {{ amount }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    }
+    // New York (UTC-5) from 1 March 07:00 to 4 March 10:00: the cut first point holds
+    // no local midnight, the cut last one 4 March's.
+    let points = app
+        .graphql_ok(
+            SERIES,
+            json!({"f": {"from": "2026-03-01T12:00:00Z", "to": "2026-03-04T15:00:00Z"},
+                   "bucket": "DAY", "tz": "America/New_York"}),
+        )
+        .await["timeSeries"]["points"]
+        .clone();
+    let spend: Vec<(String, f64)> = points
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["label"].as_str().unwrap().to_owned(),
+                p["kpis"]["spend"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        spend,
+        [
+            ("2026-03-01", 0.0),
+            ("2026-03-02", 2.0),
+            ("2026-03-03", 4.0),
+            ("2026-03-04", 8.0)
+        ]
+        .map(|(d, a)| (d.to_owned(), a))
+    );
+    // Two years of Kolkata days: each day's edges are half hours, so every day has its
+    // own range of hour rows (more than one UNION may take).
+    let long = app
+        .graphql_ok(
+            SERIES,
+            json!({"f": {"days": {"from": "2024-01-01", "to": "2026-01-01", "timeZone": "Asia/Kolkata"}},
+                   "bucket": "DAY", "tz": "Asia/Kolkata"}),
+        )
+        .await["timeSeries"]["points"]
+        .clone();
+    let long = long.as_array().unwrap();
+    assert_eq!(long.len(), 731);
+    let kolkata_day = |at: DateTime<Utc>| {
+        at.with_timezone(&chrono_tz::Asia::Kolkata)
+            .date_naive()
+            .to_string()
+    };
+    let expected = expected_by(&events, kolkata_day);
+    check(long, &expected);
+    // 1 June 17:00 UTC is 22:30 in Kolkata, 20:00 UTC the 2nd at 01:30.
+    assert_eq!(expected.len(), 3);
+}
+
 on_both_backends!(
+    cut_points_share_spend_and_long_half_hour_series_answer,
     every_field_of_a_point_answers_over_its_own_period,
     daily_points_follow_berlin_days_across_daylight_saving,
     weeks_and_months_are_calendar_periods_cut_to_the_range,

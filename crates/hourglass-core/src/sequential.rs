@@ -263,13 +263,20 @@ pub struct MoreObservations {
 }
 
 /// While undecided: roughly how many more observations each group needs, arriving at
-/// the current rates and the current split between groups, before the CS excludes 0
-/// (unadjusted for multiple groups). Rough because the observed difference is taken as
-/// the truth. `None` when either sample is empty, the rates are equal (never), or more
-/// than [`MAX_MORE_OBSERVATIONS`] in all would be needed.
-pub fn observations_needed(a: Sample, b: Sample, tuning: Tuning) -> Option<MoreObservations> {
+/// the current rates and the current split between groups, before the always-valid
+/// p-value falls below `level` (pass [`ALPHA`] divided by the number of groups
+/// compared, so that the estimate holds after Holm's adjustment too). Rough because
+/// the observed difference is taken as the truth. `None` when either sample is empty,
+/// the rates are equal (never), or more than [`MAX_MORE_OBSERVATIONS`] in all would be
+/// needed.
+pub fn observations_needed(
+    a: Sample,
+    b: Sample,
+    tuning: Tuning,
+    level: f64,
+) -> Option<MoreObservations> {
     let now = difference(a, b, tuning)?;
-    if now.p_value < ALPHA {
+    if now.p_value < level {
         return Some(MoreObservations { a: 0, b: 0 });
     }
     if now.estimate == 0.0 {
@@ -280,7 +287,7 @@ pub fn observations_needed(a: Sample, b: Sample, tuning: Tuning) -> Option<MoreO
         n: (sample.n as f64 * scale).round() as u64,
     };
     let decided = |scale: f64| {
-        difference(scaled(a, scale), scaled(b, scale), tuning).is_some_and(|d| d.p_value < ALPHA)
+        difference(scaled(a, scale), scaled(b, scale), tuning).is_some_and(|d| d.p_value < level)
     };
     // Grow the sample by a factor: double until decided, then bisect the last doubling.
     let max_scale = 1.0 + MAX_MORE_OBSERVATIONS as f64 / (a.n as f64 + b.n as f64);
@@ -458,16 +465,16 @@ mod tests {
     fn the_observations_needed_are_about_enough() {
         let t = Tuning::default();
         assert_eq!(
-            observations_needed(sample(50, 500), sample(50, 500), t),
+            observations_needed(sample(50, 500), sample(50, 500), t, ALPHA),
             None
         );
         assert_eq!(
-            observations_needed(sample(10, 100_000), sample(11, 100_000), t),
+            observations_needed(sample(10, 100_000), sample(11, 100_000), t, ALPHA),
             None
         );
         let (a, b) = (sample(60, 400), sample(40, 400));
         assert!(difference(a, b, t).unwrap().p_value >= ALPHA);
-        let more = observations_needed(a, b, t).unwrap();
+        let more = observations_needed(a, b, t, ALPHA).unwrap();
         assert!(more.a > 0 && more.a == more.b, "{more:?}");
         let at = |extra: u64| {
             let scale = (400 + extra) as f64 / 400.0;
@@ -477,7 +484,7 @@ mod tests {
         assert!(at(more.a) < ALPHA, "enough");
         assert!(at(more.a * 9 / 10) >= ALPHA, "not much more than enough");
         assert_eq!(
-            observations_needed(sample(450, 3000), sample(300, 3000), t).map(|m| m.a),
+            observations_needed(sample(450, 3000), sample(300, 3000), t, ALPHA).map(|m| m.a),
             Some(0)
         );
     }

@@ -29,6 +29,9 @@ pub struct Period {
     pub end: DateTime<Utc>,
     /// The local calendar days it spans, `[first_day, end_day)`, when it is whole.
     pub days: Option<(NaiveDate, NaiveDate)>,
+    /// The local days whose midnight falls inside it: the days whose spend it counts,
+    /// so that the points of a series share a range's spend without overlap.
+    pub spend_days: (NaiveDate, NaiveDate),
     /// `2026-03-29`, `2026-W13` (ISO week) or `2026-03`.
     pub label: String,
 }
@@ -63,12 +66,14 @@ pub fn periods<Tz: TimeZone>(
         if start >= to {
             break;
         }
-        if end > from {
+        // A day a zone skipped (Samoa's 30 December 2011) has no instant: no point.
+        if end > from && end > start {
             let (cut_start, cut_end) = (start.max(from), end.min(to));
             periods.push(Period {
                 start: cut_start,
                 end: cut_end,
                 days: (cut_start == start && cut_end == end).then_some((day, next)),
+                spend_days: (first_midnight(cut_start, tz), first_midnight(cut_end, tz)),
                 label: label(day, bucket),
             });
             if periods.len() > MAX_PERIODS {
@@ -78,6 +83,16 @@ pub fn periods<Tz: TimeZone>(
         day = next;
     }
     Ok(periods)
+}
+
+/// The first local day whose midnight is at or after `at`.
+fn first_midnight<Tz: TimeZone>(at: DateTime<Utc>, tz: &Tz) -> NaiveDate {
+    let day = at.with_timezone(tz).date_naive();
+    if start_of_day(day, tz) >= at {
+        day
+    } else {
+        day.succ_opt().unwrap_or(day)
+    }
 }
 
 /// The first day of the period `day` is in.
@@ -189,6 +204,25 @@ mod tests {
         );
         assert_eq!(weeks[1].end, at("2026-03-10T23:00:00Z"));
         assert_eq!(weeks[1].days, None);
+        // Each local midnight, hence each day's spend, falls in exactly one period.
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(weeks[0].spend_days, (day("2026-03-05"), day("2026-03-09")));
+        assert_eq!(weeks[1].spend_days, (day("2026-03-09"), day("2026-03-11")));
+    }
+
+    #[test]
+    fn a_day_a_zone_skipped_is_no_period() {
+        // Samoa moved across the date line: 30 December 2011 never happened there.
+        let days = periods(
+            at("2011-12-28T10:00:00Z"),
+            at("2012-01-01T10:00:00Z"),
+            Bucket::Day,
+            &chrono_tz::Pacific::Apia,
+        )
+        .unwrap();
+        let labels: Vec<_> = days.iter().map(|p| p.label.as_str()).collect();
+        assert!(!labels.contains(&"2011-12-30"), "{labels:?}");
+        assert!(days.iter().all(|p| p.end > p.start));
     }
 
     #[test]

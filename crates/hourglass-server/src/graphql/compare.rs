@@ -84,7 +84,8 @@ pub struct ComparedGroup {
     pub fixed_sample_p_value: Option<f64>,
     /// Null for the reference.
     pub verdict: Option<Verdict>,
-    /// While NOT_YET_SIGNIFICANT: roughly how many more observations a verdict would take.
+    /// While NOT_YET_SIGNIFICANT: roughly how many more observations a verdict would
+    /// take at the current rates, at the level shared by all groups (5 % / groups).
     pub more_observations: Option<MoreObservations>,
 }
 
@@ -131,6 +132,11 @@ impl CompareQuery {
             let counts = ws.top_counts(&group_filter(&filter, by, name)?).await?;
             rates.push(kpi.of(&TopReport::from_counts(counts, min_sample)));
         }
+        // A baseline channel is named as channels are everywhere: case-insensitively.
+        let baseline = match (baseline, by) {
+            (Some(name), CompareBy::Channel) => Some(hourglass_core::event::channel(&name)?),
+            (named, _) => named,
+        };
         let reference = match &baseline {
             Some(named) => Some(names.iter().position(|n| n == named).ok_or_else(|| {
                 ApiError::BadUserInput {
@@ -194,6 +200,8 @@ fn compared(
         n: r.n,
     };
     let others: Vec<usize> = (0..names.len()).filter(|i| Some(*i) != reference).collect();
+    // What a verdict after Holm needs at most: Bonferroni's level for this many groups.
+    let level = sequential::ALPHA / others.len().max(1) as f64;
     let judged = reference.map(|at| {
         let samples: Vec<Sample> = others.iter().map(|i| sample(&rates[*i])).collect();
         sequential::compare(&samples, sample(&rates[at]), tuning, min_sample)
@@ -233,13 +241,16 @@ fn compared(
                 group.fixed_sample_p_value = Some(d.fixed_p_value);
             }
             if comparison.verdict == sequential::Verdict::NotYetSignificant {
-                group.more_observations =
-                    sequential::observations_needed(sample(rate), sample(&rates[at]), tuning).map(
-                        |more| MoreObservations {
-                            group: more.a,
-                            reference: more.b,
-                        },
-                    );
+                group.more_observations = sequential::observations_needed(
+                    sample(rate),
+                    sample(&rates[at]),
+                    tuning,
+                    level,
+                )
+                .map(|more| MoreObservations {
+                    group: more.a,
+                    reference: more.b,
+                });
             }
             group
         })

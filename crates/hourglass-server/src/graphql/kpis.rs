@@ -405,11 +405,19 @@ impl KpiReport {
             attendance_rate: report.attendance_rate.into(),
             spend: match &spent {
                 Spend::NotRecorded => None,
-                Spend::Recorded(amounts) => match amounts.to_vec().as_slice() {
-                    [] => Some(0.0),
-                    [one] => Some(one.amount),
-                    _ => None,
-                },
+                // A currency that sums to nothing is no second currency (as for costs).
+                Spend::Recorded(amounts) => {
+                    let spent: Vec<_> = amounts
+                        .to_vec()
+                        .into_iter()
+                        .filter(|m| m.amount != 0.0)
+                        .collect();
+                    match spent.as_slice() {
+                        [] => Some(0.0),
+                        [one] => Some(one.amount),
+                        _ => None,
+                    }
+                }
             },
             spend_by_currency: match &spent {
                 Spend::NotRecorded => Vec::new(),

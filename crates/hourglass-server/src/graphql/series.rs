@@ -79,7 +79,9 @@ impl SeriesQuery {
                     from: Some(p.start),
                     to: Some(p.end),
                 },
-                calendar_days: p.days,
+                // Whole periods spend their own days; a cut one the days whose local
+                // midnight it holds, so no day's spend is in two points or none.
+                calendar_days: Some(p.spend_days),
             })
             .collect();
         let counts = ws.top_series(&kpi_filter, &stored).await?;

@@ -20,6 +20,11 @@ use crate::kpis::{AssetScope, Resolved};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
 
+/// Terms of one UNION ALL: SQLite refuses a compound SELECT of more than 500. A
+/// daily series in a half-hour zone has a range of hours per day (its days never
+/// touch a UTC hour boundary), so a long one takes several queries.
+const UNION_TERMS: usize = 400;
+
 /// The rollup rows a read needs: sealed months, and ranges of day and hour buckets.
 #[derive(Debug, Default)]
 struct Parts {
@@ -194,17 +199,19 @@ impl WorkspaceStore {
             }
             queries.push(part(grain, buckets));
         }
-        let mut queries = queries.into_iter();
-        let Some(mut query) = queries.next() else {
-            return Ok(Vec::new());
-        };
-        for other in queries {
-            query.union(UnionType::All, other);
-        }
-        let rows: Vec<StoredRow> = self.select(&query).await?;
-        let mut parts = Vec::with_capacity(rows.len());
-        for row in rows {
-            parts.extend(row.into_parts()?);
+        let mut parts = Vec::new();
+        for chunk in queries.chunks(UNION_TERMS) {
+            let mut terms = chunk.iter().cloned();
+            let Some(mut query) = terms.next() else {
+                continue;
+            };
+            for other in terms {
+                query.union(UnionType::All, other);
+            }
+            let rows: Vec<StoredRow> = self.select(&query).await?;
+            for row in rows {
+                parts.extend(row.into_parts()?);
+            }
         }
         Ok(parts)
     }
