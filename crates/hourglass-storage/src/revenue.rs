@@ -97,6 +97,10 @@ impl WorkspaceStore {
         let sales = self.sale_rows(&sales_filter).await?;
         let touches = self.touches_of(&sales, attribution).await?;
 
+        // Touches in time order, indexed by contact and by organization, so that a
+        // sale's window is two binary searches rather than a walk of every touch.
+        let mut touches = touches;
+        touches.sort_by_key(|t| (t.occurred_at, t.id));
         let mut by_contact: HashMap<i64, Vec<usize>> = HashMap::new();
         let mut by_organization: HashMap<i64, Vec<usize>> = HashMap::new();
         for (at, touch) in touches.iter().enumerate() {
@@ -123,13 +127,20 @@ impl WorkspaceStore {
             let Some(sale) = self.sale(&row) else {
                 continue;
             };
-            // A touch of the contact that also names the organization is one touch.
-            let mut mine = BTreeSet::new();
-            let of = |map: &HashMap<i64, Vec<usize>>, id: Option<i64>| {
-                id.and_then(|id| map.get(&id)).cloned().unwrap_or_default()
+            // The touches of the sale's window, by contact and by organization; a touch
+            // of the contact that also names the organization is one touch.
+            let from = sale.at.saturating_sub(attribution.lookback_ms());
+            let window = |map: &HashMap<i64, Vec<usize>>, id: Option<i64>| -> Vec<usize> {
+                let Some(list) = id.and_then(|id| map.get(&id)) else {
+                    return Vec::new();
+                };
+                let start = list.partition_point(|i| touches[*i].occurred_at < from);
+                let end = list.partition_point(|i| touches[*i].occurred_at < sale.at);
+                list[start..end.max(start)].to_vec()
             };
-            mine.extend(of(&by_contact, row.contact_id));
-            mine.extend(of(&by_organization, row.organization_id));
+            let mut mine: BTreeSet<usize> = BTreeSet::new();
+            mine.extend(window(&by_contact, row.contact_id));
+            mine.extend(window(&by_organization, row.organization_id));
             let mine: Vec<Touch> = mine
                 .into_iter()
                 .map(|at| &touches[at])
