@@ -40,7 +40,7 @@ pub(crate) struct DaySpend {
 /// The days `[from, to)` whose spend a filter counts. Calendar days select their
 /// dates; otherwise a day's spend counts when the day, read as UTC, starts inside
 /// the range.
-pub(crate) fn spend_days(filter: &KpiFilter) -> (Option<NaiveDate>, Option<NaiveDate>) {
+pub(crate) fn days_spent_in(filter: &KpiFilter) -> (Option<NaiveDate>, Option<NaiveDate>) {
     if let Some((from, to)) = filter.calendar_days {
         return (Some(from), Some(to));
     }
@@ -224,7 +224,7 @@ impl WorkspaceStore {
         }
         let resolved = self.resolve(filter).await?;
         let mut amounts = Amounts::default();
-        for day in self.spend_days(&resolved, spend_days(filter)).await? {
+        for day in self.spend_days(&resolved, days_spent_in(filter)).await? {
             amounts.add(day.currency.as_deref(), day.amount);
         }
         Ok(Spend::Recorded(amounts))

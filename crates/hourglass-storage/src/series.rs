@@ -7,7 +7,7 @@ use hourglass_core::{TimeRange, TopCounts};
 
 use crate::answer_cache::Asked;
 use crate::error::Result;
-use crate::kpis::{KpiFilter, spend_days};
+use crate::kpis::{KpiFilter, days_spent_in};
 use crate::workspaces::WorkspaceStore;
 
 /// One point's period: where it starts and ends, and the calendar days it spans
@@ -76,7 +76,7 @@ impl WorkspaceStore {
         }
         let days: Vec<(Option<NaiveDate>, Option<NaiveDate>)> = periods
             .iter()
-            .map(|p| spend_days(&p.filter(filter)))
+            .map(|p| days_spent_in(&p.filter(filter)))
             .collect();
         let first = days.iter().filter_map(|(from, _)| *from).min();
         let last = days.iter().filter_map(|(_, to)| *to).max();

@@ -7,7 +7,7 @@ use hourglass_core::Permission;
 use hourglass_core::advocacy::Nps as CoreNps;
 use hourglass_core::attribution::Attribution;
 use hourglass_core::filter::start_of_day;
-use hourglass_core::money::{CostPerOutcome as CoreCost, Roi as CoreRoi, Spend};
+use hourglass_core::money::{CostPerOutcome as CoreCost, Roi as CoreRoi, Spend, Unavailable};
 use hourglass_core::{EventKind as CoreKind, TimeRange, TopReport};
 use hourglass_storage::KpiFilter;
 
@@ -403,21 +403,11 @@ impl KpiReport {
             click_through_rate: report.click_through_rate.into(),
             registration_rate: report.registration_rate.into(),
             attendance_rate: report.attendance_rate.into(),
-            spend: match &spent {
-                Spend::NotRecorded => None,
-                // A currency that sums to nothing is no second currency (as for costs).
-                Spend::Recorded(amounts) => {
-                    let spent: Vec<_> = amounts
-                        .to_vec()
-                        .into_iter()
-                        .filter(|m| m.amount != 0.0)
-                        .collect();
-                    match spent.as_slice() {
-                        [] => Some(0.0),
-                        [one] => Some(one.amount),
-                        _ => None,
-                    }
-                }
+            // The one amount spent, as costs divide by; nothing spent is 0.
+            spend: match spent.single() {
+                Ok(money) => Some(money.amount),
+                Err(Unavailable::NoSpend) => Some(0.0),
+                Err(_) => None,
             },
             spend_by_currency: match &spent {
                 Spend::NotRecorded => Vec::new(),

@@ -92,11 +92,8 @@ impl WorkspaceStore {
         scope: &Scope,
         windows: &[TimeRange],
     ) -> Result<Vec<Cells>> {
-        let sealed = if resolved.organization.is_some() {
-            BTreeSet::new()
-        } else {
-            MonthBook::load(&self.store.db, self.id()).await?.sealed()
-        };
+        // Sealed months matter only to whole days: loaded when a window has one.
+        let mut sealed: Option<BTreeSet<i64>> = None;
         let mut parts = Parts::default();
         let mut raw: Vec<Vec<Window>> = Vec::with_capacity(windows.len());
         for window in windows {
@@ -109,7 +106,10 @@ impl WorkspaceStore {
             }
             let plan = Plan::new(from, to);
             if let Some(days) = plan.days {
-                let (months, days) = split(days, &sealed);
+                if sealed.is_none() {
+                    sealed = Some(MonthBook::load(&self.store.db, self.id()).await?.sealed());
+                }
+                let (months, days) = split(days, sealed.as_ref().unwrap_or(&BTreeSet::new()));
                 parts.months.extend(months);
                 parts.days.extend(days);
             }
