@@ -641,6 +641,7 @@ async fn nothing_crosses_workspaces(backend: Backend) {
     let page = a
         .contacts(
             None,
+            None,
             PageRequest {
                 after: None,
                 first: 10,

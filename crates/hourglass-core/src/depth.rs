@@ -4,11 +4,12 @@
 //! many people of one account engage, how far, and with how much. Each part here is
 //! a count; the score weighs them with the workspace's weights and shows its working.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engagement::{AssetInfo, Colleagues, OrgFacts, OrgInfo};
+use crate::engagement::{AssetInfo, Colleagues, EngagementFact, OrgFacts, OrgInfo};
 use crate::kinds::{EventKind, vocabulary};
 
 vocabulary! {
@@ -265,8 +266,7 @@ pub fn measure(org: &OrgFacts, assets: &HashMap<String, AssetInfo>, threshold: f
     let mut info_requests = 0;
     let mut internal_shares = 0;
     let mut attended: BTreeMap<(&str, &str), f64> = BTreeMap::new();
-    // Who engaged with each asset first: the earliest (instant, contact id).
-    let mut first_on_asset: HashMap<&str, (i64, &str)> = HashMap::new();
+    let first_on_asset = first_engagers(&org.facts);
 
     let colleagues = Colleagues::of(org);
 
@@ -278,12 +278,6 @@ pub fn measure(org: &OrgFacts, assets: &HashMap<String, AssetInfo>, threshold: f
             continue;
         };
         engaged.insert(contact);
-        if let Some(asset) = fact.asset.as_deref() {
-            let first = first_on_asset
-                .entry(asset)
-                .or_insert((fact.first_at, contact));
-            *first = (*first).min((fact.first_at, contact));
-        }
         match fact.kind {
             EventKind::Attendance => {
                 attendees.insert(contact);
@@ -352,13 +346,19 @@ fn stayed_to_end(
         .is_some_and(|d| d > 0 && seconds >= threshold * f64::from(d))
 }
 
-/// One person's engagement within an organization's facts: who stayed, who asked.
+/// One person's engagement: how deeply one lead engages, and who stayed and who
+/// asked behind an organization's counts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PersonDepth {
     /// The contact's external id.
     pub contact: String,
+    /// The organization their events name (the first by id when they name several;
+    /// `None` when they name none).
+    pub organization: Option<String>,
     /// Events of any kind.
     pub events: u64,
+    /// Whether they attended at all (any ATTENDANCE event).
+    pub attended: bool,
     /// Attended seconds, over every webinar and video.
     pub attended_seconds: f64,
     /// Whether their attended seconds on one webinar or video reached the threshold
@@ -368,8 +368,173 @@ pub struct PersonDepth {
     pub info_requests: u64,
     /// SHARE events to a colleague (see [`Colleagues`]).
     pub internal_shares: u64,
+    /// Whether they engaged with an asset after a colleague of their organization
+    /// had engaged with it first.
+    pub followed_colleague: bool,
     /// Distinct assets engaged with.
     pub assets: u64,
+}
+
+impl PersonDepth {
+    /// The depth parts as they apply to one person: each part that counts distinct
+    /// contacts is 0 or 1, the event counts are theirs, breadth is their assets. Over
+    /// an organization's people these add up to the organization's parts, all but
+    /// breadth (two colleagues on one asset are one asset to the account).
+    pub fn parts(&self) -> DepthParts {
+        DepthParts {
+            engaged_contacts: u64::from(self.events > 0),
+            attendees: u64::from(self.attended),
+            full_stay_attendees: u64::from(self.stayed_to_end),
+            question_askers: u64::from(self.questions > 0),
+            info_requests: self.info_requests,
+            internal_shares: self.internal_shares,
+            colleague_spread: u64::from(self.followed_colleague),
+            breadth: self.assets,
+        }
+    }
+}
+
+/// Who engaged with each asset first: the earliest (instant, contact id). Of
+/// contacts whose first engagement fell on the same millisecond, the smaller id.
+fn first_engagers(facts: &[EngagementFact]) -> HashMap<&str, (i64, &str)> {
+    let mut first: HashMap<&str, (i64, &str)> = HashMap::new();
+    for fact in facts {
+        let (Some(asset), Some(contact)) = (fact.asset.as_deref(), fact.contact.as_deref()) else {
+            continue;
+        };
+        let entry = first.entry(asset).or_insert((fact.first_at, contact));
+        *entry = (*entry).min((fact.first_at, contact));
+    }
+    first
+}
+
+/// One person's engagement gathered so far, over every group of facts they are in.
+#[derive(Debug, Default)]
+struct PersonTally {
+    organization: Option<String>,
+    events: u64,
+    attended: bool,
+    seconds_by_asset: BTreeMap<Arc<str>, f64>,
+    questions: u64,
+    info_requests: u64,
+    internal_shares: u64,
+    followed_colleague: bool,
+    assets: BTreeSet<Arc<str>>,
+}
+
+/// People's engagement, gathered from an organization's facts at a time (and from
+/// the facts of contacts whose events name no organization) and finished once.
+/// A person's attended seconds add up across groups before the full-stay rule is
+/// applied, and an asset they engaged with under two groups is one asset. Internal
+/// shares and following a colleague are judged within each group: colleagues are
+/// the people of the organization the events name.
+#[derive(Debug, Default)]
+pub struct People {
+    by_contact: BTreeMap<Arc<str>, PersonTally>,
+}
+
+impl People {
+    /// Adds one organization's facts, with its people as colleagues.
+    pub fn add_organization(&mut self, org: &OrgFacts) {
+        let colleagues = Colleagues::of(org);
+        let first = first_engagers(&org.facts);
+        for fact in &org.facts {
+            let Some(contact) = &fact.contact else {
+                continue;
+            };
+            let person = self.tally(contact, Some(&org.organization.id));
+            if let Some(asset) = fact.asset.as_deref()
+                && first.get(asset).is_some_and(|(_, f)| *f != &**contact)
+            {
+                person.followed_colleague = true;
+            }
+            if fact.kind == EventKind::Share
+                && fact
+                    .recipient
+                    .as_deref()
+                    .is_some_and(|r| colleagues.is_internal_share(Some(contact), r))
+            {
+                person.internal_shares += fact.events;
+            }
+            person.add(fact);
+        }
+    }
+
+    /// Adds facts of contacts whose events name no organization: they have no
+    /// colleagues, so no internal shares and no colleague to follow.
+    pub fn add_unaffiliated(&mut self, facts: &[EngagementFact]) {
+        for fact in facts {
+            if let Some(contact) = &fact.contact {
+                self.tally(contact, None).add(fact);
+            }
+        }
+    }
+
+    fn tally(&mut self, contact: &Arc<str>, organization: Option<&str>) -> &mut PersonTally {
+        let person = self.by_contact.entry(Arc::clone(contact)).or_default();
+        if let Some(org) = organization
+            && person
+                .organization
+                .as_deref()
+                .is_none_or(|known| org < known)
+        {
+            person.organization = Some(org.to_owned());
+        }
+        person
+    }
+
+    /// Everyone gathered, most events first (then by contact id). `threshold` is the
+    /// share of a webinar's or video's duration that counts as staying to the end.
+    pub fn finish(self, assets: &HashMap<String, AssetInfo>, threshold: f64) -> Vec<PersonDepth> {
+        let mut people: Vec<PersonDepth> = self
+            .by_contact
+            .into_iter()
+            .map(|(contact, t)| PersonDepth {
+                contact: contact.to_string(),
+                organization: t.organization,
+                events: t.events,
+                attended: t.attended,
+                attended_seconds: t.seconds_by_asset.values().sum(),
+                stayed_to_end: t
+                    .seconds_by_asset
+                    .iter()
+                    .any(|(asset, s)| stayed_to_end(assets, asset, *s, threshold)),
+                questions: t.questions,
+                info_requests: t.info_requests,
+                internal_shares: t.internal_shares,
+                followed_colleague: t.followed_colleague,
+                assets: t.assets.len() as u64,
+            })
+            .collect();
+        people.sort_by(|a, b| {
+            b.events
+                .cmp(&a.events)
+                .then_with(|| a.contact.cmp(&b.contact))
+        });
+        people
+    }
+}
+
+impl PersonTally {
+    /// What every fact adds, whatever its group.
+    fn add(&mut self, fact: &EngagementFact) {
+        self.events += fact.events;
+        if let Some(asset) = &fact.asset {
+            self.assets.insert(Arc::clone(asset));
+        }
+        match fact.kind {
+            EventKind::Attendance => {
+                self.attended = true;
+                // Attendance with no asset counts as attending, with no asset to stay to
+                // the end of.
+                let key = fact.asset.clone().unwrap_or_else(|| Arc::from(""));
+                *self.seconds_by_asset.entry(key).or_default() += fact.value_sum;
+            }
+            EventKind::Question => self.questions += fact.events,
+            EventKind::InfoRequest => self.info_requests += fact.events,
+            _ => {}
+        }
+    }
 }
 
 /// The people of one organization with any engagement in its facts, most engaged
@@ -379,61 +544,40 @@ pub fn people(
     assets: &HashMap<String, AssetInfo>,
     threshold: f64,
 ) -> Vec<PersonDepth> {
-    let colleagues = Colleagues::of(org);
-    let mut by_contact: BTreeMap<&str, PersonDepth> = BTreeMap::new();
-    let mut touched: HashSet<(&str, &str)> = HashSet::new();
-    let mut attended: BTreeMap<(&str, &str), f64> = BTreeMap::new();
-    for fact in &org.facts {
-        let Some(contact) = fact.contact.as_deref() else {
-            continue;
-        };
-        let person = by_contact.entry(contact).or_insert_with(|| PersonDepth {
-            contact: contact.to_owned(),
-            ..PersonDepth::default()
-        });
-        person.events += fact.events;
-        if let Some(asset) = fact.asset.as_deref() {
-            touched.insert((contact, asset));
-        }
-        match fact.kind {
-            EventKind::Attendance => {
-                person.attended_seconds += fact.value_sum;
-                if let Some(asset) = fact.asset.as_deref() {
-                    *attended.entry((contact, asset)).or_default() += fact.value_sum;
-                }
-            }
-            EventKind::Question => person.questions += fact.events,
-            EventKind::InfoRequest => person.info_requests += fact.events,
-            EventKind::Share
-                if fact
-                    .recipient
-                    .as_deref()
-                    .is_some_and(|r| colleagues.is_internal_share(Some(contact), r)) =>
-            {
-                person.internal_shares += fact.events;
-            }
-            _ => {}
-        }
-    }
-    for (contact, _) in &touched {
-        if let Some(person) = by_contact.get_mut(contact) {
-            person.assets += 1;
-        }
-    }
-    for ((contact, asset), seconds) in attended {
-        if stayed_to_end(assets, asset, seconds, threshold)
-            && let Some(person) = by_contact.get_mut(contact)
-        {
-            person.stayed_to_end = true;
-        }
-    }
-    let mut people: Vec<PersonDepth> = by_contact.into_values().collect();
-    people.sort_by(|a, b| {
-        b.events
-            .cmp(&a.events)
-            .then_with(|| a.contact.cmp(&b.contact))
+    let mut people = People::default();
+    people.add_organization(org);
+    people.finish(assets, threshold)
+}
+
+/// A person on the ranked list of leads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lead {
+    pub person: PersonDepth,
+    /// Their lifecycle stage.
+    pub stage: String,
+    /// Their lead score: the workspace's depth weights applied to [`PersonDepth::parts`].
+    pub score: DepthScore,
+}
+
+/// People scored with the workspace's weights and ranked deepest first; ties go to
+/// more events, then to the contact id, so the order is stable.
+pub fn rank_leads(people: Vec<(PersonDepth, String)>, weights: &DepthWeights) -> Vec<Lead> {
+    let mut leads: Vec<Lead> = people
+        .into_iter()
+        .map(|(person, stage)| Lead {
+            score: weights.score(person.parts()),
+            person,
+            stage,
+        })
+        .collect();
+    leads.sort_by(|a, b| {
+        b.score
+            .score
+            .total_cmp(&a.score.score)
+            .then(b.person.events.cmp(&a.person.events))
+            .then_with(|| a.person.contact.cmp(&b.person.contact))
     });
-    people
+    leads
 }
 
 #[cfg(test)]
@@ -717,6 +861,141 @@ mod tests {
                 ("dee".to_owned(), 1, 0.0, false, 0, 0, 1),
             ]
         );
+    }
+
+    #[test]
+    fn a_persons_parts_add_up_to_the_organizations_all_but_breadth() {
+        let records = org(vec![
+            event(0, EventKind::PageView, "ann", Some("guide")),
+            event(5, EventKind::PageView, "bob", Some("guide")),
+            attended(60, "ann", 1800.0),
+            attended(95, "ann", 1500.0),
+            attended(60, "bob", 3000.0),
+            attended(61, "cy", 3240.0),
+            event(70, EventKind::Question, "bob", Some("web")),
+            event(80, EventKind::InfoRequest, "cy", None),
+            share(90, "ann", "dee"),
+            share(91, "ann", "Zed@ACME.com"),
+            share(93, "ann", "ann"),
+        ]);
+        let people = people(&records, &assets(), 0.9);
+        // Worked out by hand from the events above: ann was first on both assets.
+        let by_id = |id: &str| people.iter().find(|p| p.contact == id).unwrap().parts();
+        assert_eq!(
+            by_id("ann"),
+            DepthParts {
+                engaged_contacts: 1,
+                attendees: 1,
+                full_stay_attendees: 1,
+                internal_shares: 2,
+                breadth: 2,
+                ..DepthParts::default()
+            }
+        );
+        assert_eq!(
+            by_id("bob"),
+            DepthParts {
+                engaged_contacts: 1,
+                attendees: 1,
+                question_askers: 1,
+                colleague_spread: 1,
+                breadth: 2,
+                ..DepthParts::default()
+            }
+        );
+        let summed: DepthParts = people.iter().map(PersonDepth::parts).sum();
+        let org_parts = measure(&records, &assets(), 0.9);
+        assert_eq!(
+            DepthParts {
+                breadth: org_parts.breadth,
+                ..summed
+            },
+            org_parts
+        );
+        assert_eq!(
+            summed.breadth, 5,
+            "ann 2, bob 2, cy 1: per person, not per account"
+        );
+    }
+
+    #[test]
+    fn a_person_is_one_person_across_their_organization_and_events_naming_none() {
+        let fact = |kind, contact: &str, asset: &str, value_sum, first_at| EngagementFact {
+            kind,
+            contact: Some(contact.into()),
+            asset: Some(asset.into()),
+            recipient: None,
+            events: 1,
+            value_sum,
+            first_at,
+        };
+        let mut records = org(vec![]);
+        records.facts = vec![
+            fact(EventKind::Attendance, "ann", "web", 2000.0, 10),
+            fact(EventKind::PageView, "bob", "guide", 0.0, 5),
+        ];
+        // ann's second half of the webinar and a page view on the guide came in events
+        // that name no organization; eve has no organization at all.
+        let unaffiliated = vec![
+            fact(EventKind::Attendance, "ann", "web", 1300.0, 20),
+            fact(EventKind::PageView, "ann", "guide", 0.0, 1),
+            fact(EventKind::Question, "eve", "web", 0.0, 30),
+            EngagementFact {
+                recipient: Some("ann".into()),
+                ..fact(EventKind::Share, "eve", "guide", 0.0, 31)
+            },
+        ];
+        let mut gathered = People::default();
+        gathered.add_organization(&records);
+        gathered.add_unaffiliated(&unaffiliated);
+        let people = gathered.finish(&assets(), 0.9);
+        let ann = people.iter().find(|p| p.contact == "ann").unwrap();
+        assert_eq!(ann.attended_seconds, 3300.0);
+        assert!(ann.stayed_to_end, "3300 of 3600 s, over both groups");
+        assert_eq!(ann.assets, 2, "the webinar and the guide, each once");
+        assert_eq!(ann.organization.as_deref(), Some("acme"));
+        // bob came to the guide after ann's unaffiliated view, but that view was not
+        // a colleague's as far as acme's facts know: bob was first there.
+        let bob = people.iter().find(|p| p.contact == "bob").unwrap();
+        assert!(!bob.followed_colleague);
+        let eve = people.iter().find(|p| p.contact == "eve").unwrap();
+        assert_eq!(
+            (
+                eve.organization.as_deref(),
+                eve.questions,
+                eve.internal_shares
+            ),
+            (None, 1, 0)
+        );
+    }
+
+    #[test]
+    fn leads_rank_by_their_score_then_events_then_id() {
+        let person = |contact: &str, events, questions| PersonDepth {
+            contact: contact.into(),
+            events,
+            questions,
+            ..PersonDepth::default()
+        };
+        let leads = rank_leads(
+            vec![
+                (person("cy", 9, 0), "LEAD".into()),
+                (person("ann", 1, 1), "MQL".into()),
+                (person("bob", 1, 1), "LEAD".into()),
+                (person("dee", 2, 0), "LEAD".into()),
+            ],
+            &DepthWeights::default(),
+        );
+        let order: Vec<(&str, f64)> = leads
+            .iter()
+            .map(|l| (l.person.contact.as_str(), l.score.score))
+            .collect();
+        // Engaged 1 point, a question asker 3 more.
+        assert_eq!(
+            order,
+            vec![("ann", 4.0), ("bob", 4.0), ("cy", 1.0), ("dee", 1.0)]
+        );
+        assert_eq!(leads[0].stage, "MQL");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use hourglass_core::advocacy::NpsTally;
 use hourglass_core::attribution::{AttributedRevenue, Attribution};
-use hourglass_core::depth::Ranked;
+use hourglass_core::depth::{Lead, Ranked};
 use hourglass_core::money::{Amounts, Spend};
 use hourglass_core::stages::StageReach;
 use hourglass_core::{ExternalId, FunnelCounts, TopCounts};
@@ -47,6 +47,7 @@ pub(crate) enum Asked {
     Nps(KpiFilter),
     Stages(KpiFilter),
     ShortList(KpiFilter),
+    Leads(KpiFilter),
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +62,8 @@ pub(crate) enum Answer {
     Stages(StageReach),
     /// Every organization of a filter, ranked: large, so kept in a smaller LRU.
     ShortList(Arc<Vec<Ranked>>),
+    /// Every person of a filter, ranked: kept with the short lists.
+    Leads(Arc<Vec<Lead>>),
 }
 
 /// An answer type the cache can hold.
@@ -95,6 +98,7 @@ cacheable!(AttributedRevenue => Attributed);
 cacheable!(NpsTally => Nps);
 cacheable!(StageReach => Stages);
 cacheable!(Arc<Vec<Ranked>> => ShortList);
+cacheable!(Arc<Vec<Lead>> => Leads);
 
 /// Short lists kept per 1,000 answers: one is a few hundred bytes per organization
 /// of its filter, a megabyte or more for a large workspace.
@@ -145,7 +149,7 @@ impl Answers {
 }
 
 /// Bounded LRUs of answers shared by every clone of a store: counts in one, the
-/// large short lists in a smaller one. Off when the capacity is zero.
+/// large short lists (of organizations and of leads) in a smaller one. Off when the capacity is zero.
 #[derive(Debug)]
 pub(crate) struct AnswerCache {
     counts: Option<Mutex<Answers>>,
@@ -174,7 +178,7 @@ impl AnswerCache {
 
     fn lru_for(&self, question: &Question) -> Option<&Mutex<Answers>> {
         match question.asked {
-            Asked::ShortList(_) => self.short_lists.as_ref(),
+            Asked::ShortList(_) | Asked::Leads(_) => self.short_lists.as_ref(),
             _ => self.counts.as_ref(),
         }
     }

@@ -487,12 +487,17 @@ impl WorkspaceStore {
     pub async fn contacts(
         &self,
         organization: Option<&ExternalId>,
+        stages: Option<&[String]>,
         page: PageRequest<i64>,
     ) -> Result<Page<i64, ContactRecord>> {
         let mut condition = Condition::all().add(contact::Column::WorkspaceId.eq(self.id()));
         if let Some(org) = organization {
             let org = self.organization(org).await?;
             condition = condition.add(contact::Column::OrganizationId.eq(org.id));
+        }
+        if let Some(stages) = stages {
+            condition =
+                condition.add(contact::Column::Stage.is_in(stages.iter().map(String::as_str)));
         }
         if let Some(after) = page.after {
             condition = condition.add(contact::Column::Id.gt(after));
@@ -503,25 +508,43 @@ impl WorkspaceStore {
             .limit(page.first + 1)
             .all(&self.store.db)
             .await?;
+        let rows = self
+            .with_organization_ids(rows)
+            .await?
+            .into_iter()
+            .map(|record| (record.contact.id, record))
+            .collect();
+        Ok(Page::from_overfetch(rows, page.first))
+    }
+
+    /// Contacts by external id with their organization's; ids not found are left out.
+    pub async fn contact_records(&self, ids: &[String]) -> Result<HashMap<String, ContactRecord>> {
+        let rows = self.contacts_named(ids).await?.into_values().collect();
+        Ok(self
+            .with_organization_ids(rows)
+            .await?
+            .into_iter()
+            .map(|record| (record.contact.external_id.clone(), record))
+            .collect())
+    }
+
+    /// Contacts with the external id of their organization, in their order.
+    async fn with_organization_ids(&self, rows: Vec<contact::Model>) -> Result<Vec<ContactRecord>> {
         let names = self
             .external_ids::<organization::Entity>(rows.iter().filter_map(|c| c.organization_id))
             .await?;
-        let rows = rows
+        Ok(rows
             .into_iter()
             .map(|contact| {
                 let organization = contact
                     .organization_id
                     .and_then(|id| names.get(&id).cloned());
-                (
-                    contact.id,
-                    ContactRecord {
-                        contact,
-                        organization,
-                    },
-                )
+                ContactRecord {
+                    contact,
+                    organization,
+                }
             })
-            .collect();
-        Ok(Page::from_overfetch(rows, page.first))
+            .collect())
     }
 
     pub async fn contact(&self, id: &ExternalId) -> Result<ContactRecord> {

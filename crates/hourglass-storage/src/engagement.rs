@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use hourglass_core::depth::{
-    DepthScore, DepthWeights, PersonDepth, Ranked, assets_by_id, people, rank, score,
+    DepthScore, DepthWeights, Lead, People, PersonDepth, Ranked, assets_by_id, people, rank,
+    rank_leads, score,
 };
 use hourglass_core::engagement::{
     AssetInfo, ContactInfo, EngagementEvent, EngagementFact, OrgFacts, OrgInfo, OrgRecords, tally,
@@ -22,7 +23,7 @@ use crate::error::{Result, StorageError};
 use crate::events::{EventRecord, joined_events};
 use crate::kpis::{AssetScope, KpiFilter, Resolved};
 use crate::rollups::Plan;
-use crate::rollups::facts;
+use crate::rollups::facts::{self, NONE};
 use crate::time::{from_millis, to_millis};
 use crate::workspaces::WorkspaceStore;
 
@@ -35,17 +36,37 @@ enum Organizations {
     Ids(Vec<i64>),
     /// Row ids from the first to the second, both included.
     Span(i64, i64),
+    /// None: the events of contacts that name no organization.
+    Unaffiliated,
 }
 
 impl Organizations {
-    /// The condition on an `organization_id` column.
-    fn condition(&self, organization: Expr) -> SimpleExpr {
+    /// The condition on the `organization_id` and `contact_id` columns of `table`
+    /// (raw events, where none is NULL, or facts, where it is 0).
+    fn condition(&self, table: &Alias) -> SimpleExpr {
+        let column = |name: &str| Expr::col((table.clone(), Alias::new(name)));
+        let organization = column("organization_id");
         match self {
-            Self::All => organization.is_not_null(),
+            // NULL > 0 is not true either.
+            Self::All => organization.gt(NONE),
             Self::Ids(ids) => organization.is_in(ids.iter().copied()),
             Self::Span(first, last) => organization.between(*first, *last),
+            Self::Unaffiliated => organization
+                .clone()
+                .is_null()
+                .or(organization.eq(NONE))
+                .and(column("contact_id").gt(NONE)),
         }
     }
+}
+
+/// Facts read for a filter, grouped as depth needs them.
+#[derive(Debug, Default)]
+struct FactGroups {
+    /// Each organization's, ordered by its id.
+    organizations: Vec<OrgFacts>,
+    /// Those of contacts whose events name no organization.
+    unaffiliated: Vec<EngagementFact>,
 }
 
 /// The workspace's side of scoring depth: its assets, weights and threshold.
@@ -94,7 +115,7 @@ impl WorkspaceStore {
         let mut scored = Vec::new();
         let mut scoring_part: Option<JoinHandle<Vec<(OrgInfo, DepthScore)>>> = None;
         for part in self.organization_parts(&resolved).await? {
-            let facts = self.facts_where(&resolved, &part).await?;
+            let facts = self.facts_where(&resolved, &part).await?.organizations;
             if let Some(previous) = scoring_part.take() {
                 scored.extend(joined(previous).await?);
             }
@@ -167,6 +188,62 @@ impl WorkspaceStore {
             .unwrap_or_default())
     }
 
+    /// Every contact with engagement in the filter, scored as a lead with the
+    /// workspace's depth weights (core's `rank_leads`) and ranked deepest first, with
+    /// their stage. Read from the engagement facts a part of organizations at a time,
+    /// then the facts of contacts whose events name no organization; kept in the
+    /// answer cache beside the short lists. A filter with an asset gives that asset's
+    /// audience, each person's engagement with it alone.
+    pub async fn leads(&self, filter: &KpiFilter) -> Result<Arc<Vec<Lead>>> {
+        self.remembered(Asked::Leads(filter.clone()), self.leads_computed(filter))
+            .await
+    }
+
+    async fn leads_computed(&self, filter: &KpiFilter) -> Result<Arc<Vec<Lead>>> {
+        let resolved = self.resolve(filter).await?;
+        let scoring = self.scoring().await?;
+        let mut parts = self.organization_parts(&resolved).await?;
+        if resolved.organization.is_none() {
+            parts.push(Organizations::Unaffiliated);
+        }
+        let mut gathered = People::default();
+        let mut stages: HashMap<String, String> = HashMap::new();
+        for part in parts {
+            let groups = self.facts_where(&resolved, &part).await?;
+            for org in &groups.organizations {
+                let contacts = org.contacts.iter();
+                stages.extend(contacts.map(|c| (c.id.clone(), c.stage.clone())));
+            }
+            gathered = joined(tokio::task::spawn_blocking(move || {
+                for org in &groups.organizations {
+                    gathered.add_organization(org);
+                }
+                gathered.add_unaffiliated(&groups.unaffiliated);
+                gathered
+            }))
+            .await?;
+        }
+        let people = joined(tokio::task::spawn_blocking({
+            let scoring = Arc::clone(&scoring);
+            move || gathered.finish(&scoring.assets, scoring.threshold)
+        }))
+        .await?;
+        // Contacts of no organization, or of another than the one their events name.
+        let unstaged: Vec<String> = people
+            .iter()
+            .filter(|p| !stages.contains_key(&p.contact))
+            .map(|p| p.contact.clone())
+            .collect();
+        let named = self.contacts_named(&unstaged).await?;
+        stages.extend(named.into_iter().map(|(id, c)| (id, c.stage)));
+        let staged = people
+            .into_iter()
+            .filter_map(|p| Some((stages.remove(&p.contact)?, p)))
+            .map(|(stage, p)| (p, stage))
+            .collect();
+        Ok(Arc::new(rank_leads(staged, &scoring.weights)))
+    }
+
     /// What scoring an organization's depth takes from the workspace.
     async fn scoring(&self) -> Result<Arc<Scoring>> {
         Ok(Arc::new(Scoring {
@@ -200,7 +277,10 @@ impl WorkspaceStore {
     /// facts and all its contacts, ordered by organization id.
     pub async fn engagement_facts(&self, filter: &KpiFilter) -> Result<Vec<OrgFacts>> {
         let resolved = self.resolve(filter).await?;
-        self.facts_where(&resolved, &Organizations::All).await
+        Ok(self
+            .facts_where(&resolved, &Organizations::All)
+            .await?
+            .organizations)
     }
 
     /// The facts of `organizations` that have events in the filter (whose own
@@ -223,42 +303,44 @@ impl WorkspaceStore {
             if !ids.is_empty() {
                 facts.extend(
                     self.facts_where(&resolved, &Organizations::Ids(ids))
-                        .await?,
+                        .await?
+                        .organizations,
                 );
             }
         }
         Ok(facts)
     }
 
-    /// The facts of the filter's organizations (and of `organizations` only, when
-    /// given): whole UTC days
-    /// (or all time) from `engagement_facts`, the partial days at the range's edges
-    /// from raw events — the same split as the rollups. A workspace whose aggregate
-    /// layer is behind this code's is answered from raw events alone.
+    /// The facts of `organizations` with events in the filter: whole UTC days (or
+    /// all time) from `engagement_facts`, the partial days at the range's edges from
+    /// raw events — the same split as the rollups. A workspace whose aggregate layer
+    /// is behind this code's is answered from raw events alone.
     async fn facts_where(
         &self,
         resolved: &Resolved,
         organizations: &Organizations,
-    ) -> Result<Vec<OrgFacts>> {
-        let which = |organization: Expr| organizations.condition(organization);
+    ) -> Result<FactGroups> {
+        let mut by_org: BTreeMap<String, Vec<EngagementFact>> = BTreeMap::new();
+        let mut unaffiliated: Vec<EngagementFact> = Vec::new();
+        let mut add_events = |grouped: Vec<(Option<String>, Vec<EngagementEvent>)>| {
+            for (organization, events) in grouped {
+                let facts = events.iter().map(EngagementFact::of_event);
+                match organization {
+                    Some(organization) => by_org.entry(organization).or_default().extend(facts),
+                    None => unaffiliated.extend(facts),
+                }
+            }
+        };
         if !self.rollups_current() {
-            let grouped = self.raw_events_where(resolved, which).await?;
-            let records = self.with_organizations(grouped).await?;
-            return Ok(records
-                .into_iter()
-                .map(|(organization, events, contacts)| OrgFacts {
-                    organization,
-                    facts: tally(events.iter().map(EngagementFact::of_event)),
-                    contacts,
-                })
-                .collect());
+            add_events(self.raw_events_where(resolved, organizations).await?);
+            return self.grouped(by_org, unaffiliated).await;
         }
 
         let plan = Plan::new(
             resolved.range.from.map(to_millis),
             resolved.range.to.map(to_millis),
         );
-        let mut by_org: BTreeMap<String, Vec<EngagementFact>> = BTreeMap::new();
+        let mut stored_groups = Vec::new();
         if let Some(days) = plan.days {
             // The filter's conditions on the facts' columns, which bear the events'
             // names; the range is the days'.
@@ -268,59 +350,10 @@ impl WorkspaceStore {
             };
             let dimensions = self
                 .condition_on(&facts::table(), &unbounded, AssetScope::Exact)
-                .add(which(Expr::col((
-                    facts::table(),
-                    Alias::new("organization_id"),
-                ))));
+                .add(organizations.condition(&facts::table()));
             let days = (days != (None, None)).then_some(days);
-            let mut stored = Vec::new();
             for packed in facts::read(&self.store.db, dimensions, days).await? {
-                stored.push((packed.organization_id, packed.unpack()?));
-            }
-            // Ids collected first: an iterator borrowing `stored` across an await
-            // would keep the future from being `Send`.
-            let ids = |pick: fn(&facts::StoredFact) -> Option<i64>| -> Vec<i64> {
-                stored
-                    .iter()
-                    .flat_map(|(_, facts)| facts.iter().filter_map(pick))
-                    .collect()
-            };
-            let (contact_ids, asset_ids) = (ids(|f| f.contact()), ids(|f| f.asset()));
-            let organization_ids: Vec<i64> = stored.iter().map(|(o, _)| *o).collect();
-            let organizations = self
-                .external_ids::<organization::Entity>(organization_ids.into_iter())
-                .await?;
-            // Each name shared by every fact that bears it.
-            let shared = |names: HashMap<i64, String>| -> HashMap<i64, Arc<str>> {
-                names.into_iter().map(|(id, n)| (id, n.into())).collect()
-            };
-            let contacts = shared(
-                self.external_ids::<contact::Entity>(contact_ids.into_iter())
-                    .await?,
-            );
-            let assets = shared(
-                self.external_ids::<asset::Entity>(asset_ids.into_iter())
-                    .await?,
-            );
-            let name = |names: &HashMap<i64, Arc<str>>, id: Option<i64>| {
-                id.and_then(|id| names.get(&id).cloned())
-            };
-            for (organization, facts) in stored {
-                let Some(organization) = organizations.get(&organization) else {
-                    continue;
-                };
-                by_org
-                    .entry(organization.clone())
-                    .or_default()
-                    .extend(facts.into_iter().map(|f| EngagementFact {
-                        kind: f.kind,
-                        contact: name(&contacts, f.contact()),
-                        asset: name(&assets, f.asset()),
-                        recipient: (!f.recipient.is_empty()).then(|| f.recipient.into()),
-                        events: f.events,
-                        value_sum: f.value_sum,
-                        first_at: f.first_at,
-                    }));
+                stored_groups.push((packed.organization_id, packed.unpack()?));
             }
         }
         for (from, to) in plan.raw {
@@ -331,24 +364,95 @@ impl WorkspaceStore {
                 },
                 ..resolved.clone()
             };
-            for (organization, events) in self.raw_events_where(&edge, which).await? {
-                by_org
-                    .entry(organization)
-                    .or_default()
-                    .extend(events.iter().map(EngagementFact::of_event));
+            add_events(self.raw_events_where(&edge, organizations).await?);
+        }
+        for (organization, facts) in self.named_facts(stored_groups).await? {
+            match organization {
+                Some(organization) => by_org.entry(organization).or_default().extend(facts),
+                None => unaffiliated.extend(facts),
             }
         }
+        self.grouped(by_org, unaffiliated).await
+    }
+
+    /// Stored facts by row ids, named by external ids: each organization's (`None`
+    /// for the group of no organization). Facts of an organization no longer stored
+    /// drop out.
+    async fn named_facts(
+        &self,
+        stored: Vec<(i64, Vec<facts::StoredFact>)>,
+    ) -> Result<Vec<(Option<String>, Vec<EngagementFact>)>> {
+        let ids = |pick: fn(&facts::StoredFact) -> Option<i64>| -> Vec<i64> {
+            stored
+                .iter()
+                .flat_map(|(_, facts)| facts.iter().filter_map(pick))
+                .collect()
+        };
+        let (contact_ids, asset_ids) = (ids(|f| f.contact()), ids(|f| f.asset()));
+        let organization_ids: Vec<i64> = stored.iter().map(|(o, _)| *o).collect();
+        let organizations = self
+            .external_ids::<organization::Entity>(organization_ids.into_iter())
+            .await?;
+        // Each name shared by every fact that bears it.
+        let shared = |names: HashMap<i64, String>| -> HashMap<i64, Arc<str>> {
+            names.into_iter().map(|(id, n)| (id, n.into())).collect()
+        };
+        let contacts = shared(
+            self.external_ids::<contact::Entity>(contact_ids.into_iter())
+                .await?,
+        );
+        let assets = shared(
+            self.external_ids::<asset::Entity>(asset_ids.into_iter())
+                .await?,
+        );
+        let name = |names: &HashMap<i64, Arc<str>>, id: Option<i64>| {
+            id.and_then(|id| names.get(&id).cloned())
+        };
+        Ok(stored
+            .into_iter()
+            .filter_map(|(organization, facts)| {
+                let organization = if organization == NONE {
+                    None
+                } else {
+                    Some(organizations.get(&organization)?.clone())
+                };
+                let facts = facts
+                    .into_iter()
+                    .map(|f| EngagementFact {
+                        kind: f.kind,
+                        contact: name(&contacts, f.contact()),
+                        asset: name(&assets, f.asset()),
+                        recipient: (!f.recipient.is_empty()).then(|| f.recipient.into()),
+                        events: f.events,
+                        value_sum: f.value_sum,
+                        first_at: f.first_at,
+                    })
+                    .collect();
+                Some((organization, facts))
+            })
+            .collect())
+    }
+
+    /// Facts grouped by organization (with its details and contacts) and tallied.
+    async fn grouped(
+        &self,
+        by_org: BTreeMap<String, Vec<EngagementFact>>,
+        unaffiliated: Vec<EngagementFact>,
+    ) -> Result<FactGroups> {
         let records = self
             .with_organizations(by_org.into_iter().collect())
             .await?;
-        Ok(records
-            .into_iter()
-            .map(|(organization, facts, contacts)| OrgFacts {
-                organization,
-                facts: tally(facts),
-                contacts,
-            })
-            .collect())
+        Ok(FactGroups {
+            organizations: records
+                .into_iter()
+                .map(|(organization, facts, contacts)| OrgFacts {
+                    organization,
+                    facts: tally(facts),
+                    contacts,
+                })
+                .collect(),
+            unaffiliated: tally(unaffiliated),
+        })
     }
 
     /// Row ids of the organizations with these external ids (unknown ones left out).
@@ -369,8 +473,11 @@ impl WorkspaceStore {
     pub async fn engagement(&self, filter: &KpiFilter) -> Result<Vec<OrgRecords>> {
         let resolved = self.resolve(filter).await?;
         let grouped = self
-            .raw_events_where(&resolved, |organization| organization.is_not_null())
-            .await?;
+            .raw_events_where(&resolved, &Organizations::All)
+            .await?
+            .into_iter()
+            .filter_map(|(organization, events)| Some((organization?, events)))
+            .collect();
         Ok(self
             .with_organizations(grouped)
             .await?
@@ -384,31 +491,31 @@ impl WorkspaceStore {
             .collect())
     }
 
-    /// The raw events in `resolved` whose organization also meets `which` (a
-    /// condition on the event's organization id), oldest first, grouped by the
-    /// organization's external id in its order.
+    /// The raw events in `resolved` of `organizations`, oldest first, grouped by the
+    /// organization's external id in its order (`None`: events that name none).
     async fn raw_events_where(
         &self,
         resolved: &Resolved,
-        which: impl FnOnce(Expr) -> SimpleExpr,
-    ) -> Result<Vec<(String, Vec<EngagementEvent>)>> {
+        organizations: &Organizations,
+    ) -> Result<Vec<(Option<String>, Vec<EngagementEvent>)>> {
         let e = Alias::new("e");
         let mut query = joined_events(&e);
         query
             .cond_where(
                 self.condition_on(&e, resolved, AssetScope::Exact)
-                    .add(which(Expr::col((e.clone(), Alias::new("organization_id"))))),
+                    .add(organizations.condition(&e)),
             )
             .order_by((Alias::new("o"), Alias::new("external_id")), Order::Asc)
             .order_by((e.clone(), Alias::new("occurred_at")), Order::Asc)
             .order_by((e.clone(), Alias::new("id")), Order::Asc);
         let rows: Vec<EventRecord> = self.select(&query).await?;
 
-        let mut grouped: Vec<(String, Vec<EngagementEvent>)> = Vec::new();
+        let mut grouped: Vec<(Option<String>, Vec<EngagementEvent>)> = Vec::new();
         for row in rows {
-            let (Some(org), Ok(kind)) = (row.organization.clone(), row.kind.parse()) else {
+            let Ok(kind) = row.kind.parse() else {
                 continue;
             };
+            let org = row.organization.clone();
             let event = EngagementEvent {
                 kind,
                 at: from_millis(row.occurred_at),

@@ -11,8 +11,9 @@ use hourglass_storage::{
     NewCampaign, NewOrganization, OrganizationChanges, WorkspaceStore, from_millis,
 };
 
-use super::depth::{DepthKey, DepthLoader, OrganizationDepth, OrganizationOrder};
+use super::depth::{DepthLoader, InFilter, OrganizationDepth, OrganizationOrder};
 use super::kpis::{KpiDefinition, KpiFilterInput, KpiReport, kpi_report};
+use super::leads::{AudienceMember, AudienceStep, ContactOrder, LeadLoader, PersonDepth, audience};
 use super::types::{AssetKind, Goal};
 use super::{caller, external_id, page, state};
 use crate::error::{ApiError, ApiResult};
@@ -106,6 +107,7 @@ pub struct CampaignUpdateInput {
 
 /// A piece of content.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct Asset {
     pub id: ID,
     /// Null for an asset first seen in an event and not described yet.
@@ -117,10 +119,13 @@ pub struct Asset {
     /// The landing page that promotes this asset (a webinar's registration page).
     pub landing_page: Option<ID>,
     pub created_at: DateTime<Utc>,
+    /// The workspace handle the asset was read through, its permission checked.
+    #[graphql(skip)]
+    pub handle: WorkspaceStore,
 }
 
-impl From<AssetRecord> for Asset {
-    fn from(r: AssetRecord) -> Self {
+impl Asset {
+    fn new(ws: &WorkspaceStore, r: AssetRecord) -> Self {
         Self {
             id: ID(r.asset.external_id),
             kind: r
@@ -134,7 +139,66 @@ impl From<AssetRecord> for Asset {
             duration_seconds: r.asset.duration_seconds,
             landing_page: r.landing_page.map(ID),
             created_at: from_millis(r.asset.created_at),
+            handle: ws.clone(),
         }
+    }
+}
+
+#[ComplexObject]
+impl Asset {
+    /// The named people behind the asset's counts within the filter (whose own asset
+    /// must be left out): everyone who engaged with it, or only those who attended,
+    /// stayed to the end or asked a question, each with their engagement with this
+    /// asset and their colleagues on the same list. Highest lead score on this asset
+    /// first. Contacts whose events name no organization are listed too.
+    #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    async fn people(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<KpiFilterInput>,
+        #[graphql(default)] who: AudienceStep,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OpaqueCursor<i64>, AudienceMember>> {
+        let has_previous = after.is_some();
+        let request = page::request(&state(ctx).settings, first, after)?;
+        let mut filter = filter.unwrap_or_default().into_filter()?;
+        if filter.asset.is_some() {
+            return Err(ApiError::BadUserInput {
+                message: "the asset is this one: leave filter.asset out".into(),
+                field: Some("filter.asset".into()),
+            });
+        }
+        filter.asset = Some(external_id(&self.id, "id")?);
+        let leads = self.handle.leads(&filter).await?;
+        let listed = page::ranked(&audience(&leads, who), &request);
+        let people = listed
+            .items
+            .iter()
+            .map(|(_, (_, (lead, _)))| (lead.person.clone(), lead.score.clone()))
+            .collect();
+        let people = PersonDepth::described(&self.handle, people).await?;
+        let members = listed
+            .items
+            .into_iter()
+            .zip(people)
+            .map(|((cursor, (rank, (_, colleagues))), person)| {
+                let member = AudienceMember {
+                    rank,
+                    person,
+                    colleagues,
+                };
+                (cursor, member)
+            })
+            .collect();
+        Ok(page::connection(
+            hourglass_storage::Page {
+                items: members,
+                has_next_page: listed.has_next_page,
+            },
+            has_previous,
+            |m| m,
+        ))
     }
 }
 
@@ -194,10 +258,10 @@ impl Organization {
         {
             return Ok(depth.clone());
         }
-        let key = DepthKey {
+        let key = InFilter {
             ws: self.handle.clone(),
             filter: filter.unwrap_or_default().into_filter()?,
-            organization: external_id(&self.id, "id")?,
+            id: external_id(&self.id, "id")?,
         };
         let loader = ctx
             .data::<DataLoader<DepthLoader>>()
@@ -217,67 +281,7 @@ impl Organization {
             .handle
             .people_of(&filter, &external_id(&self.id, "id")?)
             .await?;
-        let ids: Vec<String> = people.iter().map(|p| p.contact.clone()).collect();
-        let mut contacts = self.handle.contacts_named(&ids).await?;
-        Ok(people
-            .into_iter()
-            .map(|person| {
-                let contact = contacts.remove(&person.contact);
-                PersonDepth::new(person, contact)
-            })
-            .collect())
-    }
-}
-
-/// One person's engagement within an organization.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct PersonDepth {
-    /// The contact's id.
-    pub contact: ID,
-    pub name: Option<String>,
-    /// Job title.
-    pub title: Option<String>,
-    /// Lifecycle stage.
-    pub stage: Option<String>,
-    /// Events of any kind.
-    pub events: u64,
-    /// Seconds attended, over every webinar and video.
-    pub attended_seconds: f64,
-    /// Whether they stayed to the end of one webinar or video: attended seconds at
-    /// least the workspace's full-stay threshold of its duration.
-    pub stayed_to_end: bool,
-    pub questions: u64,
-    pub info_requests: u64,
-    /// Shares to a colleague.
-    pub internal_shares: u64,
-    /// Distinct assets engaged with.
-    pub assets: u64,
-}
-
-impl PersonDepth {
-    /// A person's engagement with what is known of the contact (nothing, for a
-    /// contact id no contact row holds).
-    fn new(
-        p: hourglass_core::depth::PersonDepth,
-        contact: Option<hourglass_storage::entities::contact::Model>,
-    ) -> Self {
-        let (name, title, stage) = match contact {
-            Some(c) => (c.name, c.title, Some(c.stage)),
-            None => (None, None, None),
-        };
-        Self {
-            contact: ID(p.contact),
-            name,
-            title,
-            stage,
-            events: p.events,
-            attended_seconds: p.attended_seconds,
-            stayed_to_end: p.stayed_to_end,
-            questions: p.questions,
-            info_requests: p.info_requests,
-            internal_shares: p.internal_shares,
-            assets: p.assets,
-        }
+        PersonDepth::scored(&self.handle, people).await
     }
 }
 
@@ -344,6 +348,7 @@ pub struct OrganizationUpdateInput {
 
 /// A person. Contacts are created by the events that name them.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct Contact {
     pub id: ID,
     pub organization: Option<ID>,
@@ -356,10 +361,17 @@ pub struct Contact {
     /// following the contact's latest STAGE_CHANGE event.
     pub stage: String,
     pub created_at: DateTime<Utc>,
+    /// Place on the ranked list of leads, when listed by DEPTH (1 = highest score).
+    pub rank: Option<u64>,
+    /// The workspace handle the contact was read through, its permission checked.
+    #[graphql(skip)]
+    pub handle: WorkspaceStore,
+    #[graphql(skip)]
+    pub ranked_depth: Option<PersonDepth>,
 }
 
-impl From<ContactRecord> for Contact {
-    fn from(r: ContactRecord) -> Self {
+impl Contact {
+    fn new(ws: &WorkspaceStore, r: ContactRecord) -> Self {
         Self {
             id: ID(r.contact.external_id),
             organization: r.organization.map(ID),
@@ -368,7 +380,40 @@ impl From<ContactRecord> for Contact {
             title: r.contact.title,
             stage: r.contact.stage,
             created_at: from_millis(r.contact.created_at),
+            rank: None,
+            handle: ws.clone(),
+            ranked_depth: None,
         }
+    }
+}
+
+#[ComplexObject]
+impl Contact {
+    /// How deeply the person engages, scored as a lead (`leadScore`, explained part by
+    /// part). Without a filter, the depth they were ranked by (when listed by DEPTH)
+    /// or over all their events; with one, within the filter.
+    async fn depth(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<KpiFilterInput>,
+    ) -> ApiResult<PersonDepth> {
+        if filter.is_none()
+            && let Some(depth) = &self.ranked_depth
+        {
+            return Ok(depth.clone());
+        }
+        let key = InFilter {
+            ws: self.handle.clone(),
+            filter: filter.unwrap_or_default().into_filter()?,
+            id: external_id(&self.id, "id")?,
+        };
+        let loader = ctx
+            .data::<DataLoader<LeadLoader>>()
+            .map_err(|e| ApiError::internal(&e.message))?;
+        loader
+            .load_one(key)
+            .await?
+            .ok_or_else(|| ApiError::internal(&"the lead loader skipped a contact"))
     }
 }
 
@@ -415,7 +460,7 @@ impl CatalogQuery {
 
     async fn asset(&self, ctx: &Context<'_>, workspace: ID, id: ID) -> ApiResult<Asset> {
         let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
-        Ok(ws.asset(&external_id(&id, "id")?).await?.into())
+        Ok(Asset::new(&ws, ws.asset(&external_id(&id, "id")?).await?))
     }
 
     /// Assets in creation order.
@@ -434,7 +479,7 @@ impl CatalogQuery {
         Ok(page::connection(
             ws.assets(request).await?,
             has_previous,
-            Asset::from,
+            |a| Asset::new(&ws, a),
         ))
     }
 
@@ -482,16 +527,10 @@ impl CatalogQuery {
             OrganizationOrder::Depth => {
                 let filter = filter.unwrap_or_default().into_filter()?;
                 let ranked = ws.short_list(&filter).await?;
-                // The cursor is the rank of the last organization of the page.
-                let skip = request.after.unwrap_or(0).max(0) as usize;
-                let total = ranked.len();
-                let page_items = ranked
-                    .iter()
-                    .skip(skip)
-                    .take(request.first as usize)
-                    .cloned();
-                let organizations = Organization::ranked(&ws, page_items).await?;
-                let has_next = skip + organizations.len() < total;
+                let page = page::ranked(&ranked, &request);
+                let organizations =
+                    Organization::ranked(&ws, page.items.into_iter().map(|(_, (_, r))| r)).await?;
+                // The short list's rank is the item's place in it: its cursor.
                 let items = organizations
                     .into_iter()
                     .map(|o| (o.rank.map_or(0, |r| r as i64), o))
@@ -499,7 +538,7 @@ impl CatalogQuery {
                 Ok(page::connection(
                     hourglass_storage::Page {
                         items,
-                        has_next_page: has_next,
+                        has_next_page: page.has_next_page,
                     },
                     has_previous,
                     |o| o,
@@ -510,16 +549,26 @@ impl CatalogQuery {
 
     async fn contact(&self, ctx: &Context<'_>, workspace: ID, id: ID) -> ApiResult<Contact> {
         let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
-        Ok(ws.contact(&external_id(&id, "id")?).await?.into())
+        Ok(Contact::new(
+            &ws,
+            ws.contact(&external_id(&id, "id")?).await?,
+        ))
     }
 
-    /// Contacts in creation order, optionally of one organization.
+    /// Contacts in creation order, or by DEPTH: the ranked list of leads, highest
+    /// lead score within the filter first (only contacts with events in it).
+    /// Optionally of one organization (with DEPTH: their events naming it) and of
+    /// some lifecycle stages only, e.g. `stages: ["MQL", "SQL"]`.
     #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
     async fn contacts(
         &self,
         ctx: &Context<'_>,
         workspace: ID,
         organization: Option<ID>,
+        stages: Option<Vec<String>>,
+        filter: Option<KpiFilterInput>,
+        #[graphql(default)] order_by: ContactOrder,
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, Contact>> {
@@ -530,11 +579,67 @@ impl CatalogQuery {
             .map(|o| external_id(&o, "organization"))
             .transpose()?;
         let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
-        Ok(page::connection(
-            ws.contacts(organization.as_ref(), request).await?,
-            has_previous,
-            Contact::from,
-        ))
+        match order_by {
+            ContactOrder::Created => {
+                if filter.is_some() {
+                    return Err(ApiError::BadUserInput {
+                        message: "a filter ranks contacts: use it with orderBy: DEPTH".into(),
+                        field: Some("filter".into()),
+                    });
+                }
+                let found = ws
+                    .contacts(organization.as_ref(), stages.as_deref(), request)
+                    .await?;
+                Ok(page::connection(found, has_previous, |c| {
+                    Contact::new(&ws, c)
+                }))
+            }
+            ContactOrder::Depth => {
+                let mut filter = filter.unwrap_or_default().into_filter()?;
+                if organization.is_some() {
+                    filter.organization = organization;
+                }
+                let leads = ws.leads(&filter).await?;
+                let listed: Vec<_> = leads
+                    .iter()
+                    .filter(|l| stages.as_ref().is_none_or(|s| s.contains(&l.stage)))
+                    .cloned()
+                    .collect();
+                let page = page::ranked(&listed, &request);
+                let ids: Vec<String> = page
+                    .items
+                    .iter()
+                    .map(|(_, (_, l))| l.person.contact.clone())
+                    .collect();
+                let mut records = ws.contact_records(&ids).await?;
+                let people = page
+                    .items
+                    .iter()
+                    .map(|(_, (_, l))| (l.person.clone(), l.score.clone()))
+                    .collect();
+                let people = PersonDepth::described(&ws, people).await?;
+                let items = page
+                    .items
+                    .into_iter()
+                    .zip(people)
+                    .filter_map(|((cursor, (rank, lead)), person)| {
+                        let record = records.remove(&lead.person.contact)?;
+                        let mut contact = Contact::new(&ws, record);
+                        contact.rank = Some(rank);
+                        contact.ranked_depth = Some(person);
+                        Some((cursor, contact))
+                    })
+                    .collect();
+                Ok(page::connection(
+                    hourglass_storage::Page {
+                        items,
+                        has_next_page: page.has_next_page,
+                    },
+                    has_previous,
+                    |c| c,
+                ))
+            }
+        }
     }
 }
 
@@ -616,7 +721,7 @@ impl CatalogMutation {
                     .transpose()?,
             })
             .await?;
-        Ok(created.into())
+        Ok(Asset::new(&ws, created))
     }
 
     /// Describes or changes an asset, including one first seen in an event.
@@ -645,7 +750,7 @@ impl CatalogMutation {
                 },
             )
             .await?;
-        Ok(updated.into())
+        Ok(Asset::new(&ws, updated))
     }
 
     async fn create_organization(
@@ -694,7 +799,7 @@ impl CatalogMutation {
                 },
             )
             .await?;
-        Ok(described.into())
+        Ok(Contact::new(&ws, described))
     }
 
     async fn update_organization(

@@ -1,32 +1,14 @@
-//! The bottom of the hourglass: engagement depth per organization, the short list,
-//! and both halves of the hourglass in one answer.
+//! The bottom of the hourglass: engagement depth per organization and the short list.
 
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use hourglass_core::Permission;
-use hourglass_core::Stage;
-use hourglass_core::depth::{DepthParts, DepthScore, Ranked};
+use async_graphql::{Enum, SimpleObject};
+use hourglass_core::depth::{DepthParts, DepthScore};
 use hourglass_storage::{KpiFilter, WorkspaceStore};
 
-use super::catalog::Organization;
-use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
-use super::types::DepthPart;
-use super::{caller, state};
-use crate::error::{ApiError, ApiResult};
-
-/// One line of a depth score's working.
-#[derive(SimpleObject, Debug, Clone)]
-pub struct DepthContribution {
-    pub part: DepthPart,
-    /// The measured count.
-    pub count: u64,
-    /// The workspace's weight for the part.
-    pub weight: f64,
-    /// count × weight.
-    pub points: f64,
-}
+use super::types::DepthContribution;
+use crate::error::ApiError;
 
 /// How deeply an organization engages within a filter, with the score's working
 /// shown so a salesperson can see why an account is on the short list.
@@ -58,16 +40,7 @@ impl From<DepthScore> for OrganizationDepth {
             internal_shares: p.internal_shares,
             colleague_spread: p.colleague_spread,
             breadth: p.breadth,
-            contributions: d
-                .contributions
-                .into_iter()
-                .map(|c| DepthContribution {
-                    part: c.part.into(),
-                    count: c.count,
-                    weight: c.weight,
-                    points: c.points,
-                })
-                .collect(),
+            contributions: DepthContribution::all(d.contributions),
         }
     }
 }
@@ -82,148 +55,72 @@ pub enum OrganizationOrder {
     Depth,
 }
 
-/// The bottom half: organizations with a contact at LEAD or beyond.
-#[derive(SimpleObject, Debug)]
-pub struct HourglassBottom {
-    /// Lifecycle stages that count as LEAD or beyond in this workspace.
-    pub lead_stages: Vec<String>,
-    /// Organizations with a lead and at least one event in the filter.
-    pub organization_count: u64,
-    /// Their depth parts summed (score included).
-    pub totals: OrganizationDepth,
-    /// The deepest of them, ranked.
-    pub short_list: Vec<Organization>,
-}
-
-/// Both halves of the hourglass for one filter.
-#[derive(SimpleObject, Debug)]
-pub struct Hourglass {
-    /// Volume KPIs over everyone.
-    pub top: KpiReport,
-    /// Depth KPIs for the organizations with at least one lead.
-    pub bottom: HourglassBottom,
-}
-
-#[derive(Debug, Default)]
-pub struct DepthQuery;
-
-#[Object]
-impl DepthQuery {
-    /// The top (volume over everyone) and the bottom (depth for organizations with a
-    /// contact at LEAD or beyond) of the hourglass in one answer.
-    async fn hourglass(
-        &self,
-        ctx: &Context<'_>,
-        workspace: ID,
-        campaign: Option<ID>,
-        filter: Option<KpiFilterInput>,
-        #[graphql(default = 10)] short_list_size: i32,
-    ) -> ApiResult<Hourglass> {
-        let state = state(ctx);
-        let max = state.settings.graphql.max_page_size;
-        let size = usize::try_from(short_list_size)
-            .ok()
-            .filter(|n| *n as u64 <= max)
-            .ok_or_else(|| ApiError::BadUserInput {
-                message: format!("shortListSize is 0 to {max}"),
-                field: Some("shortListSize".into()),
-            })?;
-        let mut filter = filter.unwrap_or_default();
-        if campaign.is_some() {
-            filter.campaign = campaign;
-        }
-        let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
-        let top = kpi_report(&ws, filter.clone()).await?;
-        let stages = ws.lifecycle_stages();
-        let ranked: Vec<Ranked> = ws
-            .short_list(&filter.into_filter()?)
-            .await?
-            .iter()
-            .filter(|r| {
-                r.organization
-                    .stage
-                    .as_deref()
-                    .is_some_and(|s| Stage::is_lead_or_beyond(&stages, s))
-            })
-            .cloned()
-            .collect();
-        let totals: DepthParts = ranked.iter().map(|r| r.depth.parts).sum();
-        let organization_count = ranked.len() as u64;
-        let short_list = Organization::ranked(&ws, ranked.into_iter().take(size)).await?;
-        let lead_at = stages.iter().position(|s| s == "LEAD").unwrap_or(0);
-        Ok(Hourglass {
-            top,
-            bottom: HourglassBottom {
-                lead_stages: stages[lead_at..].to_vec(),
-                organization_count,
-                totals: ws.depth_weights().score(totals).into(),
-                short_list,
-            },
-        })
-    }
-}
-
 /// `Organization.depth` with a filter, batched: the organizations of a page that
 /// ask within one workspace and filter are read in one engagement query and scored
 /// together on the blocking pool, instead of one read per row.
 #[derive(Debug, Default)]
 pub(crate) struct DepthLoader;
 
-/// One organization's depth within a filter, in the workspace of the handle the
-/// organization was loaded through (its permission already checked).
+/// One organization's or contact's answer within a filter, in the workspace of the
+/// handle it was loaded through (its permission already checked).
 #[derive(Debug, Clone)]
-pub(crate) struct DepthKey {
+pub(crate) struct InFilter {
     pub ws: WorkspaceStore,
     pub filter: KpiFilter,
-    pub organization: hourglass_core::ExternalId,
+    pub id: hourglass_core::ExternalId,
 }
 
-impl DepthKey {
+impl InFilter {
     /// Keys of one group are loaded together: same workspace, data and filter.
     fn group(&self) -> (i64, i64, &KpiFilter) {
         let workspace = self.ws.workspace();
         (workspace.id, workspace.data_version, &self.filter)
     }
-}
 
-impl PartialEq for DepthKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.group() == other.group() && self.organization == other.organization
+    /// `keys` in groups that load together.
+    pub fn groups(keys: &[Self]) -> Vec<Vec<&Self>> {
+        let mut groups: HashMap<(i64, i64, &KpiFilter), Vec<&Self>> = HashMap::new();
+        for key in keys {
+            groups.entry(key.group()).or_default().push(key);
+        }
+        groups.into_values().collect()
     }
 }
 
-impl Eq for DepthKey {}
+impl PartialEq for InFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.group() == other.group() && self.id == other.id
+    }
+}
 
-impl std::hash::Hash for DepthKey {
+impl Eq for InFilter {}
+
+impl std::hash::Hash for InFilter {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.group().hash(state);
-        self.organization.hash(state);
+        self.id.hash(state);
     }
 }
 
 // A key's hash and equality read only the workspace's id and data version, the
-// filter and the organization, none of which the handle's interior mutability (its
-// pool, its own-writes counter) touches.
+// filter and the id, none of which the handle's interior mutability (its pool, its
+// own-writes counter) touches.
 #[allow(clippy::mutable_key_type)]
-impl Loader<DepthKey> for DepthLoader {
+impl Loader<InFilter> for DepthLoader {
     type Value = OrganizationDepth;
     type Error = ApiError;
 
-    async fn load(&self, keys: &[DepthKey]) -> Result<HashMap<DepthKey, Self::Value>, ApiError> {
-        let mut groups: HashMap<(i64, i64, &KpiFilter), Vec<&DepthKey>> = HashMap::new();
-        for key in keys {
-            groups.entry(key.group()).or_default().push(key);
-        }
+    async fn load(&self, keys: &[InFilter]) -> Result<HashMap<InFilter, Self::Value>, ApiError> {
         let mut depths = HashMap::with_capacity(keys.len());
-        for group in groups.into_values() {
+        for group in InFilter::groups(keys) {
             let Some(first) = group.first() else { continue };
             let ws = &first.ws;
-            let organizations: Vec<_> = group.iter().map(|k| k.organization.clone()).collect();
+            let organizations: Vec<_> = group.iter().map(|k| k.id.clone()).collect();
             let scores = ws.depths_of(&first.filter, &organizations).await?;
             let nothing = ws.depth_weights().score(DepthParts::default());
             for key in group {
                 let score = scores
-                    .get(key.organization.as_str())
+                    .get(key.id.as_str())
                     .cloned()
                     .unwrap_or_else(|| nothing.clone());
                 depths.insert(key.clone(), score.into());

@@ -5,9 +5,11 @@ mod compare;
 mod depth;
 mod errors;
 mod events;
+mod hourglass;
 mod ingest;
 mod keys;
 mod kpis;
+mod leads;
 mod limits;
 pub mod live;
 mod money;
@@ -71,7 +73,7 @@ pub struct Query(
     kpis::KpiQuery,
     series::SeriesQuery,
     compare::CompareQuery,
-    depth::DepthQuery,
+    hourglass::HourglassQuery,
     scripts::ScriptQuery,
     events::EventQuery,
 );
@@ -120,6 +122,7 @@ pub fn build_schema(
     // One loader for the schema: keys carry their workspace handle, and nothing is
     // cached between requests, so it only batches what runs at the same time.
     builder = builder.data(DataLoader::new(depth::DepthLoader, tokio::spawn));
+    builder = builder.data(DataLoader::new(leads::LeadLoader, tokio::spawn));
     builder.finish()
 }
 

@@ -64,3 +64,22 @@ where
     );
     connection
 }
+
+/// The page of a list ranked in memory that `request` asks for, each item with its
+/// rank (1 = first). The cursor is the rank of an item, so the next page starts after
+/// it; pages of one data version line up because the list is the same.
+pub fn ranked<T: Clone>(list: &[T], request: &PageRequest<i64>) -> Page<i64, (u64, T)> {
+    let skip = usize::try_from(request.after.unwrap_or(0).max(0)).unwrap_or(usize::MAX);
+    let first = usize::try_from(request.first).unwrap_or(usize::MAX);
+    let items: Vec<(i64, (u64, T))> = list
+        .iter()
+        .enumerate()
+        .skip(skip)
+        .take(first)
+        .map(|(i, item)| (i as i64 + 1, (i as u64 + 1, item.clone())))
+        .collect();
+    Page {
+        has_next_page: skip.saturating_add(items.len()) < list.len(),
+        items,
+    }
+}

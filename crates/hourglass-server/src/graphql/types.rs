@@ -2,6 +2,7 @@
 
 use async_graphql::{Enum, SimpleObject};
 use hourglass_core::Rate as CoreRate;
+use hourglass_core::depth::Contribution;
 
 /// What happened in one engagement event.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
@@ -156,4 +157,31 @@ pub enum Role {
     Ingest,
     /// Reads: for dashboards.
     Read,
+}
+
+/// One line of a depth score's working.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DepthContribution {
+    pub part: DepthPart,
+    /// The measured count.
+    pub count: u64,
+    /// The workspace's weight for the part.
+    pub weight: f64,
+    /// count × weight.
+    pub points: f64,
+}
+
+impl DepthContribution {
+    /// A score's working, line by line.
+    pub fn all(contributions: Vec<Contribution>) -> Vec<Self> {
+        contributions
+            .into_iter()
+            .map(|c| Self {
+                part: c.part.into(),
+                count: c.count,
+                weight: c.weight,
+                points: c.points,
+            })
+            .collect()
+    }
 }

@@ -1,6 +1,6 @@
 //! Per-contact engagement facts: the part of the aggregate layer depth reads.
 //!
-//! Every stored event that names an organization adds to two rows of
+//! Every stored event that names an organization or a contact adds to two rows of
 //! `engagement_facts`: one for its UTC day and one for all time, each keyed by
 //! campaign, organization, contact, asset, channel, kind and (for a share) its
 //! recipient. A row holds how many events, the sum of their values and when the
@@ -21,8 +21,9 @@ use crate::error::{Result, StorageError};
 
 /// `grain` of a row covering all time (its `bucket` is 0).
 pub(crate) const GRAIN_ALL_TIME: i16 = 0;
-/// `contact_id` / `asset_id` of events that name none (row ids start at 1).
-const NONE: i64 = 0;
+/// `organization_id` / `contact_id` / `asset_id` of events that name none (row ids
+/// start at 1).
+pub(crate) const NONE: i64 = 0;
 /// `recipient` of every fact but a share's.
 const NO_RECIPIENT: &str = "";
 
@@ -116,11 +117,14 @@ impl FactDelta {
         self.rows.len()
     }
 
-    /// Adds an event; one without an organization has no place in depth.
+    /// Adds an event. One that names neither an organization nor a contact (an
+    /// anonymous visitor's) has no place in depth; one that names a contact and no
+    /// organization counts toward that person's depth as a lead.
     pub fn add(&mut self, event: &AggregatedEvent<'_>) {
-        let Some(organization) = event.organization else {
+        if event.organization.is_none() && event.contact.is_none() {
             return;
-        };
+        }
+        let organization = event.organization.unwrap_or(NONE);
         let recipient = match event.kind {
             EventKind::Share => event.recipient.map_or(NO_RECIPIENT, storable_recipient),
             _ => NO_RECIPIENT,

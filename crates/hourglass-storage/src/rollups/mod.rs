@@ -18,9 +18,9 @@
 //! are few and indexed.
 //!
 //! Depth reads the per-contact side of the layer, `engagement_facts` (see `facts`):
-//! per organization, contact, asset, kind and day, how many events, their value sum
-//! and the first instant, with the same split of a range into whole days and raw
-//! edges.
+//! per organization (or none, for a contact's events that name none), contact,
+//! asset, kind and day, how many events, their value sum and the first instant, with
+//! the same split of a range into whole days and raw edges.
 //!
 //! Rows are written in the ingest transaction while it holds the workspace's write
 //! lock, so a read-modify-write of a bitmap never races another batch, and a commit
@@ -49,8 +49,8 @@ use sea_orm::sea_query::Alias;
 
 /// The generation of rollups this code writes. A workspace whose `rollup_version`
 /// is behind is answered from raw events until it is rebuilt. 2: engagement facts;
-/// 3: hour rows.
-pub(crate) const VERSION: i32 = 3;
+/// 3: hour rows; 4: facts of contacts whose events name no organization.
+pub(crate) const VERSION: i32 = 4;
 
 /// `grain` of a row covering one UTC hour.
 pub(crate) const GRAIN_HOUR: i16 = 0;
