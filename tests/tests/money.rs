@@ -20,7 +20,7 @@ const MONEY: &str = "query($f: KpiFilterInput, $model: AttributionModel, $days: 
     costPerAttendee { value currency outcomes unavailable }
     costPerCustomer { value currency outcomes unavailable }
     roi(model: $model, lookbackDays: $days) {
-      value unavailable model lookbackDays sales
+      value lower upper creditedSales sufficient unavailable model lookbackDays sales
       spend { amount currency }
       attributedRevenue { amount currency }
       otherCurrencies { amount currency }
@@ -359,6 +359,14 @@ async fn roi_credits_each_sale_to_the_touches_before_it(backend: Backend) {
     let linear = roi(find.clone(), "LINEAR", 90).await;
     close(&linear["value"], 500.0 / 600.0);
     assert_eq!(linear["otherCurrencies"], json!([]));
+    // Its interval: credits 600 and 500, a compound Poisson total with variance
+    // 600² + 500²; python3: m = 1.959963984540054 * math.sqrt(600**2 + 500**2)
+    // = 1530.7808075042674; lower (1100 − m clipped at 0 − 600) / 600 = −1,
+    // upper (1100 + m − 600) / 600 = 3.384634679173779. Two sales: not sufficient.
+    close(&linear["lower"], -1.0);
+    close(&linear["upper"], 3.384634679173779);
+    assert_eq!(linear["creditedSales"], 2);
+    assert_eq!(linear["sufficient"], false);
     // FIRST_TOUCH: s1's first is find's page view, s2's find's registration: 1500.
     close(&roi(find.clone(), "FIRST_TOUCH", 90).await["value"], 1.5);
     // LAST_TOUCH: s1's last is grow's ad to the colleague; s2's find's attendance: 500.

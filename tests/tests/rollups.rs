@@ -124,6 +124,7 @@ fn random_event(rng: &mut StdRng, message: usize) -> NewEvent {
             .then(|| pick(rng, &["email", "social", "paid_search"]).to_string()),
         value,
         properties: Some(properties),
+        contact_traits: None,
     }
     .validate(
         &EventLimits::default(),

@@ -5,7 +5,7 @@
 //! amount is shared among those touches; a KPI filter then keeps the credit of the
 //! touches it selects (a campaign, a channel).
 
-use crate::money::Amounts;
+use crate::money::{Amounts, Credit};
 
 /// How a sale's amount is shared among the touches before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,8 +60,8 @@ pub struct Touch {
 /// Revenue of a filter under one attribution.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AttributedRevenue {
-    /// Credit of the selected touches, per currency.
-    pub credited: Amounts,
+    /// Credit of the selected touches, sale by sale, per currency.
+    pub credited: Credit,
     /// Sales with no touch at all in their window, per currency.
     pub unattributed: Amounts,
     /// Sales considered.
@@ -124,7 +124,7 @@ mod tests {
         };
         revenue.add(attribution, &sale, touches);
         (
-            revenue.credited.in_currency(Some("EUR")),
+            revenue.credited.total.in_currency(Some("EUR")),
             revenue.unattributed.in_currency(Some("EUR")),
         )
     }

@@ -27,6 +27,8 @@ vocabulary! {
         InvalidProperties = "INVALID_PROPERTIES",
         /// The event is larger than the per-event limit.
         EventTooLarge = "EVENT_TOO_LARGE",
+        /// `contactTraits` come without a contactId, or one of them is not valid.
+        InvalidContactTraits = "INVALID_CONTACT_TRAITS",
     }
 }
 
@@ -85,6 +87,60 @@ pub struct EventDraft {
     pub channel: Option<String>,
     pub value: Option<f64>,
     pub properties: Option<Value>,
+    /// What identifies the event's contact to a marketer, as the tracker or CRM knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_traits: Option<ContactTraitsDraft>,
+}
+
+/// A contact's traits as a client sent them, before any check.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContactTraitsDraft {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub title: Option<String>,
+}
+
+/// What identifies a contact to a marketer, checked: the e-mail address in lower case,
+/// the name and job title trimmed. A trait left out stays as the contact has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactTraits {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub title: Option<String>,
+}
+
+impl ContactTraits {
+    /// These traits, with any given in `newer` taking their place.
+    pub fn updated_by(self, newer: &Self) -> Self {
+        Self {
+            email: newer.email.clone().or(self.email),
+            name: newer.name.clone().or(self.name),
+            title: newer.title.clone().or(self.title),
+        }
+    }
+}
+
+impl ContactTraitsDraft {
+    fn validate(self) -> Result<ContactTraits, FieldError> {
+        Ok(ContactTraits {
+            email: self
+                .email
+                .as_deref()
+                .map(crate::catalog::email)
+                .transpose()?,
+            name: self
+                .name
+                .as_deref()
+                .map(|n| crate::catalog::name("contactTraits.name", n))
+                .transpose()?,
+            title: self
+                .title
+                .as_deref()
+                .map(|t| crate::catalog::name("contactTraits.title", t))
+                .transpose()?,
+        })
+    }
 }
 
 /// An event that passed every check, ready to be stored.
@@ -101,6 +157,8 @@ pub struct NewEvent {
     pub channel: Option<String>,
     pub value: Option<f64>,
     pub properties: Map<String, Value>,
+    /// Traits of the event's contact (only with a contact).
+    pub contact_traits: Option<ContactTraits>,
 }
 
 impl NewEvent {
@@ -216,6 +274,19 @@ impl EventDraft {
             ));
         }
         check_properties(kind, &properties)?;
+        let contact_traits =
+            match (self.contact_traits, &contact_id) {
+                (None, _) => None,
+                (Some(_), None) => {
+                    return Err(Rejection::new(
+                        RejectionCode::InvalidContactTraits,
+                        "contactTraits describe the event's contact: give contactId",
+                    ));
+                }
+                (Some(draft), Some(_)) => Some(draft.validate().map_err(|e| {
+                    Rejection::new(RejectionCode::InvalidContactTraits, e.to_string())
+                })?),
+            };
 
         Ok(NewEvent {
             message_id,
@@ -229,6 +300,7 @@ impl EventDraft {
             channel,
             value: self.value,
             properties,
+            contact_traits,
         })
     }
 }
@@ -404,6 +476,62 @@ mod tests {
             .validate(&EventLimits::default(), now())
             .unwrap_err()
             .code
+    }
+
+    #[test]
+    fn contact_traits_are_checked_and_need_a_contact() {
+        let traits = |email: Option<&str>, name: Option<&str>| ContactTraitsDraft {
+            email: email.map(Into::into),
+            name: name.map(Into::into),
+            title: None,
+        };
+        let with = |t: ContactTraitsDraft| EventDraft {
+            contact_traits: Some(t),
+            ..draft("PAGE_VIEW")
+        };
+        let event = with(traits(Some(" Ann@Acme.COM "), Some(" Ann Lee ")))
+            .validate(&EventLimits::default(), now())
+            .unwrap();
+        assert_eq!(
+            event.contact_traits,
+            Some(ContactTraits {
+                email: Some("ann@acme.com".into()),
+                name: Some("Ann Lee".into()),
+                title: None,
+            })
+        );
+        assert_eq!(
+            code(with(traits(Some("not an address"), None))),
+            RejectionCode::InvalidContactTraits
+        );
+        assert_eq!(
+            code(with(traits(None, Some("  ")))),
+            RejectionCode::InvalidContactTraits
+        );
+        let anonymous = EventDraft {
+            contact_id: None,
+            anonymous_id: Some("v-1".into()),
+            ..with(traits(None, Some("Ann")))
+        };
+        assert_eq!(code(anonymous), RejectionCode::InvalidContactTraits);
+
+        let older = ContactTraits {
+            email: Some("a@x.com".into()),
+            name: Some("A".into()),
+            title: Some("CFO".into()),
+        };
+        let newer = ContactTraits {
+            title: Some("CEO".into()),
+            ..ContactTraits::default()
+        };
+        assert_eq!(
+            older.updated_by(&newer),
+            ContactTraits {
+                email: Some("a@x.com".into()),
+                name: Some("A".into()),
+                title: Some("CEO".into()),
+            }
+        );
     }
 
     #[test]

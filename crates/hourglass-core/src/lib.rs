@@ -22,6 +22,7 @@ pub mod money;
 pub mod script;
 pub mod sequential;
 pub mod series;
+pub mod spend_advice;
 pub mod stages;
 pub mod stats;
 

@@ -131,11 +131,43 @@ impl CostPerOutcome {
     }
 }
 
+/// Money credited sale by sale, per currency: the total, and what its interval needs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Credit {
+    pub total: Amounts,
+    /// The sum of each sale's credit squared: the variance of the total (see [`Roi`]).
+    pub squares: Amounts,
+    /// Sales that gave any credit.
+    pub sales: BTreeMap<Option<String>, u64>,
+}
+
+impl Credit {
+    /// Adds one sale's credit.
+    pub fn add(&mut self, currency: Option<&str>, credit: f64) {
+        self.total.add(currency, credit);
+        self.squares.add(currency, credit * credit);
+        *self.sales.entry(currency.map(str::to_owned)).or_default() += 1;
+    }
+}
+
 /// Return on investment: (attributed revenue − spend) / spend, both in the spend's
 /// currency. Revenue attributed in other currencies is reported, never added.
+///
+/// The interval treats the spend as known and the sales as a Poisson process whose
+/// credited amounts are independent draws: the credited total R is then compound
+/// Poisson, Var(R) is estimated by Σ cᵢ² over the sales' credits cᵢ, and R ± 1.96 √Σ cᵢ²
+/// (its lower end no below 0) gives (R − spend) / spend its 95 % interval, a normal
+/// approximation that is only as good as the number of sales is large: hence
+/// `sufficient`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Roi {
     pub value: Result<f64, Unavailable>,
+    /// The 95 % interval of `value`, when it has one.
+    pub interval: Option<(f64, f64)>,
+    /// Sales that gave the filter's touches credit in the spend's currency.
+    pub credited_sales: u64,
+    /// Whether `credited_sales` reaches the workspace's minimum sample.
+    pub sufficient: bool,
     /// The spend divided by, when there is one.
     pub spend: Option<Money>,
     /// Attributed revenue in the spend's currency (what `value` counts).
@@ -144,27 +176,43 @@ pub struct Roi {
     pub other_currencies: Vec<Money>,
 }
 
+/// The two-sided 95 % normal quantile.
+const Z_95: f64 = 1.959_963_984_540_054;
+
 impl Roi {
-    pub fn new(spend: &Spend, attributed: &Amounts) -> Self {
+    pub fn new(spend: &Spend, credited: &Credit, min_sample: u64) -> Self {
         match spend.single() {
             Ok(spent) => {
                 let currency = spent.currency.as_deref();
-                let revenue = attributed.in_currency(currency);
+                let revenue = credited.total.in_currency(currency);
+                let margin = Z_95 * credited.squares.in_currency(currency).sqrt();
+                let roi = |revenue: f64| (revenue - spent.amount) / spent.amount;
+                let credited_sales = credited
+                    .sales
+                    .get(&currency.map(str::to_owned))
+                    .copied()
+                    .unwrap_or(0);
                 Self {
-                    value: Ok((revenue - spent.amount) / spent.amount),
+                    value: Ok(roi(revenue)),
+                    interval: Some((roi((revenue - margin).max(0.0)), roi(revenue + margin))),
+                    credited_sales,
+                    sufficient: credited_sales >= min_sample,
                     revenue: Some(Money {
                         amount: revenue,
                         currency: spent.currency.clone(),
                     }),
-                    other_currencies: attributed.except(currency),
+                    other_currencies: credited.total.except(currency),
                     spend: Some(spent),
                 }
             }
             Err(why) => Self {
                 value: Err(why),
+                interval: None,
+                credited_sales: 0,
+                sufficient: false,
                 spend: None,
                 revenue: None,
-                other_currencies: attributed.to_vec(),
+                other_currencies: credited.total.to_vec(),
             },
         }
     }
@@ -234,21 +282,57 @@ mod tests {
         assert_eq!(CostPerOutcome::new(&zero_usd, Some(3)).cost, Ok(eur(10.0)));
     }
 
+    fn attributed(credits: &[(Option<&str>, f64)]) -> Credit {
+        let mut credit = Credit::default();
+        for (currency, amount) in credits {
+            credit.add(*currency, *amount);
+        }
+        credit
+    }
+
     #[test]
     fn roi_counts_revenue_in_the_spend_currency_and_lists_the_rest() {
         let spend = Spend::Recorded(amounts(&[(Some("EUR"), 200.0)]));
-        let attributed = amounts(&[(Some("EUR"), 500.0), (Some("USD"), 900.0)]);
-        let roi = Roi::new(&spend, &attributed);
+        let attributed = attributed(&[(Some("EUR"), 500.0), (Some("USD"), 900.0)]);
+        let roi = Roi::new(&spend, &attributed, 30);
         assert_eq!(roi.value, Ok(1.5), "(500 - 200) / 200");
         assert_eq!(roi.revenue, Some(eur(500.0)));
         assert_eq!(roi.other_currencies.len(), 1);
         assert_eq!(roi.other_currencies[0].currency.as_deref(), Some("USD"));
 
-        let nothing_back = Roi::new(&spend, &Amounts::default());
+        let nothing_back = Roi::new(&spend, &Credit::default(), 30);
         assert_eq!(nothing_back.value, Ok(-1.0), "all spend lost");
+        assert_eq!(nothing_back.interval, Some((-1.0, -1.0)));
 
-        let none = Roi::new(&Spend::Recorded(Amounts::default()), &attributed);
+        let none = Roi::new(&Spend::Recorded(Amounts::default()), &attributed, 30);
         assert_eq!(none.value, Err(Unavailable::NoSpend));
+        assert_eq!(none.interval, None);
         assert_eq!(none.other_currencies.len(), 2);
+    }
+
+    #[test]
+    fn the_roi_interval_is_that_of_a_compound_poisson_total() {
+        // Credits 300, 500, 200 and 1000 EUR against 1000 EUR spent. Worked out apart:
+        //   R = 2000, Σc² = 90000 + 250000 + 40000 + 1000000 = 1380000,
+        //   margin (python3): 1.959963984540054 * math.sqrt(1380000) = 2302.436355810491,
+        //   ROI = 1.0, upper = (2000 + 2302.436355810491 − 1000) / 1000, lower clipped at
+        //   revenue 0: −1.0.
+        let spend = Spend::Recorded(amounts(&[(Some("EUR"), 1000.0)]));
+        let credits = [300.0, 500.0, 200.0, 1000.0].map(|c| (Some("EUR"), c));
+        let roi = Roi::new(&spend, &attributed(&credits), 3);
+        assert_eq!(roi.value, Ok(1.0));
+        let (lower, upper) = roi.interval.unwrap();
+        assert_eq!(lower, -1.0);
+        assert!((upper - 3.302436355810491).abs() < 1e-12, "{upper}");
+        assert_eq!((roi.credited_sales, roi.sufficient), (4, true));
+
+        // Forty sales of 100: R = 4000, margin (python3):
+        // 1.959963984540054 * math.sqrt(400000) = 1239.5900646091231.
+        let many = [100.0; 40].map(|c| (Some("EUR"), c));
+        let roi = Roi::new(&spend, &attributed(&many), 30);
+        let (lower, upper) = roi.interval.unwrap();
+        assert!((lower - (4000.0 - 1239.5900646091231 - 1000.0) / 1000.0).abs() < 1e-12);
+        assert!((upper - (4000.0 + 1239.5900646091231 - 1000.0) / 1000.0).abs() < 1e-12);
+        assert!(roi.sufficient);
     }
 }

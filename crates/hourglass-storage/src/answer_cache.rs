@@ -25,6 +25,7 @@ use hourglass_core::stages::StageReach;
 use hourglass_core::{ExternalId, FunnelCounts, TopCounts};
 use lru::LruCache;
 
+use crate::advice::{ChannelCredit, Outcome};
 use crate::kpis::KpiFilter;
 use crate::series::Period;
 
@@ -48,6 +49,7 @@ pub(crate) enum Asked {
     Stages(KpiFilter),
     ShortList(KpiFilter),
     Leads(KpiFilter),
+    ChannelCredit(KpiFilter, Outcome, Attribution),
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +66,7 @@ pub(crate) enum Answer {
     ShortList(Arc<Vec<Ranked>>),
     /// Every person of a filter, ranked: kept with the short lists.
     Leads(Arc<Vec<Lead>>),
+    ChannelCredit(ChannelCredit),
 }
 
 /// An answer type the cache can hold.
@@ -99,6 +102,7 @@ cacheable!(NpsTally => Nps);
 cacheable!(StageReach => Stages);
 cacheable!(Arc<Vec<Ranked>> => ShortList);
 cacheable!(Arc<Vec<Lead>> => Leads);
+cacheable!(ChannelCredit => ChannelCredit);
 
 /// Short lists kept per 1,000 answers: one is a few hundred bytes per organization
 /// of its filter, a megabyte or more for a large workspace.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use hourglass_core::event::ContactTraits;
 use hourglass_core::{ExternalId, NewEvent};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
@@ -129,6 +130,7 @@ impl WorkspaceStore {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 stage,
+                traits: e.contact_traits.clone(),
             });
             rows.push(event::ActiveModel {
                 workspace_id: Set(self.id()),
@@ -169,6 +171,7 @@ impl WorkspaceStore {
         laps.mark("events");
 
         let mut stages = StageChanges::default();
+        let mut traits: BTreeMap<i64, ContactTraits> = BTreeMap::new();
         let mut delta = Delta::default();
         let mut facts = FactDelta::default();
         // In batch order, so that of two stage changes at one instant the later one
@@ -176,6 +179,10 @@ impl WorkspaceStore {
         for d in described.iter().filter(|d| stored.contains(&d.message_id)) {
             if let (Some(contact_id), Some(stage)) = (d.contact, &d.stage) {
                 stages.record(contact_id, stage, d.occurred_at);
+            }
+            if let (Some(contact_id), Some(newer)) = (d.contact, &d.traits) {
+                let known = traits.remove(&contact_id).unwrap_or_default();
+                traits.insert(contact_id, known.updated_by(newer));
             }
             let aggregated = d.aggregated();
             delta.add(&aggregated);
@@ -193,6 +200,8 @@ impl WorkspaceStore {
         laps.mark("facts");
         stages.apply(txn).await?;
         laps.mark("stages");
+        describe_contacts(txn, &traits).await?;
+        laps.mark("traits");
         tracing::debug!(
             events = total,
             accepted,
@@ -209,8 +218,42 @@ impl WorkspaceStore {
     }
 }
 
+/// Writes the contact traits the batch's stored events carried: of each contact, the
+/// last given value of each trait in batch order (the latest ingested wins); a trait
+/// no event gave stays as it was. One UPDATE per trait per chunk of contacts.
+async fn describe_contacts(
+    txn: &DatabaseTransaction,
+    traits: &BTreeMap<i64, ContactTraits>,
+) -> Result<()> {
+    type Trait = fn(&ContactTraits) -> Option<&String>;
+    let columns: [(contact::Column, Trait); 3] = [
+        (contact::Column::Email, |t| t.email.as_ref()),
+        (contact::Column::Name, |t| t.name.as_ref()),
+        (contact::Column::Title, |t| t.title.as_ref()),
+    ];
+    for (column, value) in columns {
+        let given: Vec<(i64, String)> = traits
+            .iter()
+            .filter_map(|(contact, t)| Some((*contact, value(t)?.clone())))
+            .collect();
+        for chunk in given.chunks(LOOKUP_CHUNK) {
+            contact::Entity::update_many()
+                .col_expr(
+                    column,
+                    by_contact(chunk.iter().map(|(c, v)| (*c, Expr::val(v.clone())))),
+                )
+                .filter(contact::Column::Id.is_in(chunk.iter().map(|(c, _)| *c)))
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// One event of a batch as the aggregates need it, in row ids.
 struct Described {
+    /// Traits of its contact the event carried.
+    traits: Option<ContactTraits>,
     message_id: String,
     kind: hourglass_core::EventKind,
     occurred_at: i64,

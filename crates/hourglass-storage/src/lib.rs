@@ -10,6 +10,7 @@
 /// parameters (SQLite 32,766; PostgreSQL 65,535), and short enough to plan well.
 pub(crate) const LOOKUP_CHUNK: usize = 500;
 
+mod advice;
 mod answer_cache;
 mod catalog;
 mod engagement;
@@ -31,9 +32,11 @@ mod shared_reads;
 mod store;
 mod tenancy;
 mod time;
+mod touches;
 mod workspace_write;
 mod workspaces;
 
+pub use advice::{ChannelCredit, Outcome};
 pub use catalog::{
     AssetChanges, AssetRecord, CampaignChanges, ContactDescription, ContactRecord, NewAsset,
     NewCampaign, NewOrganization, OrganizationChanges,

@@ -250,6 +250,7 @@ impl B2bEvents {
             channel: touch.channel.map(str::to_owned),
             value,
             properties,
+            contact_traits: None,
         });
     }
 

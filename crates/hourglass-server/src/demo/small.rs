@@ -150,7 +150,7 @@ pub(super) async fn describe_catalog(ws: &WorkspaceStore) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn organization_names() -> Vec<(String, String)> {
+pub(super) fn organization_names() -> Vec<(String, String)> {
     const FIRST: [&str; 10] = [
         "Acme",
         "Globex",

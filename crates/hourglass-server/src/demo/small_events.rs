@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Duration, Utc};
 use hourglass_core::EventDraft;
+use hourglass_core::event::ContactTraitsDraft;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use super::small::{
     ANONYMOUS_VISITORS, CONTACTS, CONTACTS_IN_ORGANIZATIONS, DAYS, ORGANIZATIONS, WEBINAR_SECONDS,
-    quarter_start,
+    organization_names, quarter_start,
 };
 
 /// Who did something: a contact (with their organization) or an anonymous visitor.
@@ -23,6 +24,10 @@ pub(super) struct Generator {
     scale: f64,
     seq: u64,
     organization_of: Vec<Option<usize>>,
+    /// Whether a contact's traits went out already: with their first event, as a
+    /// tracker that identifies people would send them.
+    described: Vec<bool>,
+    domains: Vec<String>,
     events: Vec<EventDraft>,
 }
 
@@ -41,6 +46,8 @@ impl Generator {
             scale: target_events as f64 / 100_000.0,
             seq: 0,
             organization_of,
+            described: vec![false; CONTACTS],
+            domains: organization_names().into_iter().map(|(_, d)| d).collect(),
             events: Vec::with_capacity(target_events + target_events / 10),
         }
     }
@@ -74,6 +81,12 @@ impl Generator {
         properties: Option<serde_json::Value>,
     ) {
         self.seq += 1;
+        let contact_traits = match who {
+            Who::Contact(c) if !std::mem::replace(&mut self.described[c], true) => {
+                Some(self.traits_of(c))
+            }
+            _ => None,
+        };
         let (contact_id, anonymous_id, organization_id) = match who {
             Who::Contact(c) => (
                 Some(format!("c-{:04}", c + 1)),
@@ -94,7 +107,45 @@ impl Generator {
             channel: channel.map(Into::into),
             value,
             properties,
+            contact_traits,
         });
+    }
+
+    /// A made-up but plausible name, job title and work address for contact `c`
+    /// (drawn from `c` alone, so that the events stay the same whatever is drawn).
+    fn traits_of(&self, c: usize) -> ContactTraitsDraft {
+        const FIRST: [&str; 20] = [
+            "Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Greta", "Hiro", "Ines", "Jonas",
+            "Kemal", "Lena", "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara",
+        ];
+        const LAST: [&str; 25] = [
+            "Adler", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haas", "Ito",
+            "Jansen", "Kowalski", "Larsen", "Moreau", "Novak", "Okafor", "Petrov", "Quist",
+            "Rossi", "Silva", "Tanaka", "Ueda", "Varga", "Weber", "Xu", "Young",
+        ];
+        const TITLES: [&str; 7] = [
+            "Head of Marketing",
+            "Marketing Manager",
+            "CFO",
+            "VP Sales",
+            "Operations Lead",
+            "Data Analyst",
+            "CEO",
+        ];
+        let (first, last) = (FIRST[c % FIRST.len()], LAST[(c / FIRST.len()) % LAST.len()]);
+        let domain = self.organization_of[c]
+            .and_then(|o| self.domains.get(o).cloned())
+            .unwrap_or_else(|| "mail.example".to_owned());
+        ContactTraitsDraft {
+            email: Some(format!(
+                "{}.{}{}@{domain}",
+                first.to_lowercase(),
+                last.to_lowercase(),
+                c + 1
+            )),
+            name: Some(format!("{first} {last}")),
+            title: Some(TITLES[c % TITLES.len()].to_owned()),
+        }
     }
 
     pub(super) fn generate(mut self) -> Vec<EventDraft> {

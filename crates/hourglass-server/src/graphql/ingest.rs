@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use hourglass_core::EventDraft;
+use hourglass_core::event::ContactTraitsDraft;
 
 use hourglass_core::Permission;
 
@@ -33,6 +34,19 @@ pub struct EventInput {
     pub value: Option<f64>,
     /// Free properties; some kinds read named ones (see EventKind).
     pub properties: Option<Json<serde_json::Value>>,
+    /// What identifies the event's contact (needs contactId): stored on the contact;
+    /// the latest ingested value of each trait wins, a trait left out stays as it is.
+    pub contact_traits: Option<ContactTraitsInput>,
+}
+
+/// A contact's e-mail address, name and job title, as a tracker or CRM knows them.
+#[derive(InputObject, Debug)]
+pub struct ContactTraitsInput {
+    /// Stored in lower case; a share to it from a colleague is an internal share.
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Job title.
+    pub title: Option<String>,
 }
 
 impl From<EventInput> for EventDraft {
@@ -50,6 +64,11 @@ impl From<EventInput> for EventDraft {
             channel: e.channel,
             value: e.value,
             properties: e.properties.map(|p| p.0),
+            contact_traits: e.contact_traits.map(|t| ContactTraitsDraft {
+                email: t.email,
+                name: t.name,
+                title: t.title,
+            }),
         }
     }
 }

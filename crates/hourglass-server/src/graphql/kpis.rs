@@ -319,7 +319,7 @@ impl KpiReport {
         let revenue = ws
             .attributed_revenue(&self.filter.clone().into_filter()?, attribution)
             .await?;
-        let roi = CoreRoi::new(&self.spent, &revenue.credited);
+        let roi = CoreRoi::new(&self.spent, &revenue.credited, self.min_sample);
         Ok(Roi::new(roi, attribution, &revenue))
     }
 

@@ -1,5 +1,6 @@
 //! The GraphQL schema: one query and one mutation object per area, merged.
 
+mod advice;
 mod catalog;
 mod compare;
 mod depth;
@@ -73,6 +74,7 @@ pub struct Query(
     kpis::KpiQuery,
     series::SeriesQuery,
     compare::CompareQuery,
+    advice::AdviceQuery,
     hourglass::HourglassQuery,
     scripts::ScriptQuery,
     events::EventQuery,

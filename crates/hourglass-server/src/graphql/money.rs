@@ -90,6 +90,16 @@ pub struct Roi {
     /// 1.5 means 150 % back on top of the spend, −1 nothing back; null with
     /// `unavailable` saying why.
     pub value: Option<f64>,
+    /// The 95 % interval of `value`: spend taken as known, the attributed revenue as a
+    /// compound Poisson total (sales as a Poisson process with independent credits;
+    /// variance Σ credit², normal approximation, revenue not below 0).
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    /// Sales that gave the filter's touches credit in the spend's currency.
+    pub credited_sales: u64,
+    /// False while `creditedSales` is below the workspace's minimum sample: the
+    /// interval's normal approximation needs many sales.
+    pub sufficient: bool,
     pub unavailable: Option<CostUnavailable>,
     pub model: AttributionModel,
     pub lookback_days: u32,
@@ -114,6 +124,10 @@ impl Roi {
         };
         Self {
             value,
+            lower: roi.interval.map(|(lower, _)| lower),
+            upper: roi.interval.map(|(_, upper)| upper),
+            credited_sales: roi.credited_sales,
+            sufficient: roi.sufficient,
             unavailable,
             model: attribution.model.into(),
             lookback_days: attribution.lookback_days,

@@ -90,6 +90,8 @@ pub enum RejectionCode {
     InvalidProperties,
     /// The event is larger than the per-event limit.
     EventTooLarge,
+    /// `contactTraits` come without a contactId, or one of them is not valid.
+    InvalidContactTraits,
 }
 
 /// A proportion that is honest about its sample: `numerator / n` with a 95 % Wilson

@@ -1,0 +1,409 @@
+//! What `spendAdvice` weighs: per paid channel of one campaign and per day, the money
+//! spent and the outcomes credited to that day's touches. Core's `spend_advice` does
+//! the statistics.
+//!
+//! An outcome (a new lead, a registrant, an engaged customer…) is credited to one of
+//! the campaign's **paid touches** — its events on a channel it recorded spend for —
+//! of the outcome's contact or organization, by first or last touch, on the UTC day
+//! of that touch: the day the money bought it. Outcomes with no paid touch in their
+//! window are counted as unattributed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+use hourglass_core::attribution::{Attribution, AttributionModel};
+use hourglass_core::spend_advice::{ChannelDay, ChannelOutcomes};
+use hourglass_core::{EventKind, Stage};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
+use sea_orm::{FromQueryResult, JsonValue};
+
+use crate::answer_cache::Asked;
+use crate::entities::{campaign, contact, event, spend};
+use crate::error::Result;
+use crate::kpis::{AssetScope, KpiFilter, Resolved, days_spent_in};
+use crate::rollups::DAY_MS;
+use crate::touches::{Moment, TouchIndex, TouchRow, is_touch_kind};
+use crate::workspaces::WorkspaceStore;
+
+/// What a campaign's channels are judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A person reaching LEAD or a later stage (their first such STAGE_CHANGE in the
+    /// range).
+    Lead,
+    /// A person's first REGISTRATION of the campaign in the range.
+    Registrant,
+    /// A person's first ATTENDANCE of the campaign in the range.
+    Attendee,
+    /// A person reaching CUSTOMER or a later stage.
+    Customer,
+    /// A contact at CUSTOMER or beyond who engaged with the campaign in the range,
+    /// credited among their paid touches of the campaign in the range (no lookback).
+    EngagedCustomer,
+    /// A REFERRAL event (each one), credited to the referrer's touches.
+    Referral,
+}
+
+/// Outcomes credited to a campaign's paid channels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelCredit {
+    /// Every channel with spend in the filter's days, with its spend and credited
+    /// outcomes per day (days since 1970).
+    pub channels: Vec<ChannelOutcomes>,
+    /// The campaign's currency, else the workspace's.
+    pub currency: Option<String>,
+    /// Outcomes in the filter.
+    pub outcomes: u64,
+    /// Of those, how many had no paid touch of the campaign in their window.
+    pub unattributed: u64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct ChannelDaySpend {
+    channel: String,
+    day: NaiveDate,
+    amount: f64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct OutcomeRow {
+    id: i64,
+    occurred_at: i64,
+    contact_id: Option<i64>,
+    organization_id: Option<i64>,
+    anonymous_id: Option<String>,
+    properties: JsonValue,
+}
+
+impl OutcomeRow {
+    fn moment(&self) -> Moment {
+        Moment {
+            at: self.occurred_at,
+            contact_id: self.contact_id,
+            organization_id: self.organization_id,
+        }
+    }
+
+    /// Who reached the outcome: the contact, else the anonymous visitor, kept apart.
+    fn person(&self) -> Option<(bool, String)> {
+        match (&self.contact_id, &self.anonymous_id) {
+            (Some(contact), _) => Some((true, contact.to_string())),
+            (None, Some(anonymous)) => Some((false, anonymous.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Days since 1970 of a UTC instant in ms.
+fn day_number(at_ms: i64) -> i64 {
+    at_ms.div_euclid(DAY_MS)
+}
+
+impl WorkspaceStore {
+    /// The filter's campaign's paid channels with their daily spend and the
+    /// outcomes credited to them (see the module's doc); kept in the answer cache.
+    /// The filter must name a campaign; its channel and asset are ignored (every
+    /// channel of the campaign competes).
+    pub async fn channel_credit(
+        &self,
+        filter: &KpiFilter,
+        outcome: Outcome,
+        attribution: Attribution,
+    ) -> Result<ChannelCredit> {
+        self.remembered(
+            Asked::ChannelCredit(filter.clone(), outcome, attribution),
+            self.channel_credit_computed(filter, outcome, attribution),
+        )
+        .await
+    }
+
+    async fn channel_credit_computed(
+        &self,
+        filter: &KpiFilter,
+        outcome: Outcome,
+        attribution: Attribution,
+    ) -> Result<ChannelCredit> {
+        let filter = KpiFilter {
+            channel: None,
+            asset: None,
+            ..filter.clone()
+        };
+        let resolved = self.resolve(&filter).await?;
+        let spend = self.spend_per_channel(&resolved, &filter).await?;
+        let paid: BTreeSet<String> = spend
+            .iter()
+            .filter(|s| s.amount > 0.0)
+            .map(|s| s.channel.clone())
+            .collect();
+        let e = Alias::new("e");
+        let col = |name: &str| Expr::col((e.clone(), Alias::new(name)));
+        let paid_touches = Condition::all()
+            .add(col("campaign_id").eq(resolved.campaign.unwrap_or(0)))
+            .add(col("channel").is_in(paid.iter().map(String::as_str)));
+
+        let mut credit: BTreeMap<(String, i64), u64> = BTreeMap::new();
+        let pick = |window: Vec<&TouchRow>| -> Option<TouchRow> {
+            match attribution.model {
+                AttributionModel::FirstTouch => window.first().map(|t| (*t).clone()),
+                _ => window.last().map(|t| (*t).clone()),
+            }
+        };
+        let (outcomes, unattributed) = if outcome == Outcome::EngagedCustomer {
+            let by_contact = self.engaged_customer_touches(&resolved, &paid).await?;
+            let mut unattributed = 0;
+            for touches in by_contact.values() {
+                match pick(touches.iter().collect()) {
+                    Some(touch) => add_credit(&mut credit, &touch),
+                    None => unattributed += 1,
+                }
+            }
+            (by_contact.len() as u64, unattributed)
+        } else {
+            let rows = self.outcome_rows(&resolved, outcome).await?;
+            let moments: Vec<Moment> = rows.iter().map(OutcomeRow::moment).collect();
+            let touches =
+                TouchIndex::new(self.touches_of(&moments, attribution, paid_touches).await?);
+            let mut unattributed = 0;
+            for moment in &moments {
+                match pick(touches.before(moment, attribution).collect()) {
+                    Some(touch) => add_credit(&mut credit, &touch),
+                    None => unattributed += 1,
+                }
+            }
+            (moments.len() as u64, unattributed)
+        };
+
+        let mut days: BTreeMap<String, BTreeMap<i64, ChannelDay>> = BTreeMap::new();
+        let epoch = NaiveDate::default();
+        for s in &spend {
+            let day = (s.day - epoch).num_days();
+            days.entry(s.channel.clone())
+                .or_default()
+                .entry(day)
+                .or_insert(ChannelDay {
+                    day,
+                    spend: 0.0,
+                    outcomes: 0,
+                })
+                .spend += s.amount;
+        }
+        for ((channel, day), outcomes) in credit {
+            days.entry(channel)
+                .or_default()
+                .entry(day)
+                .or_insert(ChannelDay {
+                    day,
+                    spend: 0.0,
+                    outcomes: 0,
+                })
+                .outcomes += outcomes;
+        }
+        let channels = days
+            .into_iter()
+            .map(|(channel, days)| ChannelOutcomes {
+                channel,
+                days: days.into_values().collect(),
+            })
+            .collect();
+        Ok(ChannelCredit {
+            channels,
+            currency: self.campaign_currency(&resolved).await?,
+            outcomes,
+            unattributed,
+        })
+    }
+
+    /// The campaign's spend per channel and day over the filter's days.
+    async fn spend_per_channel(
+        &self,
+        resolved: &Resolved,
+        filter: &KpiFilter,
+    ) -> Result<Vec<ChannelDaySpend>> {
+        let (from, to) = days_spent_in(filter);
+        let s = Alias::new("s");
+        let col = |name: &str| Expr::col((s.clone(), Alias::new(name)));
+        let mut condition = Condition::all()
+            .add(col("workspace_id").eq(self.id()))
+            .add(col("campaign_id").eq(resolved.campaign.unwrap_or(0)));
+        if let Some(from) = from {
+            condition = condition.add(col("day").gte(from));
+        }
+        if let Some(to) = to {
+            condition = condition.add(col("day").lt(to));
+        }
+        let mut query = Query::select();
+        query
+            .expr_as(col("channel"), Alias::new("channel"))
+            .expr_as(col("day"), Alias::new("day"))
+            .expr_as(col("amount").sum(), Alias::new("amount"))
+            .from_as(spend::Entity, s.clone())
+            .cond_where(condition)
+            .group_by_col((s.clone(), Alias::new("channel")))
+            .group_by_col((s, Alias::new("day")));
+        self.select(&query).await
+    }
+
+    /// The campaign's currency, else the workspace's.
+    async fn campaign_currency(&self, resolved: &Resolved) -> Result<Option<String>> {
+        let k = Alias::new("k");
+        let mut query = Query::select();
+        query
+            .expr_as(
+                Expr::col((k.clone(), Alias::new("currency"))),
+                Alias::new("currency"),
+            )
+            .from_as(campaign::Entity, k.clone())
+            .cond_where(Expr::col((k, Alias::new("id"))).eq(resolved.campaign.unwrap_or(0)));
+        #[derive(FromQueryResult)]
+        struct Currency {
+            currency: Option<String>,
+        }
+        let found: Vec<Currency> = self.select(&query).await?;
+        Ok(found
+            .into_iter()
+            .find_map(|c| c.currency)
+            .or_else(|| self.currency().map(str::to_owned)))
+    }
+
+    /// The outcomes in the filter's range (and organization): rows of the outcome's
+    /// kind, the first per person for all but referrals, oldest first.
+    async fn outcome_rows(&self, resolved: &Resolved, outcome: Outcome) -> Result<Vec<OutcomeRow>> {
+        let (kind, of_campaign) = match outcome {
+            Outcome::Lead | Outcome::Customer => (EventKind::StageChange, false),
+            Outcome::Registrant => (EventKind::Registration, true),
+            Outcome::Attendee => (EventKind::Attendance, true),
+            Outcome::Referral => (EventKind::Referral, false),
+            Outcome::EngagedCustomer => return Ok(Vec::new()),
+        };
+        let scope = Resolved {
+            campaign: resolved.campaign.filter(|_| of_campaign),
+            organization: resolved.organization,
+            range: resolved.range,
+            ..Resolved::default()
+        };
+        let e = Alias::new("e");
+        let mut query = Query::select();
+        query
+            .columns(
+                [
+                    "id",
+                    "occurred_at",
+                    "contact_id",
+                    "organization_id",
+                    "anonymous_id",
+                    "properties",
+                ]
+                .map(|c| (e.clone(), Alias::new(c))),
+            )
+            .from_as(event::Entity, e.clone())
+            .cond_where(
+                self.condition_on(&e, &scope, AssetScope::Exact)
+                    .add(Expr::col((e.clone(), Alias::new("kind"))).eq(kind.as_str())),
+            );
+        let mut rows: Vec<OutcomeRow> = self.select(&query).await?;
+        rows.sort_by_key(|r| (r.occurred_at, r.id));
+
+        let stages = self.lifecycle_stages();
+        let reaches = |row: &OutcomeRow, stage: &str| {
+            row.properties
+                .get("to")
+                .and_then(JsonValue::as_str)
+                .is_some_and(|to| Stage::rank(&stages, to) >= Stage::rank(&stages, stage).max(1))
+        };
+        let qualifies = |row: &OutcomeRow| match outcome {
+            Outcome::Lead => reaches(row, "LEAD"),
+            Outcome::Customer => reaches(row, "CUSTOMER"),
+            _ => true,
+        };
+        if outcome == Outcome::Referral {
+            return Ok(rows);
+        }
+        let mut seen = BTreeSet::new();
+        Ok(rows
+            .into_iter()
+            .filter(|row| qualifies(row))
+            .filter(|row| row.person().is_none_or(|p| seen.insert(p)))
+            .collect())
+    }
+
+    /// For every contact now at CUSTOMER or beyond with an event of the campaign in
+    /// the range, their paid touches of the campaign in the range, oldest first (none
+    /// for a customer the campaign reached only through unpaid channels).
+    async fn engaged_customer_touches(
+        &self,
+        resolved: &Resolved,
+        paid: &BTreeSet<String>,
+    ) -> Result<HashMap<i64, Vec<TouchRow>>> {
+        #[derive(FromQueryResult)]
+        struct Engagement {
+            id: i64,
+            occurred_at: i64,
+            contact_id: i64,
+            kind: String,
+            channel: Option<String>,
+        }
+        let stages = self.lifecycle_stages();
+        let customer = Stage::rank(&stages, "CUSTOMER").max(1);
+        let customer_stages: Vec<&str> = stages
+            .iter()
+            .filter(|s| Stage::rank(&stages, s) >= customer)
+            .map(String::as_str)
+            .collect();
+        let scope = Resolved {
+            campaign: resolved.campaign,
+            organization: resolved.organization,
+            range: resolved.range,
+            ..Resolved::default()
+        };
+        let e = Alias::new("e");
+        let c = Alias::new("c");
+        let mut query = Query::select();
+        query
+            .columns(
+                ["id", "occurred_at", "contact_id", "kind", "channel"]
+                    .map(|col| (e.clone(), Alias::new(col))),
+            )
+            .from_as(event::Entity, e.clone())
+            .join_as(
+                sea_orm::JoinType::InnerJoin,
+                contact::Entity,
+                c.clone(),
+                Expr::col((c.clone(), Alias::new("id")))
+                    .equals((e.clone(), Alias::new("contact_id"))),
+            )
+            .cond_where(
+                self.condition_on(&e, &scope, AssetScope::Exact)
+                    .add(Expr::col((c, Alias::new("stage"))).is_in(customer_stages)),
+            );
+        let rows: Vec<Engagement> = self.select(&query).await?;
+        let mut by_contact: HashMap<i64, Vec<TouchRow>> = HashMap::new();
+        for row in rows {
+            let touches = by_contact.entry(row.contact_id).or_default();
+            let is_touch = row.kind.parse().is_ok_and(is_touch_kind);
+            if let Some(channel) = row.channel.filter(|c| is_touch && paid.contains(c)) {
+                touches.push(TouchRow {
+                    id: row.id,
+                    occurred_at: row.occurred_at,
+                    contact_id: Some(row.contact_id),
+                    organization_id: None,
+                    campaign_id: resolved.campaign,
+                    channel: Some(channel),
+                    asset_id: None,
+                });
+            }
+        }
+        for touches in by_contact.values_mut() {
+            touches.sort_by_key(|t| (t.occurred_at, t.id));
+        }
+        Ok(by_contact)
+    }
+}
+
+/// One outcome more for the touch's channel on the touch's UTC day.
+fn add_credit(credit: &mut BTreeMap<(String, i64), u64>, touch: &TouchRow) {
+    if let Some(channel) = &touch.channel {
+        *credit
+            .entry((channel.clone(), day_number(touch.occurred_at)))
+            .or_default() += 1;
+    }
+}
