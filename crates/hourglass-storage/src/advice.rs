@@ -176,27 +176,10 @@ impl WorkspaceStore {
         let mut days: BTreeMap<String, BTreeMap<i64, ChannelDay>> = BTreeMap::new();
         let epoch = NaiveDate::default();
         for s in &spend {
-            let day = (s.day - epoch).num_days();
-            days.entry(s.channel.clone())
-                .or_default()
-                .entry(day)
-                .or_insert(ChannelDay {
-                    day,
-                    spend: 0.0,
-                    outcomes: 0,
-                })
-                .spend += s.amount;
+            day_of(&mut days, s.channel.clone(), (s.day - epoch).num_days()).spend += s.amount;
         }
         for ((channel, day), outcomes) in credit {
-            days.entry(channel)
-                .or_default()
-                .entry(day)
-                .or_insert(ChannelDay {
-                    day,
-                    spend: 0.0,
-                    outcomes: 0,
-                })
-                .outcomes += outcomes;
+            day_of(&mut days, channel, day).outcomes += outcomes;
         }
         let channels = days
             .into_iter()
@@ -397,6 +380,22 @@ impl WorkspaceStore {
         }
         Ok(by_contact)
     }
+}
+
+/// A channel's entry for a day, made empty if there is none yet.
+fn day_of(
+    days: &mut BTreeMap<String, BTreeMap<i64, ChannelDay>>,
+    channel: String,
+    day: i64,
+) -> &mut ChannelDay {
+    days.entry(channel)
+        .or_default()
+        .entry(day)
+        .or_insert(ChannelDay {
+            day,
+            spend: 0.0,
+            outcomes: 0,
+        })
 }
 
 /// One outcome more for the touch's channel on the touch's UTC day.

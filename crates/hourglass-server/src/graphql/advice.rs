@@ -8,7 +8,7 @@ use hourglass_core::{Goal as CoreGoal, Permission};
 use hourglass_storage::Outcome;
 
 use super::compare::Verdict;
-use super::kpis::KpiFilterInput;
+use super::filter::KpiFilterInput;
 use super::types::Goal;
 use super::{caller, external_id};
 use crate::error::{ApiError, ApiResult};

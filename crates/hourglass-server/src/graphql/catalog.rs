@@ -1,7 +1,6 @@
 //! What a workspace describes: campaigns, assets, organizations, contacts, spend.
 
 use async_graphql::connection::{Connection, OpaqueCursor};
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use hourglass_core::Permission;
@@ -12,7 +11,8 @@ use hourglass_storage::{
 };
 
 use super::depth::{DepthLoader, InFilter, OrganizationDepth, OrganizationOrder};
-use super::kpis::{KpiDefinition, KpiFilterInput, KpiReport, kpi_report};
+use super::filter::KpiFilterInput;
+use super::kpis::{KpiDefinition, KpiReport, kpi_report};
 use super::leads::{AudienceMember, AudienceStep, ContactOrder, LeadLoader, PersonDepth, audience};
 use super::types::{AssetKind, Goal};
 use super::{caller, external_id, page, state};
@@ -253,23 +253,14 @@ impl Organization {
         ctx: &Context<'_>,
         filter: Option<KpiFilterInput>,
     ) -> ApiResult<OrganizationDepth> {
-        if filter.is_none()
-            && let Some(depth) = &self.ranked_depth
-        {
-            return Ok(depth.clone());
-        }
-        let key = InFilter {
-            ws: self.handle.clone(),
-            filter: filter.unwrap_or_default().into_filter()?,
-            id: external_id(&self.id, "id")?,
-        };
-        let loader = ctx
-            .data::<DataLoader<DepthLoader>>()
-            .map_err(|e| ApiError::internal(&e.message))?;
-        loader
-            .load_one(key)
-            .await?
-            .ok_or_else(|| ApiError::internal(&"the depth loader skipped an organization"))
+        InFilter::answer::<DepthLoader>(
+            ctx,
+            &self.handle,
+            &self.id,
+            filter,
+            self.ranked_depth.as_ref(),
+        )
+        .await
     }
 
     /// Its people with engagement in the filter, most engaged first: who attended and
@@ -397,23 +388,14 @@ impl Contact {
         ctx: &Context<'_>,
         filter: Option<KpiFilterInput>,
     ) -> ApiResult<PersonDepth> {
-        if filter.is_none()
-            && let Some(depth) = &self.ranked_depth
-        {
-            return Ok(depth.clone());
-        }
-        let key = InFilter {
-            ws: self.handle.clone(),
-            filter: filter.unwrap_or_default().into_filter()?,
-            id: external_id(&self.id, "id")?,
-        };
-        let loader = ctx
-            .data::<DataLoader<LeadLoader>>()
-            .map_err(|e| ApiError::internal(&e.message))?;
-        loader
-            .load_one(key)
-            .await?
-            .ok_or_else(|| ApiError::internal(&"the lead loader skipped a contact"))
+        InFilter::answer::<LeadLoader>(
+            ctx,
+            &self.handle,
+            &self.id,
+            filter,
+            self.ranked_depth.as_ref(),
+        )
+        .await
     }
 }
 

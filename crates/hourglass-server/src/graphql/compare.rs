@@ -6,7 +6,7 @@ use hourglass_core::sequential::{self, Sample, Tuning};
 use hourglass_core::{Permission, Rate as CoreRate, TopReport};
 use hourglass_storage::KpiFilter;
 
-use super::kpis::KpiFilterInput;
+use super::filter::KpiFilterInput;
 use super::types::Rate;
 use super::{caller, external_id};
 use crate::error::{ApiError, ApiResult};

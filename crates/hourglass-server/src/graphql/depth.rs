@@ -2,13 +2,15 @@
 
 use std::collections::HashMap;
 
-use async_graphql::dataloader::Loader;
-use async_graphql::{Enum, SimpleObject};
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Enum, ID, SimpleObject};
 use hourglass_core::depth::{DepthParts, DepthScore};
 use hourglass_storage::{KpiFilter, WorkspaceStore};
 
+use super::external_id;
+use super::filter::KpiFilterInput;
 use super::types::DepthContribution;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 /// How deeply an organization engages within a filter, with the score's working
 /// shown so a salesperson can see why an account is on the short list.
@@ -84,6 +86,41 @@ impl InFilter {
             groups.entry(key.group()).or_default().push(key);
         }
         groups.into_values().collect()
+    }
+}
+
+impl InFilter {
+    /// A row's answer within `filter`: without one, the answer it was ranked by (when
+    /// listed in a ranked order); otherwise loaded by `L`, batched with the other rows
+    /// of its page that ask for the same.
+    pub async fn answer<L>(
+        ctx: &Context<'_>,
+        handle: &WorkspaceStore,
+        id: &ID,
+        filter: Option<KpiFilterInput>,
+        ranked: Option<&L::Value>,
+    ) -> ApiResult<L::Value>
+    where
+        L: Loader<Self, Error = ApiError>,
+        L::Value: Clone,
+    {
+        if filter.is_none()
+            && let Some(answer) = ranked
+        {
+            return Ok(answer.clone());
+        }
+        let key = Self {
+            ws: handle.clone(),
+            filter: filter.unwrap_or_default().into_filter()?,
+            id: external_id(id, "id")?,
+        };
+        let loader = ctx
+            .data::<DataLoader<L>>()
+            .map_err(|e| ApiError::internal(&e.message))?;
+        loader
+            .load_one(key)
+            .await?
+            .ok_or_else(|| ApiError::internal(&format!("the loader skipped {}", id.as_str())))
     }
 }
 

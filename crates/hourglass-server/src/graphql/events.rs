@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use hourglass_core::Permission;
 use hourglass_storage::{EventRecord, EventsFilter, from_millis};
 
-use super::kpis::KpiFilterInput;
+use super::filter::KpiFilterInput;
 use super::types::EventKind;
 use super::{caller, page, state};
 use crate::error::ApiResult;

@@ -8,7 +8,8 @@ use hourglass_core::depth::{DepthParts, Ranked};
 
 use super::catalog::Organization;
 use super::depth::OrganizationDepth;
-use super::kpis::{KpiFilterInput, KpiReport, kpi_report};
+use super::filter::KpiFilterInput;
+use super::kpis::{KpiReport, kpi_report};
 use super::{caller, state};
 use crate::error::{ApiError, ApiResult};
 

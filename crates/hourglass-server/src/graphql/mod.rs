@@ -6,6 +6,7 @@ mod compare;
 mod depth;
 mod errors;
 mod events;
+mod filter;
 mod hourglass;
 mod ingest;
 mod keys;

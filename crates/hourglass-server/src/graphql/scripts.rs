@@ -12,7 +12,7 @@ use hourglass_storage::{
 };
 use serde_json::{Map, Value};
 
-use super::kpis::KpiFilterInput;
+use super::filter::KpiFilterInput;
 use super::types::Goal;
 use super::{AppState, caller, page, state};
 use crate::error::{ApiError, ApiResult};

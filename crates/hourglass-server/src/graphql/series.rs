@@ -8,7 +8,8 @@ use hourglass_core::{Permission, TopReport};
 use hourglass_storage::Period;
 
 use super::caller;
-use super::kpis::{self, DayRangeInput, KpiFilterInput, KpiReport};
+use super::filter::{self, DayRangeInput, KpiFilterInput};
+use super::kpis::KpiReport;
 use crate::error::{ApiError, ApiResult};
 
 /// How long one point of a series is.
@@ -64,7 +65,7 @@ impl SeriesQuery {
         bucket: SeriesBucket,
         #[graphql(default = "UTC")] time_zone: String,
     ) -> ApiResult<TimeSeries> {
-        let tz: Tz = kpis::time_zone(&time_zone)?;
+        let tz: Tz = filter::time_zone(&time_zone)?;
         let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         let kpi_filter = filter.clone().into_filter()?;
         let (Some(from), Some(to)) = (kpi_filter.range.from, kpi_filter.range.to) else {
