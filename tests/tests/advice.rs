@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 const WS: &str = "advice";
 
-const ADVICE: &str = "query($campaign: ID!, $model: TouchCredit! = LAST_TOUCH, $lookback: Int! = 90, $outcome: SpendOutcome) {
-  spendAdvice(workspace: \"advice\", campaign: $campaign, model: $model, lookbackDays: $lookback, outcome: $outcome) {
+const ADVICE: &str = "query($campaign: ID!, $model: TouchCredit! = LAST_TOUCH, $lookback: Int! = 90, $outcome: SpendOutcome, $filter: KpiFilterInput) {
+  spendAdvice(workspace: \"advice\", campaign: $campaign, model: $model, lookbackDays: $lookback, outcome: $outcome, filter: $filter) {
     goal outcome currency outcomes unattributedOutcomes minimumOutcomes reference shift moveFrom moveTo
     moreOutcomesNeeded summary
     channels { channel spend outcomes costPerOutcome { value lower upper }
@@ -198,6 +198,28 @@ async fn the_data_say_move_money_from_display_to_email(backend: Backend) {
         Value::Null,
         "the reference is not compared with itself"
     );
+
+    // From day 5 on: spend of days 5–19 (email) and 5–20 (display). The leads of day
+    // 4's clicks come on day 5, in the range, but their touches were bought on day 4,
+    // whose spend is not counted: unattributed, not free.
+    let data = app
+        .graphql_ok(
+            ADVICE,
+            json!({"campaign": "spring", "filter": {"from": format!("{}T00:00:00Z", day(5))}}),
+        )
+        .await;
+    let advice = &data["spendAdvice"];
+    assert_eq!(advice["outcomes"], 16 * 8 + 1);
+    assert_eq!(advice["unattributedOutcomes"], 8);
+    let counts = |name: &str| {
+        let c = channel(advice, name);
+        (
+            c["spend"].as_f64().unwrap(),
+            c["outcomes"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(counts("email"), (1500.0, 15 * 6));
+    assert_eq!(counts("display"), (1600.0, 15 * 2 + 1));
 }
 
 async fn outcomes_go_to_the_campaigns_paid_touches_by_the_model(backend: Backend) {
@@ -327,9 +349,19 @@ async fn little_data_is_not_enough_and_says_how_much_more(backend: Backend) {
         .await;
     assert_eq!(data["spendAdvice"]["shift"], "NOTHING_TO_COMPARE");
 
+    // A workspace whose stages stop at MQL has no customers to judge by.
+    app.graphql_ok(
+        "mutation { updateWorkspace(slug: \"advice\", input: {lifecycleStages: [\"VISITOR\", \"LEAD\", \"MQL\"]}) { slug } }",
+        json!({}),
+    )
+    .await;
     for (query, code) in [
         (
             "{ spendAdvice(workspace: \"advice\", campaign: \"spring\", lookbackDays: 0) { shift } }",
+            "BAD_USER_INPUT",
+        ),
+        (
+            "{ spendAdvice(workspace: \"advice\", campaign: \"spring\", outcome: CUSTOMER) { shift } }",
             "BAD_USER_INPUT",
         ),
         (

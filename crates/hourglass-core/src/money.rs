@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::stats::Z_95;
+
 /// An amount in one currency. `currency` is `None` when neither the record nor the
 /// workspace names one; such amounts only ever add up with each other.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,9 +177,6 @@ pub struct Roi {
     /// Attributed revenue in other currencies: left out of `value`.
     pub other_currencies: Vec<Money>,
 }
-
-/// The two-sided 95 % normal quantile.
-const Z_95: f64 = 1.959_963_984_540_054;
 
 impl Roi {
     pub fn new(spend: &Spend, credited: &Credit, min_sample: u64) -> Self {

@@ -104,6 +104,59 @@ const GARWOOD_EXACT_LIMIT: u64 = 100_000;
 /// its score (normal) approximation, whose cost does not grow with the count.
 const EXACT_TEST_LIMIT: u64 = 1_000_000;
 
+/// What a campaign's channels are judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A person reaching LEAD or a later stage (their first such STAGE_CHANGE).
+    Lead,
+    /// A person's first REGISTRATION of the campaign.
+    Registrant,
+    /// A person's first ATTENDANCE of the campaign.
+    Attendee,
+    /// A person reaching CUSTOMER or a later stage.
+    Customer,
+    /// A contact at CUSTOMER or beyond who engaged with the campaign, credited among
+    /// their paid touches of the campaign (no lookback).
+    EngagedCustomer,
+    /// A REFERRAL event (each one), credited to the referrer's touches.
+    Referral,
+}
+
+impl Outcome {
+    /// The outcome a campaign of `goal` is run for: FIND → LEAD, KEEP →
+    /// ENGAGED_CUSTOMER, GROW → REFERRAL.
+    pub fn of_goal(goal: crate::Goal) -> Self {
+        match goal {
+            crate::Goal::Find => Self::Lead,
+            crate::Goal::Keep => Self::EngagedCustomer,
+            crate::Goal::Grow => Self::Referral,
+        }
+    }
+
+    /// The lifecycle stage the outcome is defined by, if any: the workspace must list it.
+    pub fn stage(self) -> Option<&'static str> {
+        match self {
+            Self::Lead => Some("LEAD"),
+            Self::Customer | Self::EngagedCustomer => Some("CUSTOMER"),
+            Self::Registrant | Self::Attendee | Self::Referral => None,
+        }
+    }
+}
+
+/// Outcomes credited to a campaign's paid channels: what [`advise`] weighs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelCredit {
+    /// Every channel with spend in the filter's days, with its spend and credited
+    /// outcomes per day.
+    pub channels: Vec<ChannelOutcomes>,
+    /// The campaign's currency, else the workspace's.
+    pub currency: Option<String>,
+    /// Outcomes in the filter.
+    pub outcomes: u64,
+    /// Of those, how many had no paid touch of the campaign in their window.
+    pub unattributed: u64,
+}
+
 /// One channel's spend on one day and the whole outcomes credited to that day's touches.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChannelDay {
@@ -477,7 +530,7 @@ fn crossing(
 
 /// Roughly how many more outcomes (both channels, on days both spend), arriving at the
 /// current rates and spend ratios, before the always-valid p-value falls below `level`
-/// (pass [`ALPHA`] over the number of channels compared, so that it holds after Holm
+/// (pass [`ALPHA`] over the number of pairs of channels, so that it holds after Holm
 /// too): the smallest multiple of the current data that gets there, found by doubling
 /// and then [`crossing`]. Rough because the observed ratio is taken as the truth.
 /// `None` when more than [`MAX_MORE_OBSERVATIONS`] would be needed (or never: equal
@@ -595,15 +648,16 @@ pub struct ChannelAdvice {
     /// This channel against the reference; `None` for the reference, channels without
     /// spend, and pairs with no outcome on a day both spent.
     pub versus_reference: Option<RateRatio>,
-    /// The always-valid p-value after Holm over the channels compared with the
-    /// reference (1 for a pair without a comparison); `None` when not compared.
+    /// The always-valid p-value after Holm over every pair of paid channels (1 for a
+    /// pair without a comparison); `None` when not compared.
     pub adjusted_p_value: Option<f64>,
     /// `Better`: more outcomes per unit of spend than the reference (cheaper). `None`
     /// when not compared.
     pub verdict: Option<Verdict>,
     /// More outcomes of this pair (on days both spend) before a verdict, at the current
-    /// rates; at least the shortfall from the minimum. `Some(0)` once decided; `None`
-    /// when not compared or not in any useful time.
+    /// rates, and at least the shortfall from the minimum (only the shortfall while the
+    /// pair has no outcome to extrapolate from). `Some(0)` once decided; `None` when not
+    /// compared or not in any useful time at the current rates.
     pub more_outcomes_needed: Option<u64>,
 }
 
@@ -635,7 +689,8 @@ pub struct Advice {
 /// Ranks the channels by cost per outcome (total spend over total outcomes, all days)
 /// and says whether the data support moving money. Every channel is compared with the
 /// reference over the days on which both spent, and the always-valid p-values are
-/// Holm-adjusted over those comparisons. Channels without spend are listed but not
+/// Holm-adjusted as if every pair of paid channels were compared: the reference is
+/// chosen from the data, so the guarantee must hold whichever pair it picks. Channels without spend are listed but not
 /// compared. A pair of channels with fewer than `minimum_outcomes` outcomes on days both
 /// spent gets `InsufficientSample` (the exact CS needs no minimum for its guarantee,
 /// but a verdict on a handful of outcomes would rest on the rates staying as they are).
@@ -702,11 +757,17 @@ pub fn advise(channels: Vec<ChannelOutcomes>, minimum_outcomes: u64) -> Advice {
         .map(|&i| Shared::new(&by_day(&ranked[i].0.days), &reference_days))
         .collect();
     let ratios: Vec<Option<RateRatio>> = shared.iter().map(Shared::rate_ratio).collect();
-    let raw: Vec<f64> = ratios
+    // The reference is picked from the data, and may change from one look to the
+    // next, so the error is controlled over every pair of paid channels, not only
+    // the pairs with this look's reference: Holm over K(K − 1)/2 hypotheses, the
+    // pairs not compared counting as p = 1. With two channels that is one pair.
+    let pairs = paid.len() * (paid.len() - 1) / 2;
+    let mut raw: Vec<f64> = ratios
         .iter()
         .map(|q| q.map_or(1.0, |q| q.p_value))
         .collect();
-    let level = ALPHA / compared.len() as f64;
+    raw.resize(pairs.max(raw.len()), 1.0);
+    let level = ALPHA / pairs.max(1) as f64;
     for (((&i, ratio), adjusted), shared) in
         compared.iter().zip(ratios).zip(holm(&raw)).zip(&shared)
     {
@@ -726,8 +787,12 @@ pub fn advise(channels: Vec<ChannelOutcomes>, minimum_outcomes: u64) -> Advice {
         let more = match verdict {
             Verdict::Better | Verdict::Worse => Some(0),
             Verdict::NotYetSignificant => outcomes_needed(&shared.days, level),
+            // Without a shared outcome there is nothing to extrapolate from: at least
+            // the shortfall. Otherwise the extrapolation, and never a promise of a
+            // verdict the current rates would not give.
+            Verdict::InsufficientSample if outcomes == 0 => Some(shortfall),
             Verdict::InsufficientSample => {
-                Some(outcomes_needed(&shared.days, level).map_or(shortfall, |m| m.max(shortfall)))
+                outcomes_needed(&shared.days, level).map(|m| m.max(shortfall))
             }
         };
         let row = &mut advice[i];
@@ -1202,6 +1267,36 @@ mod tests {
         assert_eq!(outcomes_needed(&even, ALPHA), None);
     }
 
+    /// Equal rates on too few outcomes: no promise of a verdict that the current rates
+    /// would never give.
+    #[test]
+    fn equal_channels_on_little_data_promise_nothing() {
+        let a = days(&[(100.0, 1); 10]);
+        let b = days(&[(100.0, 1); 10]);
+        let advice = advise(
+            vec![
+                ChannelOutcomes {
+                    channel: "a".into(),
+                    days: a,
+                },
+                ChannelOutcomes {
+                    channel: "b".into(),
+                    days: b,
+                },
+            ],
+            30,
+        );
+        let b = &advice.channels[1];
+        assert_eq!(b.verdict, Some(Verdict::InsufficientSample));
+        assert_eq!(b.more_outcomes_needed, None);
+        assert_eq!(
+            advice.shift,
+            Shift::NotEnoughData {
+                more_outcomes_needed: None
+            }
+        );
+    }
+
     /// 40 days of 100 on each: search brings 6 outcomes a day, social 2 (3× dearer).
     #[test]
     fn a_clearly_dearer_channel_should_give_its_money_to_the_cheap_one() {
@@ -1228,13 +1323,17 @@ mod tests {
         let names: Vec<&str> = advice.channels.iter().map(|c| c.channel.as_str()).collect();
         assert_eq!(names, ["search", "display", "social"]);
         assert_eq!(advice.reference.as_deref(), Some("search"));
+        // Display is 1.5× dearer: not yet shown so over three pairs of channels.
         assert_eq!(
             advice.shift,
             Shift::Move {
-                from: vec!["display".into(), "social".into()],
+                from: vec!["social".into()],
                 to: "search".into()
             }
         );
+        let display = &advice.channels[1];
+        assert_eq!(display.verdict, Some(Verdict::NotYetSignificant));
+        assert!(display.more_outcomes_needed.is_some_and(|n| n > 0));
         let social = &advice.channels[2];
         assert_eq!(social.verdict, Some(Verdict::Worse));
         assert_eq!(social.more_outcomes_needed, Some(0));

@@ -6,13 +6,14 @@
 //! the campaign's **paid touches** — its events on a channel it recorded spend for —
 //! of the outcome's contact or organization, by first or last touch, on the UTC day
 //! of that touch: the day the money bought it. Outcomes with no paid touch in their
-//! window are counted as unattributed.
+//! window, or whose touch falls before the filter's days (whose spend is not counted),
+//! are counted as unattributed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use hourglass_core::attribution::{Attribution, AttributionModel};
-use hourglass_core::spend_advice::{ChannelDay, ChannelOutcomes};
+use hourglass_core::spend_advice::{ChannelCredit, ChannelDay, ChannelOutcomes, Outcome};
 use hourglass_core::{EventKind, Stage};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_orm::{FromQueryResult, JsonValue};
@@ -24,39 +25,6 @@ use crate::kpis::{AssetScope, KpiFilter, Resolved, days_spent_in};
 use crate::rollups::DAY_MS;
 use crate::touches::{Moment, TouchIndex, TouchRow, is_touch_kind};
 use crate::workspaces::WorkspaceStore;
-
-/// What a campaign's channels are judged by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// A person reaching LEAD or a later stage (their first such STAGE_CHANGE in the
-    /// range).
-    Lead,
-    /// A person's first REGISTRATION of the campaign in the range.
-    Registrant,
-    /// A person's first ATTENDANCE of the campaign in the range.
-    Attendee,
-    /// A person reaching CUSTOMER or a later stage.
-    Customer,
-    /// A contact at CUSTOMER or beyond who engaged with the campaign in the range,
-    /// credited among their paid touches of the campaign in the range (no lookback).
-    EngagedCustomer,
-    /// A REFERRAL event (each one), credited to the referrer's touches.
-    Referral,
-}
-
-/// Outcomes credited to a campaign's paid channels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChannelCredit {
-    /// Every channel with spend in the filter's days, with its spend and credited
-    /// outcomes per day (days since 1970).
-    pub channels: Vec<ChannelOutcomes>,
-    /// The campaign's currency, else the workspace's.
-    pub currency: Option<String>,
-    /// Outcomes in the filter.
-    pub outcomes: u64,
-    /// Of those, how many had no paid touch of the campaign in their window.
-    pub unattributed: u64,
-}
 
 #[derive(Debug, FromQueryResult)]
 struct ChannelDaySpend {
@@ -141,7 +109,10 @@ impl WorkspaceStore {
             .add(col("campaign_id").eq(resolved.campaign.unwrap_or(0)))
             .add(col("channel").is_in(paid.iter().map(String::as_str)));
 
-        let mut credit: BTreeMap<(String, i64), u64> = BTreeMap::new();
+        let mut credit = Credit {
+            days: days_spent_in(&filter),
+            per_day: BTreeMap::new(),
+        };
         let pick = |window: Vec<&TouchRow>| -> Option<TouchRow> {
             match attribution.model {
                 AttributionModel::FirstTouch => window.first().map(|t| (*t).clone()),
@@ -152,9 +123,8 @@ impl WorkspaceStore {
             let by_contact = self.engaged_customer_touches(&resolved, &paid).await?;
             let mut unattributed = 0;
             for touches in by_contact.values() {
-                match pick(touches.iter().collect()) {
-                    Some(touch) => add_credit(&mut credit, &touch),
-                    None => unattributed += 1,
+                if !pick(touches.iter().collect()).is_some_and(|t| credit.add(&t)) {
+                    unattributed += 1;
                 }
             }
             (by_contact.len() as u64, unattributed)
@@ -165,9 +135,10 @@ impl WorkspaceStore {
                 TouchIndex::new(self.touches_of(&moments, attribution, paid_touches).await?);
             let mut unattributed = 0;
             for moment in &moments {
-                match pick(touches.before(moment, attribution).collect()) {
-                    Some(touch) => add_credit(&mut credit, &touch),
-                    None => unattributed += 1,
+                if !pick(touches.before(moment, attribution).collect())
+                    .is_some_and(|t| credit.add(&t))
+                {
+                    unattributed += 1;
                 }
             }
             (moments.len() as u64, unattributed)
@@ -178,7 +149,7 @@ impl WorkspaceStore {
         for s in &spend {
             day_of(&mut days, s.channel.clone(), (s.day - epoch).num_days()).spend += s.amount;
         }
-        for ((channel, day), outcomes) in credit {
+        for ((channel, day), outcomes) in credit.per_day {
             day_of(&mut days, channel, day).outcomes += outcomes;
         }
         let channels = days
@@ -236,7 +207,11 @@ impl WorkspaceStore {
                 Alias::new("currency"),
             )
             .from_as(campaign::Entity, k.clone())
-            .cond_where(Expr::col((k, Alias::new("id"))).eq(resolved.campaign.unwrap_or(0)));
+            .cond_where(
+                Condition::all()
+                    .add(Expr::col((k.clone(), Alias::new("workspace_id"))).eq(self.id()))
+                    .add(Expr::col((k, Alias::new("id"))).eq(resolved.campaign.unwrap_or(0))),
+            );
         #[derive(FromQueryResult)]
         struct Currency {
             currency: Option<String>,
@@ -287,11 +262,15 @@ impl WorkspaceStore {
         rows.sort_by_key(|r| (r.occurred_at, r.id));
 
         let stages = self.lifecycle_stages();
+        // A stage the workspace does not list is reached by nobody.
         let reaches = |row: &OutcomeRow, stage: &str| {
-            row.properties
-                .get("to")
-                .and_then(JsonValue::as_str)
-                .is_some_and(|to| Stage::rank(&stages, to) >= Stage::rank(&stages, stage).max(1))
+            let needed = Stage::rank(&stages, stage);
+            needed > 0
+                && row
+                    .properties
+                    .get("to")
+                    .and_then(JsonValue::as_str)
+                    .is_some_and(|to| Stage::rank(&stages, to) >= needed)
         };
         let qualifies = |row: &OutcomeRow| match outcome {
             Outcome::Lead => reaches(row, "LEAD"),
@@ -326,10 +305,11 @@ impl WorkspaceStore {
             channel: Option<String>,
         }
         let stages = self.lifecycle_stages();
-        let customer = Stage::rank(&stages, "CUSTOMER").max(1);
+        // None when the workspace does not list CUSTOMER.
+        let customer = Stage::rank(&stages, "CUSTOMER");
         let customer_stages: Vec<&str> = stages
             .iter()
-            .filter(|s| Stage::rank(&stages, s) >= customer)
+            .filter(|s| customer > 0 && Stage::rank(&stages, s) >= customer)
             .map(String::as_str)
             .collect();
         let scope = Resolved {
@@ -398,11 +378,29 @@ fn day_of(
         })
 }
 
-/// One outcome more for the touch's channel on the touch's UTC day.
-fn add_credit(credit: &mut BTreeMap<(String, i64), u64>, touch: &TouchRow) {
-    if let Some(channel) = &touch.channel {
-        *credit
-            .entry((channel.clone(), day_number(touch.occurred_at)))
-            .or_default() += 1;
+/// Outcomes credited per channel and UTC day of the touch, over the days whose spend
+/// is counted.
+struct Credit {
+    days: (Option<NaiveDate>, Option<NaiveDate>),
+    per_day: BTreeMap<(String, i64), u64>,
+}
+
+impl Credit {
+    /// One outcome more for the touch's channel on the touch's UTC day; false (no
+    /// credit) when that day is outside the days whose spend is counted — the money
+    /// that bought the touch is not in the comparison, so neither is what it bought.
+    fn add(&mut self, touch: &TouchRow) -> bool {
+        let Some(channel) = &touch.channel else {
+            return false;
+        };
+        let day = day_number(touch.occurred_at);
+        let epoch = NaiveDate::default();
+        let number = |date: NaiveDate| (date - epoch).num_days();
+        let (from, to) = self.days;
+        if from.is_some_and(|f| day < number(f)) || to.is_some_and(|t| day >= number(t)) {
+            return false;
+        }
+        *self.per_day.entry((channel.clone(), day)).or_default() += 1;
+        true
     }
 }

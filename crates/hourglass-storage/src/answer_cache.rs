@@ -21,11 +21,11 @@ use hourglass_core::advocacy::NpsTally;
 use hourglass_core::attribution::{AttributedRevenue, Attribution};
 use hourglass_core::depth::{Lead, Ranked};
 use hourglass_core::money::{Amounts, Spend};
+use hourglass_core::spend_advice::{ChannelCredit, Outcome};
 use hourglass_core::stages::StageReach;
 use hourglass_core::{ExternalId, FunnelCounts, TopCounts};
 use lru::LruCache;
 
-use crate::advice::{ChannelCredit, Outcome};
 use crate::kpis::KpiFilter;
 use crate::series::Period;
 

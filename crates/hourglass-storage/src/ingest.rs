@@ -200,7 +200,7 @@ impl WorkspaceStore {
         laps.mark("facts");
         stages.apply(txn).await?;
         laps.mark("stages");
-        describe_contacts(txn, &traits).await?;
+        describe_contacts(txn, self.id(), &traits).await?;
         laps.mark("traits");
         tracing::debug!(
             events = total,
@@ -223,6 +223,7 @@ impl WorkspaceStore {
 /// no event gave stays as it was. One UPDATE per trait per chunk of contacts.
 async fn describe_contacts(
     txn: &DatabaseTransaction,
+    workspace_id: i64,
     traits: &BTreeMap<i64, ContactTraits>,
 ) -> Result<()> {
     type Trait = fn(&ContactTraits) -> Option<&String>;
@@ -242,6 +243,7 @@ async fn describe_contacts(
                     column,
                     by_contact(chunk.iter().map(|(c, v)| (*c, Expr::val(v.clone())))),
                 )
+                .filter(contact::Column::WorkspaceId.eq(workspace_id))
                 .filter(contact::Column::Id.is_in(chunk.iter().map(|(c, _)| *c)))
                 .exec(txn)
                 .await?;

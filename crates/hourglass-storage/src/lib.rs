@@ -36,7 +36,6 @@ mod touches;
 mod workspace_write;
 mod workspaces;
 
-pub use advice::{ChannelCredit, Outcome};
 pub use catalog::{
     AssetChanges, AssetRecord, CampaignChanges, ContactDescription, ContactRecord, NewAsset,
     NewCampaign, NewOrganization, OrganizationChanges,

@@ -3,9 +3,8 @@
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use hourglass_core::attribution::{Attribution, AttributionModel};
-use hourglass_core::spend_advice::{self, Shift};
+use hourglass_core::spend_advice::{self, Outcome, Shift};
 use hourglass_core::{Goal as CoreGoal, Permission};
-use hourglass_storage::Outcome;
 
 use super::compare::Verdict;
 use super::filter::KpiFilterInput;
@@ -16,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 /// What a campaign's channels are judged by. Without one, the campaign's goal says:
 /// FIND → LEAD, KEEP → ENGAGED_CUSTOMER, GROW → REFERRAL.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
-#[graphql(remote = "hourglass_storage::Outcome")]
+#[graphql(remote = "hourglass_core::spend_advice::Outcome")]
 pub enum SpendOutcome {
     /// A person reaching LEAD or a later stage (their first such STAGE_CHANGE in the
     /// filter).
@@ -32,17 +31,6 @@ pub enum SpendOutcome {
     EngagedCustomer,
     /// A REFERRAL event, credited to the referrer's touches.
     Referral,
-}
-
-impl SpendOutcome {
-    /// The outcome a campaign of `goal` is run for.
-    fn of_goal(goal: CoreGoal) -> Self {
-        match goal {
-            CoreGoal::Find => Self::Lead,
-            CoreGoal::Keep => Self::EngagedCustomer,
-            CoreGoal::Grow => Self::Referral,
-        }
-    }
 }
 
 /// Which one paid touch an outcome is credited to. Outcomes are credited whole, so
@@ -137,7 +125,7 @@ pub struct SpendAdvice {
     /// Cheapest first; channels with spend but no outcome after them.
     pub channels: Vec<ChannelAdvice>,
     /// The channel the others are compared with: the cheapest with at least the
-    /// minimum outcomes.
+    /// minimum outcomes, else the cheapest with spend.
     pub reference: Option<String>,
     pub shift: SpendShift,
     pub move_from: Vec<String>,
@@ -187,7 +175,17 @@ impl AdviceQuery {
         })?;
         let mut filter = filter.unwrap_or_default().into_filter()?;
         filter.campaign = Some(campaign_id);
-        let outcome = outcome.unwrap_or_else(|| SpendOutcome::of_goal(goal));
+        let outcome = outcome.unwrap_or_else(|| Outcome::of_goal(goal).into());
+        if let Some(stage) = Outcome::from(outcome).stage()
+            && !ws.lifecycle_stages().iter().any(|s| s == stage)
+        {
+            return Err(ApiError::BadUserInput {
+                message: format!(
+                    "this workspace's lifecycleStages do not list {stage}: choose another outcome"
+                ),
+                field: Some("outcome".into()),
+            });
+        }
         let attribution = Attribution {
             model: match model {
                 TouchCredit::FirstTouch => AttributionModel::FirstTouch,
@@ -199,7 +197,13 @@ impl AdviceQuery {
             .channel_credit(&filter, Outcome::from(outcome), attribution)
             .await?;
         let minimum_outcomes = ws.min_sample();
-        let advice = spend_advice::advise(credit.channels, minimum_outcomes);
+        // Root finding and numerical integration per pair of channels: off the
+        // async workers.
+        let channels = credit.channels;
+        let advice =
+            tokio::task::spawn_blocking(move || spend_advice::advise(channels, minimum_outcomes))
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
         let channels: Vec<ChannelAdvice> = advice.channels.into_iter().map(channel).collect();
         let currency = credit.currency;
         let summary = summary(&advice.shift, &channels, outcome, currency.as_deref());

@@ -337,6 +337,9 @@ pub struct OrganizationUpdateInput {
     pub domain: Option<String>,
 }
 
+/// Most stages one `contacts` query may name: a workspace has a handful.
+const MAX_STAGES: usize = 50;
+
 /// A person. Contacts are created by the events that name them.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(complex)]
@@ -560,6 +563,12 @@ impl CatalogQuery {
         let organization = organization
             .map(|o| external_id(&o, "organization"))
             .transpose()?;
+        if stages.as_ref().is_some_and(|s| s.len() > MAX_STAGES) {
+            return Err(ApiError::BadUserInput {
+                message: format!("stages lists at most {MAX_STAGES} stages"),
+                field: Some("stages".into()),
+            });
+        }
         let ws = caller(ctx)?.workspace(&workspace, Permission::Read).await?;
         match order_by {
             ContactOrder::Created => {
@@ -594,18 +603,13 @@ impl CatalogQuery {
                     .map(|(_, (_, l))| l.person.contact.clone())
                     .collect();
                 let mut records = ws.contact_records(&ids).await?;
-                let people = page
-                    .items
-                    .iter()
-                    .map(|(_, (_, l))| (l.person.clone(), l.score.clone()))
-                    .collect();
-                let people = PersonDepth::described(&ws, people).await?;
                 let items = page
                     .items
                     .into_iter()
-                    .zip(people)
-                    .filter_map(|((cursor, (rank, lead)), person)| {
+                    .filter_map(|(cursor, (rank, lead))| {
                         let record = records.remove(&lead.person.contact)?;
+                        let person =
+                            PersonDepth::new(lead.person, lead.score, Some(&record.contact));
                         let mut contact = Contact::new(&ws, record);
                         contact.rank = Some(rank);
                         contact.ranked_depth = Some(person);

@@ -55,7 +55,11 @@ pub struct PersonDepth {
 
 impl PersonDepth {
     /// A person's engagement and score with what is known of the contact.
-    fn new(person: core::PersonDepth, score: DepthScore, contact: Option<&contact::Model>) -> Self {
+    pub(crate) fn new(
+        person: core::PersonDepth,
+        score: DepthScore,
+        contact: Option<&contact::Model>,
+    ) -> Self {
         Self {
             contact: ID(person.contact),
             name: contact.and_then(|c| c.name.clone()),

@@ -2,8 +2,9 @@
 //!
 //! Every stored event that names an organization or a contact adds to two rows of
 //! `engagement_facts`: one for its UTC day and one for all time, each keyed by
-//! campaign, organization, contact, asset, channel, kind and (for a share) its
-//! recipient. A row holds how many events, the sum of their values and when the
+//! campaign, organization (0 for a contact's event that names none: the group leads
+//! without an organization are scored from), contact, asset, channel, kind and (for a
+//! share) its recipient. A row holds how many events, the sum of their values and when the
 //! first happened — everything `core::depth::measure` needs, at a few rows per
 //! contact and asset instead of one per event. Adding is plain arithmetic, so a
 //! batch merges with one multi-row upsert per chunk and no read.
@@ -214,7 +215,8 @@ impl FactDelta {
     }
 }
 
-/// One organization's stored fact rows, packed into one JSON array of `[contact_id,
+/// One organization's stored fact rows (or, for `organization_id` 0, those of every
+/// contact whose events name none), packed into one JSON array of `[contact_id,
 /// asset_id, kind, recipient, events, value_sum, first_at]`: a large account has
 /// thousands of rows, and handing each over as a row of its own costs the driver more
 /// than using it costs us. Rows of the same key on other days, campaigns or channels
@@ -277,7 +279,7 @@ impl PackedFacts {
 
 /// The fact rows that meet `dimensions` (the workspace and the filter, on columns of
 /// [`table`]) over whole UTC days `days` (or all time), one packed row per
-/// organization.
+/// organization (0: none; `dimensions` says whether it is wanted).
 pub(crate) async fn read(
     db: &impl ConnectionTrait,
     dimensions: Condition,
