@@ -17,10 +17,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (SQLite and PostgreSQL)"
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+skips="$(mktemp)"
+trap 'rm -f "$log" "$skips"' EXIT
 status=0
-cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# A test half that cannot run (no PostgreSQL outside CI) returns early and counts as
+# passed to cargo; it writes a line to this file, so the closing line counts it apart.
+TEST_SKIPPED_LOG="$skips" cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line over every test binary (cargo prints one per binary, doc-tests last).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
-     END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+awk -v skipped="$(wc -l < "$skips")" \
+  '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+   END { printf "\ntests: %d passed, %d failed, %d skipped\n", p - skipped, f, s + skipped }' "$log"
+if [ -s "$skips" ]; then
+  printf 'skipped: %s (no PostgreSQL; CI=true makes this a failure)\n' "$(sort "$skips" | uniq -c | head -3 | tr -s ' ')"
+fi
 exit "$status"

@@ -558,6 +558,30 @@ async fn slow_requests_time_out_with_503_and_change_nothing(backend: Backend) {
     let batched = Answer::of(post_graphql(&slow.client, &slow, &json!([heavy, heavy]))).await;
     assert_eq!(batched.status, 503, "{batched:#?}");
     assert_eq!(batched.code(), Some("TIMEOUT"));
+    // The limit follows the operation that runs, not the rest of its document: a
+    // mutation beside the query does not switch it off.
+    let beside_a_mutation = json!({
+        "query": format!("{} mutation M {{ __typename }}", HEAVY.replacen("query(", "query Q(", 1)),
+        "operationName": "Q",
+        "variables": {"ws": "heavy"},
+    });
+    let answer = Answer::of(post_graphql(&slow.client, &slow, &beside_a_mutation)).await;
+    assert_eq!(answer.status, 503, "{answer:#?}");
+    assert_eq!(answer.code(), Some("TIMEOUT"));
+    // In a batch each operation has its own limit: the query is stopped, the write
+    // beside it completes and says so.
+    let mixed = json!([
+        heavy,
+        {"query": "mutation { createWorkspace(slug: \"mixed\", name: \"x\") { slug } }"},
+    ]);
+    let answer = Answer::of(post_graphql(&slow.client, &slow, &mixed)).await;
+    assert_eq!(answer.status, 200, "{answer:#?}");
+    assert_eq!(
+        answer.body[0]["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{answer:#?}"
+    );
+    assert!(answer.body[0].get("data").is_none_or(Value::is_null));
+    assert_eq!(answer.body[1]["data"]["createWorkspace"]["slug"], "mixed");
     // Only NDJSON ingest and reads were ever at stake: writes are never stopped half
     // way, because a TIMEOUT answer must not hide a write that committed. Under the
     // same 1 ms limit a GraphQL ingest and a createWorkspace run to completion.
@@ -605,7 +629,7 @@ async fn slow_requests_time_out_with_503_and_change_nothing(backend: Backend) {
     let workspaces = after.graphql_ok("{ workspaces { slug } }", json!({})).await;
     assert_eq!(
         workspaces["workspaces"],
-        json!([{"slug": "heavy"}, {"slug": "late"}, {"slug": "side"}])
+        json!([{"slug": "heavy"}, {"slug": "late"}, {"slug": "mixed"}, {"slug": "side"}])
     );
 }
 

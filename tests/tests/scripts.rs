@@ -362,7 +362,49 @@ async fn a_script_on_facts_reads_no_raw_event(backend: Backend) {
     assert_eq!(per_organization(&ask("attendances").await), BTreeMap::new());
 }
 
+/// Compiling is script authors' work: a key that may not author scripts gets
+/// FORBIDDEN from validateKpiScript, and from create/update before its source is even
+/// compiled (a broken source does not tell it anything).
+async fn only_script_authors_compile(backend: Backend) {
+    let Some(app) = seeded(backend, |_| {}).await else {
+        return;
+    };
+    let as_key = |key: String| {
+        let client = hourglass_tests::client_with_key(&key);
+        let url = app.url("/graphql");
+        move |query: &'static str| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                client
+                    .post(url)
+                    .json(&json!({ "query": query }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        }
+    };
+    let validate = "{ validateKpiScript(source: \"1 +\") { valid } }";
+    let create = "mutation { createKpiScript(workspace: \"agency\", input: {key: \"k\", name: \"K\", goal: FIND, source: \"1 +\"}) { key } }";
+    for role in ["READ", "INGEST"] {
+        let ask = as_key(app.issue_key(None, role).await);
+        assert_eq!(error_code(&ask(validate).await), "FORBIDDEN", "{role}");
+        assert_eq!(error_code(&ask(create).await), "FORBIDDEN", "{role}");
+    }
+    let analyst = as_key(app.issue_key(None, "ANALYST").await);
+    let answer = analyst(validate).await;
+    assert_eq!(
+        answer["data"]["validateKpiScript"]["valid"], false,
+        "{answer}"
+    );
+    assert_eq!(error_code(&analyst(create).await), "SCRIPT_COMPILE_ERROR");
+}
+
 on_both_backends!(
+    only_script_authors_compile,
     a_script_on_facts_reads_no_raw_event,
     an_agency_writes_publishes_and_queries_its_own_kpi,
     mistakes_are_reported_with_their_position,

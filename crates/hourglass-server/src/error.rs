@@ -7,121 +7,76 @@ use actix_web::http::StatusCode;
 use hourglass_core::script::{ScriptError, ScriptErrorKind};
 use hourglass_storage::StorageError;
 
-/// Public error codes, as they appear in `extensions.code` and NDJSON responses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// No API key, or one that is unknown, malformed or revoked.
-    Unauthenticated,
-    /// The key's role does not allow this, or its scope does not reach it.
-    Forbidden,
-    /// Too many requests with this key; `Retry-After` says when to try again.
-    RateLimited,
-    /// The request took longer than the server allows and was stopped.
-    Timeout,
-    /// The request is not valid GraphQL.
-    GraphqlParseFailed,
-    /// The request is GraphQL but does not fit the schema, or its variables do not.
-    GraphqlValidationFailed,
-    /// An argument or field value is refused; the message says which and why.
-    BadUserInput,
-    /// The request body is not what the endpoint reads (malformed JSON, no workspace…).
-    BadRequest,
-    /// The thing named does not exist.
-    NotFound,
-    /// Creating something that exists already.
-    AlreadyExists,
-    /// More events in one request than allowed.
-    BatchTooLarge,
-    /// The request body is larger than allowed.
-    PayloadTooLarge,
-    /// The request's Content-Type is not one the endpoint reads.
-    UnsupportedMediaType,
-    /// A mutation sent with GET, or a method the endpoint does not serve.
-    MethodNotAllowed,
-    /// The query is too deep or too complex.
-    QueryTooComplex,
-    /// A KPI script does not compile; `line` and `column` say where.
-    ScriptCompileError,
-    /// A KPI script failed while running (bad return value, unknown function, …).
-    ScriptRuntimeError,
-    /// A KPI script hit a sandbox limit: time, operations, recursion, size.
-    ScriptLimitExceeded,
-    /// Something failed on our side. The response carries an `errorId` found in the log.
-    Internal,
+/// Declares [`ErrorCode`] from one table: each code with its doc, its name on the wire
+/// and its HTTP status, so that the list of every code (`ALL`, which the README test
+/// reads) cannot fall out of step with the enum.
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal => $status:ident, )+) => {
+        /// Public error codes, as they appear in `extensions.code` and NDJSON responses.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the table's order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)+
+                }
+            }
+
+            /// The HTTP status where one applies (NDJSON, GraphQL request-level failures).
+            pub const fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status,)+
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// Every code, for the documentation test.
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::Unauthenticated,
-        ErrorCode::Forbidden,
-        ErrorCode::RateLimited,
-        ErrorCode::Timeout,
-        ErrorCode::GraphqlParseFailed,
-        ErrorCode::GraphqlValidationFailed,
-        ErrorCode::BadUserInput,
-        ErrorCode::BadRequest,
-        ErrorCode::NotFound,
-        ErrorCode::AlreadyExists,
-        ErrorCode::BatchTooLarge,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::UnsupportedMediaType,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::QueryTooComplex,
-        ErrorCode::ScriptCompileError,
-        ErrorCode::ScriptRuntimeError,
-        ErrorCode::ScriptLimitExceeded,
-        ErrorCode::Internal,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
-            ErrorCode::Forbidden => "FORBIDDEN",
-            ErrorCode::RateLimited => "RATE_LIMITED",
-            ErrorCode::Timeout => "TIMEOUT",
-            ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
-            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
-            ErrorCode::BadUserInput => "BAD_USER_INPUT",
-            ErrorCode::BadRequest => "BAD_REQUEST",
-            ErrorCode::NotFound => "NOT_FOUND",
-            ErrorCode::AlreadyExists => "ALREADY_EXISTS",
-            ErrorCode::BatchTooLarge => "BATCH_TOO_LARGE",
-            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
-            ErrorCode::ScriptCompileError => "SCRIPT_COMPILE_ERROR",
-            ErrorCode::ScriptRuntimeError => "SCRIPT_RUNTIME_ERROR",
-            ErrorCode::ScriptLimitExceeded => "SCRIPT_LIMIT_EXCEEDED",
-            ErrorCode::Internal => "INTERNAL",
-        }
-    }
-
-    /// The HTTP status where one applies (NDJSON, GraphQL request-level failures).
-    pub const fn status(self) -> StatusCode {
-        match self {
-            ErrorCode::GraphqlParseFailed
-            | ErrorCode::GraphqlValidationFailed
-            | ErrorCode::BadUserInput
-            | ErrorCode::BadRequest
-            | ErrorCode::QueryTooComplex
-            | ErrorCode::ScriptCompileError => StatusCode::BAD_REQUEST,
-            ErrorCode::ScriptRuntimeError | ErrorCode::ScriptLimitExceeded => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::AlreadyExists => StatusCode::CONFLICT,
-            ErrorCode::BatchTooLarge | ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+error_codes! {
+    /// No API key, or one that is unknown, malformed or revoked.
+    Unauthenticated = "UNAUTHENTICATED" => UNAUTHORIZED,
+    /// The key's role does not allow this, or its scope does not reach it.
+    Forbidden = "FORBIDDEN" => FORBIDDEN,
+    /// Too many requests with this key; `Retry-After` says when to try again.
+    RateLimited = "RATE_LIMITED" => TOO_MANY_REQUESTS,
+    /// The request took longer than the server allows and was stopped.
+    Timeout = "TIMEOUT" => SERVICE_UNAVAILABLE,
+    /// The request is not valid GraphQL.
+    GraphqlParseFailed = "GRAPHQL_PARSE_FAILED" => BAD_REQUEST,
+    /// The request is GraphQL but does not fit the schema, or its variables do not.
+    GraphqlValidationFailed = "GRAPHQL_VALIDATION_FAILED" => BAD_REQUEST,
+    /// An argument or field value is refused; the message says which and why.
+    BadUserInput = "BAD_USER_INPUT" => BAD_REQUEST,
+    /// The request body is not what the endpoint reads (malformed JSON, no workspace…).
+    BadRequest = "BAD_REQUEST" => BAD_REQUEST,
+    /// The thing named does not exist.
+    NotFound = "NOT_FOUND" => NOT_FOUND,
+    /// Creating something that exists already.
+    AlreadyExists = "ALREADY_EXISTS" => CONFLICT,
+    /// More events in one request than allowed.
+    BatchTooLarge = "BATCH_TOO_LARGE" => PAYLOAD_TOO_LARGE,
+    /// The request body is larger than allowed.
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE" => PAYLOAD_TOO_LARGE,
+    /// The request's Content-Type is not one the endpoint reads.
+    UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE" => UNSUPPORTED_MEDIA_TYPE,
+    /// A mutation sent with GET, or a method the endpoint does not serve.
+    MethodNotAllowed = "METHOD_NOT_ALLOWED" => METHOD_NOT_ALLOWED,
+    /// The query is too deep or too complex.
+    QueryTooComplex = "QUERY_TOO_COMPLEX" => BAD_REQUEST,
+    /// A KPI script does not compile; `line` and `column` say where.
+    ScriptCompileError = "SCRIPT_COMPILE_ERROR" => BAD_REQUEST,
+    /// A KPI script failed while running (bad return value, unknown function, …).
+    ScriptRuntimeError = "SCRIPT_RUNTIME_ERROR" => UNPROCESSABLE_ENTITY,
+    /// A KPI script hit a sandbox limit: time, operations, recursion, size.
+    ScriptLimitExceeded = "SCRIPT_LIMIT_EXCEEDED" => UNPROCESSABLE_ENTITY,
+    /// Something failed on our side. The response carries an `errorId` found in the log.
+    Internal = "INTERNAL" => INTERNAL_SERVER_ERROR,
 }
 
 /// A failure as the API reports it. Resolvers return it as it is; the

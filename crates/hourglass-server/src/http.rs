@@ -107,16 +107,36 @@ fn response_media_type(req: &HttpRequest) -> &'static str {
     }
 }
 
-/// Whether a request's document holds a mutation (a document that does not parse holds
-/// none; it fails with its parse error when it runs). Read through the schema's cache
-/// of parsed documents, or parsed into the request, so running it does not parse again.
-fn has_mutation(documents: &ParsedDocuments, request: &mut async_graphql::Request) -> bool {
+/// Whether a request's document holds a mutation anywhere (a document that does not
+/// parse holds none; it fails with its parse error when it runs).
+fn holds_mutation(documents: &ParsedDocuments, request: &mut async_graphql::Request) -> bool {
     documents
         .inspect(request, |document| {
             document
                 .operations
                 .iter()
                 .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
+        })
+        .unwrap_or(false)
+}
+
+/// Whether the operation a request runs is a mutation: the one its `operationName`
+/// names, or the document's only operation. Other operations of the document do not
+/// count (a document that does not parse, or names no operation it holds, runs
+/// nothing and fails with its error). Read through the schema's cache of parsed
+/// documents, or parsed into the request, so running it does not parse again.
+fn runs_mutation(documents: &ParsedDocuments, request: &mut async_graphql::Request) -> bool {
+    let name = request.operation_name.clone();
+    documents
+        .inspect(request, |document| {
+            let mut operations = document.operations.iter();
+            let runs = match &name {
+                Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+                None => operations.next().filter(|_| operations.next().is_none()),
+            };
+            runs.is_some_and(|(_, op)| {
+                op.node.ty == async_graphql::parser::types::OperationType::Mutation
+            })
         })
         .unwrap_or(false)
 }
@@ -132,26 +152,51 @@ fn failed_before_execution(response: &Response) -> bool {
 /// Runs a batch and answers as GraphQL over HTTP asks: with the
 /// `application/graphql-response+json` media type a request that failed before
 /// execution is a 400; with plain `application/json` every GraphQL answer is a 200.
+///
+/// Each operation gets the time limit on its own, decided by the operation that runs
+/// (the one `operationName` picks), not by whatever else its document holds: a query
+/// is stopped at `timeout_ms`, a mutation runs to completion, because a TIMEOUT
+/// answer must never hide a write that committed (writes are bounded by their own
+/// limits: batch sizes, script deadlines). A request whose every operation timed out
+/// is a 503 TIMEOUT; in a batch where some finished, the others answer TIMEOUT in
+/// their place.
 async fn execute(
     req: &HttpRequest,
     shared: &Shared,
     caller: Caller,
-    mut batch: BatchRequest,
+    batch: BatchRequest,
 ) -> HttpResponse {
     let limit_ms = shared.state.settings.graphql.timeout_ms;
-    // Only reads are stopped at the time limit. A write may already be committed when
-    // time runs out, and answering TIMEOUT for it would lie; writes are bounded by
-    // their own limits (batch sizes, script deadlines) instead.
-    let writes = batch
-        .iter_mut()
-        .any(|request| has_mutation(&shared.documents, request));
-    let run = shared.schema.execute_batch(batch.data(caller));
-    let response = if writes {
-        run.await
-    } else {
-        match tokio::time::timeout(Duration::from_millis(limit_ms), run).await {
-            Ok(response) => response,
-            Err(_) => return graphql_error(req, ApiError::Timeout { limit_ms }),
+    let (requests, single) = match batch {
+        BatchRequest::Single(request) => (vec![request], true),
+        BatchRequest::Batch(requests) => (requests, false),
+    };
+    let runs = requests.into_iter().map(|mut request| {
+        let writes = runs_mutation(&shared.documents, &mut request);
+        let run = shared.schema.execute(request.data(caller.clone()));
+        async move {
+            if writes {
+                Some(run.await)
+            } else {
+                tokio::time::timeout(Duration::from_millis(limit_ms), run)
+                    .await
+                    .ok()
+            }
+        }
+    });
+    let answers = futures_util::future::join_all(runs).await;
+    if answers.iter().all(Option::is_none) {
+        return graphql_error(req, ApiError::Timeout { limit_ms });
+    }
+    let mut responses: Vec<Response> = answers
+        .into_iter()
+        .map(|answer| answer.unwrap_or_else(|| timed_out(limit_ms)))
+        .collect();
+    let response = match (single, responses.pop()) {
+        (true, Some(only)) => BatchResponse::Single(only),
+        (_, last) => {
+            responses.extend(last);
+            BatchResponse::Batch(responses)
         }
     };
     let media_type = response_media_type(req);
@@ -169,6 +214,17 @@ async fn execute(
             .body(body),
         Err(e) => graphql_error(req, ApiError::internal(&e)),
     }
+}
+
+/// The answer of one operation of a batch that was stopped at the time limit.
+fn timed_out(limit_ms: u64) -> Response {
+    let error = ApiError::Timeout { limit_ms };
+    let mut server_error = async_graphql::ServerError::new(error.to_string(), None);
+    server_error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", error.code().as_str());
+    Response::from_errors(vec![server_error])
 }
 
 async fn graphql_post(
@@ -238,8 +294,9 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
         Ok(request) => request,
         Err(e) => return graphql_error(&req, ApiError::BadRequest(e.to_string())),
     };
-    // GET must be safe: a mutation in a link or an <img> must never run.
-    if has_mutation(&shared.documents, &mut request) {
+    // GET must be safe: a mutation in a link or an <img> must never run, so a GET
+    // whose document holds any mutation is refused, whichever operation it names.
+    if holds_mutation(&shared.documents, &mut request) {
         return graphql_error(
             &req,
             ApiError::MethodNotAllowed("mutations are only accepted with POST".into()),

@@ -13,6 +13,7 @@ use hourglass_storage::KpiFilter;
 use serde_json::{Map, Value};
 
 use crate::cli::KpiCommand;
+use crate::error::ApiError;
 use crate::scripts::ScriptRunner;
 use crate::settings::Settings;
 
@@ -74,12 +75,13 @@ pub async fn run(command: KpiCommand, mut settings: Settings) -> anyhow::Result<
             let params: Map<String, Value> =
                 serde_json::from_str(&params).context("--params is a JSON object")?;
             let runner = ScriptRunner::new(&settings.scripts);
-            let script = match runner.compile(&source) {
+            let script = match runner.compile(source).await {
                 Ok(script) => script,
-                Err(e) => {
+                Err(ApiError::Script(e)) => {
                     eprintln!("{}", describe(&file, &e));
                     return Ok(ExitCode::FAILURE);
                 }
+                Err(other) => return Err(other.into()),
             };
             let store = crate::app::connect(&settings).await?;
             let ws = store

@@ -64,14 +64,25 @@ impl ScriptRunner {
         }
     }
 
-    /// Compiles without running.
-    pub fn compile(&self, source: &str) -> Result<CompiledScript, ScriptError> {
-        self.engine.compile(source)
+    /// Compiles without running, on the blocking pool: compiling a large script takes
+    /// long enough to stall the async workers that serve every other request. The
+    /// engine refuses a source over its size cap before parsing it.
+    pub async fn compile(&self, source: String) -> ApiResult<CompiledScript> {
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || engine.compile(&source))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .map_err(ApiError::Script)
     }
 
-    /// Compiles through the cache; `key` names one immutable version.
-    pub fn compile_cached(&self, key: &str, source: &str) -> Result<CompiledScript, ScriptError> {
-        self.cache.get_or_compile(key, &self.engine, source)
+    /// Compiles through the cache, on the blocking pool; `key` names one immutable
+    /// version.
+    pub async fn compile_cached(&self, key: String, source: String) -> ApiResult<CompiledScript> {
+        let (engine, cache) = (Arc::clone(&self.engine), Arc::clone(&self.cache));
+        tokio::task::spawn_blocking(move || cache.get_or_compile(&key, &engine, &source))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .map_err(ApiError::Script)
     }
 
     /// Runs `script` once per organization with events in `filter`.

@@ -371,8 +371,8 @@ pub(crate) async fn run_saved(
     let cache_key = format!("{}/{}@{}", ws.workspace().id, record.key, record.version);
     let script = state
         .scripts
-        .compile_cached(&cache_key, &record.content.source)
-        .map_err(ApiError::Script)?;
+        .compile_cached(cache_key, record.content.source.clone())
+        .await?;
     let report = state
         .scripts
         .run(
@@ -398,17 +398,24 @@ pub struct ScriptQuery;
 #[allow(clippy::too_many_arguments)]
 #[Object]
 impl ScriptQuery {
-    /// Compiles a script without running it.
-    async fn validate_kpi_script(&self, ctx: &Context<'_>, source: String) -> ScriptValidation {
-        match state(ctx).scripts.compile(&source) {
-            Ok(_) => ScriptValidation {
+    /// Compiles a script without running it. Needs a key that may author scripts
+    /// (ADMIN or ANALYST): compiling is work, and no one else has a use for it.
+    async fn validate_kpi_script(
+        &self,
+        ctx: &Context<'_>,
+        source: String,
+    ) -> ApiResult<ScriptValidation> {
+        caller(ctx)?.require(Permission::WriteScripts)?;
+        match state(ctx).scripts.compile(source).await {
+            Ok(_) => Ok(ScriptValidation {
                 valid: true,
                 problems: Vec::new(),
-            },
-            Err(e) => ScriptValidation {
+            }),
+            Err(ApiError::Script(e)) => Ok(ScriptValidation {
                 valid: false,
                 problems: vec![ScriptProblem::from(&e)],
-            },
+            }),
+            Err(other) => Err(other),
         }
     }
 
@@ -487,7 +494,7 @@ impl ScriptQuery {
         let ws = caller(ctx)?
             .workspace(&workspace, Permission::WriteScripts)
             .await?;
-        let script = state.scripts.compile(&source).map_err(ApiError::Script)?;
+        let script = state.scripts.compile(source).await?;
         let declared: Vec<ParamDecl> = declared_params.into_iter().map(Into::into).collect();
         hourglass_core::definition::params(&declared)?;
         let limit = limit.map(|n| usize::try_from(n).unwrap_or(0));
@@ -519,13 +526,11 @@ impl ScriptMutation {
         input: KpiScriptInput,
     ) -> ApiResult<KpiScript> {
         let state = state(ctx);
-        state
-            .scripts
-            .compile(&input.source)
-            .map_err(ApiError::Script)?;
+        // The permission first: a key that may not author scripts gets no compile.
         let ws = caller(ctx)?
             .workspace(&workspace, Permission::WriteScripts)
             .await?;
+        state.scripts.compile(input.source.clone()).await?;
         let created = ws
             .create_kpi_script(
                 &input.key,
@@ -551,12 +556,12 @@ impl ScriptMutation {
         input: KpiScriptUpdateInput,
     ) -> ApiResult<KpiScript> {
         let state = state(ctx);
-        if let Some(source) = &input.source {
-            state.scripts.compile(source).map_err(ApiError::Script)?;
-        }
         let ws = caller(ctx)?
             .workspace(&workspace, Permission::WriteScripts)
             .await?;
+        if let Some(source) = &input.source {
+            state.scripts.compile(source.clone()).await?;
+        }
         let updated = ws
             .update_kpi_script(
                 &key,
