@@ -141,7 +141,13 @@ impl WorkspaceStore {
             ..Default::default()
         };
         let write = self.begin_write().await?;
-        let model = model.insert(&*write).await?;
+        let model = model
+            .insert(&*write)
+            .await
+            .map_err(StorageError::exists_on_conflict(
+                "campaign",
+                new.id.as_str(),
+            ))?;
         write.commit().await?;
         Ok(model)
     }
@@ -251,7 +257,10 @@ impl WorkspaceStore {
             ..Default::default()
         };
         let write = self.begin_write().await?;
-        let asset = model.insert(&*write).await?;
+        let asset = model
+            .insert(&*write)
+            .await
+            .map_err(StorageError::exists_on_conflict("asset", new.id.as_str()))?;
         write.commit().await?;
         Ok(AssetRecord {
             asset,
@@ -387,7 +396,14 @@ impl WorkspaceStore {
             ..Default::default()
         };
         let write = self.begin_write().await?;
-        let organization = model.insert(&*write).await?;
+        let organization =
+            model
+                .insert(&*write)
+                .await
+                .map_err(StorageError::exists_on_conflict(
+                    "organization",
+                    new.id.as_str(),
+                ))?;
         write.commit().await?;
         Ok(organization)
     }

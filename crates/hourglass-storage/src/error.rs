@@ -1,4 +1,4 @@
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// What can go wrong in storage, as data the server maps to public error codes.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,22 @@ impl From<DbErr> for StorageError {
 }
 
 impl StorageError {
+    /// For an insert of a thing keyed by `id`: a unique-key violation means the same
+    /// thing was created by a concurrent request that committed first, so it is
+    /// `AlreadyExists` like any other repeat, not a database failure.
+    pub(crate) fn exists_on_conflict(
+        what: &'static str,
+        id: impl Into<String>,
+    ) -> impl FnOnce(DbErr) -> Self {
+        move |err| match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Self::AlreadyExists {
+                what,
+                id: id.into(),
+            },
+            _ => Self::from(err),
+        }
+    }
+
     pub(crate) fn not_found(what: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound {
             what,

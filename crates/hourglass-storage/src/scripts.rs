@@ -89,13 +89,14 @@ impl WorkspaceStore {
         let now = to_millis(Utc::now());
         let script = kpi_script::ActiveModel {
             workspace_id: Set(self.id()),
-            key: Set(key),
+            key: Set(key.clone()),
             current_version: Set(1),
             created_at: Set(now),
             ..Default::default()
         }
         .insert(&*write)
-        .await?;
+        .await
+        .map_err(StorageError::exists_on_conflict("KPI script", key))?;
         let version = version_row(script.id, 1, &content, now)
             .insert(&*write)
             .await?;
@@ -125,12 +126,16 @@ impl WorkspaceStore {
             params: changes.params.unwrap_or(old.params),
         }
         .validate()?;
-        let script = self
-            .find_script(key)
+        let write = self.begin_write().await?;
+        // The current version read under the workspace's write lock: concurrent
+        // updates queue there, and each numbers its version after the one before.
+        let script = kpi_script::Entity::find()
+            .filter(kpi_script::Column::WorkspaceId.eq(self.id()))
+            .filter(kpi_script::Column::Key.eq(key))
+            .one(&*write)
             .await?
             .ok_or_else(|| StorageError::not_found("KPI script", key))?;
         let next = script.current_version + 1;
-        let write = self.begin_write().await?;
         let version = version_row(script.id, next, &content, to_millis(Utc::now()))
             .insert(&*write)
             .await?;
