@@ -214,8 +214,9 @@ impl TestApp {
         Some(Self::spawn_on(db, configure).await)
     }
 
-    /// Spawns on an existing database (for data loaded beforehand). Rate limits are
-    /// off unless `configure` turns them on.
+    /// Spawns on an existing database (for data loaded beforehand). Rate limits (per
+    /// key and per address failing to authenticate) are off unless `configure` turns
+    /// them on.
     pub async fn spawn_on(db: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings {
             bind: "127.0.0.1:0".into(),
@@ -224,6 +225,7 @@ impl TestApp {
             ..Settings::default()
         };
         settings.rate_limit.requests_per_second = 0;
+        settings.rate_limit.failed_auth_per_minute = 0;
         configure(&mut settings);
         let app = Application::build(settings).await.unwrap();
         let address = app.address();

@@ -1468,7 +1468,52 @@ async fn locked_down_servers_answer_no_introspection_and_no_graphiql(backend: Ba
     }
 }
 
+/// An address that fails to authenticate more than `failed_auth_per_minute` times is
+/// refused with 429 and Retry-After before any key it sends is looked at — a good
+/// one included — on every endpoint; with the limit off, failures stay 401.
+async fn failed_authentications_are_throttled_per_address(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| s.rate_limit.failed_auth_per_minute = 3).await
+    else {
+        return;
+    };
+    app.create_workspace("door").await;
+    let viewer = json!({"query": "{ viewer { role } }"});
+    let wrong = hourglass_tests::client_with_key("hg_0000000000000000_not-a-key");
+    for attempt in 1..=3 {
+        let answer = Answer::of(post_graphql(&wrong, &app, &viewer)).await;
+        assert_eq!(answer.status, 401, "attempt {attempt}: {answer:#?}");
+    }
+    let fourth = Answer::of(post_graphql(&anonymous(), &app, &viewer)).await;
+    assert_eq!(fourth.status, 429, "{fourth:#?}");
+    assert_eq!(fourth.code(), Some("RATE_LIMITED"));
+    assert!(fourth.retry_after() >= 1);
+    // Refused before the key is looked at, on every endpoint: the good key too.
+    let good = Answer::of(post_graphql(&app.client, &app, &viewer)).await;
+    assert_eq!(good.status, 429, "{good:#?}");
+    let ndjson = Answer::of(post_ndjson(
+        &app.client,
+        &app,
+        "door",
+        ndjson(&[click("d1", "c1")]),
+    ))
+    .await;
+    assert_eq!(ndjson.status, 429, "{ndjson:#?}");
+    assert_eq!(ndjson.code(), Some("RATE_LIMITED"));
+
+    // Off: failures stay failures.
+    let Some(open) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for attempt in 1..=10 {
+        let answer = Answer::of(post_graphql(&wrong, &open, &viewer)).await;
+        assert_eq!(answer.status, 401, "attempt {attempt}: {answer:#?}");
+    }
+    let good = Answer::of(post_graphql(&open.client, &open, &viewer)).await;
+    assert_eq!(good.status, 200, "{good:#?}");
+}
+
 on_both_backends!(
+    failed_authentications_are_throttled_per_address,
     rate_limits_are_per_key_across_endpoints_and_lift_after_retry_after,
     slow_requests_time_out_with_503_and_change_nothing,
     aliases_are_limited_including_those_in_fragments,

@@ -2,9 +2,11 @@
 //! [`Caller`], and every workspace a request touches is reached through it with the
 //! permission the action needs.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -90,31 +92,57 @@ pub async fn authenticate(store: &Store, token: Option<&str>) -> ApiResult<Calle
 }
 
 /// Requests per key per second, with bursts: GCRA through `governor`, one cell per
-/// key id. Unlimited when the configured rate is 0.
+/// key id. Unlimited when the configured rate is 0. Beside it, failed
+/// authentications per client address: an address that presents wrong keys more
+/// than `failed_auth_per_minute` times is refused with 429 before any key it sends is
+/// looked at, until the limiter lets it try again.
 #[derive(Clone)]
-pub struct RateLimits(Option<Arc<DefaultKeyedRateLimiter<String>>>);
+pub struct RateLimits {
+    per_key: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    failed_auth: Option<Arc<FailedAuthentications>>,
+}
+
+/// Failures per address (GCRA), and the addresses refused until an instant.
+struct FailedAuthentications {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    refused_until: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+/// Refused addresses kept before expired ones are swept out.
+const SWEEP_ABOVE: usize = 1024;
 
 impl std::fmt::Debug for RateLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("RateLimits")
-            .field(&self.0.as_ref().map(|_| "on"))
+        f.debug_struct("RateLimits")
+            .field("per_key", &self.per_key.as_ref().map(|_| "on"))
+            .field("failed_auth", &self.failed_auth.as_ref().map(|_| "on"))
             .finish()
     }
 }
 
 impl RateLimits {
     pub fn new(settings: &RateLimitSettings) -> Self {
-        let Some(rate) = NonZeroU32::new(settings.requests_per_second) else {
-            return Self(None);
-        };
-        let burst = NonZeroU32::new(settings.burst).unwrap_or(rate);
-        let quota = Quota::per_second(rate).allow_burst(burst);
-        Self(Some(Arc::new(RateLimiter::keyed(quota))))
+        let per_key = NonZeroU32::new(settings.requests_per_second).map(|rate| {
+            let burst = NonZeroU32::new(settings.burst).unwrap_or(rate);
+            Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        let failed_auth = NonZeroU32::new(settings.failed_auth_per_minute).map(|failures| {
+            Arc::new(FailedAuthentications {
+                limiter: RateLimiter::keyed(Quota::per_minute(failures)),
+                refused_until: Mutex::new(HashMap::new()),
+            })
+        });
+        Self {
+            per_key,
+            failed_auth,
+        }
     }
 
     /// Counts one request for `caller`, or says how long it must wait.
     pub fn check(&self, caller: &Caller) -> ApiResult<()> {
-        let Some(limiter) = &self.0 else {
+        let Some(limiter) = &self.per_key else {
             return Ok(());
         };
         limiter
@@ -125,6 +153,54 @@ impl RateLimits {
                     retry_after_secs: whole_seconds(wait),
                 }
             })
+    }
+
+    /// Refuses an address that failed to authenticate too often, before its key is
+    /// looked at; `None` (an address the transport does not know) is never refused.
+    pub fn admit_address(&self, address: Option<IpAddr>) -> ApiResult<()> {
+        let (Some(failed), Some(address)) = (&self.failed_auth, address) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut refused = failed
+            .refused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match refused.get(&address) {
+            Some(until) if *until > now => Err(ApiError::RateLimited {
+                retry_after_secs: whole_seconds(*until - now),
+            }),
+            Some(_) => {
+                refused.remove(&address);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed authentication from `address`: `error` as it is, or, when the
+    /// address has now failed too often, RATE_LIMITED until it may try again.
+    pub fn failed(&self, address: Option<IpAddr>, error: ApiError) -> ApiError {
+        let (Some(failed), Some(address)) = (&self.failed_auth, address) else {
+            return error;
+        };
+        let Err(not_until) = failed.limiter.check_key(&address) else {
+            return error;
+        };
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let mut refused = failed
+            .refused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        if refused.len() > SWEEP_ABOVE {
+            refused.retain(|_, until| *until > now);
+            failed.limiter.retain_recent();
+        }
+        refused.insert(address, now + wait);
+        ApiError::RateLimited {
+            retry_after_secs: whole_seconds(wait),
+        }
     }
 }
 

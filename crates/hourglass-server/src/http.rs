@@ -1,5 +1,6 @@
 //! HTTP transport: GraphQL over HTTP, NDJSON ingest, health, and the GraphiQL page.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -26,11 +27,26 @@ pub struct Shared {
 
 /// The request's caller, counted against its key's rate limit.
 async fn authorize(req: &HttpRequest, shared: &Shared) -> ApiResult<Caller> {
-    authorize_key(shared, access::bearer_token(req)).await
+    let address = req.peer_addr().map(|a| a.ip());
+    authorize_key(shared, access::bearer_token(req), address).await
 }
 
-async fn authorize_key(shared: &Shared, key: Option<&str>) -> ApiResult<Caller> {
-    let caller = access::authenticate(&shared.state.store, key).await?;
+/// The one way every transport turns a key into a caller: an address that failed
+/// too often is refused first, a failure counts against its address, and the caller
+/// against its key's rate limit.
+async fn authorize_key(
+    shared: &Shared,
+    key: Option<&str>,
+    address: Option<IpAddr>,
+) -> ApiResult<Caller> {
+    shared.rate_limits.admit_address(address)?;
+    let caller = match access::authenticate(&shared.state.store, key).await {
+        Ok(caller) => caller,
+        Err(e @ ApiError::Unauthenticated(_)) => {
+            return Err(shared.rate_limits.failed(address, e));
+        }
+        Err(e) => return Err(e),
+    };
     shared.rate_limits.check(&caller)?;
     Ok(caller)
 }
@@ -314,6 +330,7 @@ async fn graphql_ws(
     shared: web::Data<Shared>,
 ) -> actix_web::Result<HttpResponse> {
     let header_key = access::bearer_token(&req).map(str::to_owned);
+    let address = req.peer_addr().map(|a| a.ip());
     let schema = shared.schema.clone();
     GraphQLSubscription::new(schema)
         .on_connection_init(move |init| async move {
@@ -323,7 +340,7 @@ async fn graphql_ws(
                 .and_then(access::bearer);
             let key = header_key.as_deref().or(from_payload);
             // Refused: async-graphql closes the connection (1002) with this reason.
-            let caller = authorize_key(&shared, key)
+            let caller = authorize_key(&shared, key, address)
                 .await
                 .map_err(|e| async_graphql::Error::new(format!("{}: {e}", e.code().as_str())))?;
             let mut data = async_graphql::Data::default();

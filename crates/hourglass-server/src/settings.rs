@@ -77,6 +77,10 @@ pub struct RateLimitSettings {
     pub requests_per_second: u32,
     /// Requests a key may send at once above the sustained rate.
     pub burst: u32,
+    /// Failed authentications (a missing, unknown or revoked key) one client address
+    /// may have per minute; beyond, the address gets 429 before any key it sends is
+    /// looked at, until it may try again. 0 turns it off.
+    pub failed_auth_per_minute: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -84,6 +88,7 @@ impl Default for RateLimitSettings {
         Self {
             requests_per_second: 50,
             burst: 100,
+            failed_auth_per_minute: 30,
         }
     }
 }
