@@ -29,6 +29,12 @@ pub const DEFAULT_EVENTS: usize = 100_000;
 /// Events per ingest transaction of a demo load.
 const LOAD_BATCH: usize = 2_000;
 
+/// The events the small demo loads for `seed` and about `target_events`, exactly as
+/// it sends them: for tests that work the demo's figures out on their own.
+pub fn small_events(seed: u64, target_events: usize) -> Vec<EventDraft> {
+    small_events::Generator::new(seed, target_events).generate()
+}
+
 /// Which demo to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DemoShape {
@@ -93,7 +99,7 @@ pub async fn load_shape(
     let summary = match shape {
         DemoShape::Small => {
             small::describe_catalog(&ws).await?;
-            let drafts = small_events::Generator::new(seed, target_events).generate();
+            let drafts = small_events(seed, target_events);
             let total = drafts.len();
             let batches = drafts.chunks(LOAD_BATCH).map(<[EventDraft]>::to_vec);
             let summary = ingest_batches(&ws, &slug, batches, total).await?;
