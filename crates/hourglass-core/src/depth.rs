@@ -258,78 +258,25 @@ pub fn rank(mut scored: Vec<(OrgInfo, DepthScore)>) -> Vec<Ranked> {
 
 /// Measures one organization from its facts. `threshold` is the share of a webinar's
 /// or video's duration that counts as staying to the end (0.9 by default).
+///
+/// An organization's depth is its people's, added up ([`PersonDepth::parts`]: one
+/// definition of who attended, stayed, asked, shared with or followed a colleague),
+/// except breadth: the distinct assets of all its facts, a person's or not.
 pub fn measure(org: &OrgFacts, assets: &HashMap<String, AssetInfo>, threshold: f64) -> DepthParts {
-    let mut engaged = HashSet::new();
-    let mut attendees = HashSet::new();
-    let mut askers = HashSet::new();
-    let mut engaged_assets = HashSet::new();
-    let mut info_requests = 0;
-    let mut internal_shares = 0;
-    let mut attended: BTreeMap<(&str, &str), f64> = BTreeMap::new();
-    let first_on_asset = first_engagers(&org.facts);
-
-    let colleagues = Colleagues::of(org);
-
-    for fact in &org.facts {
-        if let Some(asset) = fact.asset.as_deref() {
-            engaged_assets.insert(asset);
-        }
-        let Some(contact) = fact.contact.as_deref() else {
-            continue;
-        };
-        engaged.insert(contact);
-        match fact.kind {
-            EventKind::Attendance => {
-                attendees.insert(contact);
-                if let Some(asset) = fact.asset.as_deref() {
-                    *attended.entry((contact, asset)).or_default() += fact.value_sum;
-                }
-            }
-            EventKind::Question => {
-                askers.insert(contact);
-            }
-            EventKind::InfoRequest => info_requests += fact.events,
-            EventKind::Share
-                if fact
-                    .recipient
-                    .as_deref()
-                    .is_some_and(|r| colleagues.is_internal_share(Some(contact), r)) =>
-            {
-                internal_shares += fact.events;
-            }
-            _ => {}
-        }
-    }
-
-    // Everyone on an asset but its first engager came after a colleague.
-    let spread: HashSet<&str> = org
+    let mut people = People::default();
+    people.add_organization(org);
+    let summed: DepthParts = people
+        .finish(assets, threshold)
+        .iter()
+        .map(PersonDepth::parts)
+        .sum();
+    let breadth = org
         .facts
         .iter()
-        .filter_map(|f| Some((f.asset.as_deref()?, f.contact.as_deref()?)))
-        .filter(|(asset, contact)| {
-            first_on_asset
-                .get(asset)
-                .is_some_and(|(_, first)| first != contact)
-        })
-        .map(|(_, contact)| contact)
-        .collect();
-
-    let full_stay: HashSet<&str> = attended
-        .iter()
-        .filter(|((_, asset), seconds)| stayed_to_end(assets, asset, **seconds, threshold))
-        .map(|((contact, _), _)| *contact)
-        .collect();
-
-    DepthParts {
-        engaged_contacts: engaged.len() as u64,
-        attendees: attendees.len() as u64,
-        full_stay_attendees: full_stay.len() as u64,
-        question_askers: askers.len() as u64,
-        info_requests,
-        internal_shares,
-        colleague_spread: spread.len() as u64,
-        breadth: engaged_assets.len() as u64,
-    }
+        .filter_map(|f| f.asset.as_deref())
+        .collect::<HashSet<_>>()
+        .len() as u64;
+    DepthParts { breadth, ..summed }
 }
 
 /// Whether `seconds` attended on `asset` reach the `threshold` share of its duration

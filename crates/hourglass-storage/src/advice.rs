@@ -19,19 +19,12 @@ use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_orm::{FromQueryResult, JsonValue};
 
 use crate::answer_cache::Asked;
-use crate::entities::{campaign, contact, event, spend};
+use crate::entities::{contact, event};
 use crate::error::Result;
 use crate::kpis::{AssetScope, KpiFilter, Resolved, days_spent_in};
 use crate::rollups::DAY_MS;
 use crate::touches::{Moment, TouchIndex, TouchRow, is_touch_kind};
 use crate::workspaces::WorkspaceStore;
-
-#[derive(Debug, FromQueryResult)]
-struct ChannelDaySpend {
-    channel: String,
-    day: NaiveDate,
-    amount: f64,
-}
 
 #[derive(Debug, FromQueryResult)]
 struct OutcomeRow {
@@ -96,8 +89,21 @@ impl WorkspaceStore {
             asset: None,
             ..filter.clone()
         };
+        let Some(campaign) = &filter.campaign else {
+            return Err(hourglass_core::FieldError::new(
+                "campaign",
+                "the advice is about one campaign's channels: name it",
+            )
+            .into());
+        };
+        // The campaign's currency, else the workspace's: what its spend is in.
+        let currency = self
+            .campaign(campaign)
+            .await?
+            .currency
+            .or_else(|| self.currency().map(str::to_owned));
         let resolved = self.resolve(&filter).await?;
-        let spend = self.spend_per_channel(&resolved, &filter).await?;
+        let spend = self.spend_days(&resolved, days_spent_in(&filter)).await?;
         let paid: BTreeSet<String> = spend
             .iter()
             .filter(|s| s.amount > 0.0)
@@ -161,66 +167,10 @@ impl WorkspaceStore {
             .collect();
         Ok(ChannelCredit {
             channels,
-            currency: self.campaign_currency(&resolved).await?,
+            currency,
             outcomes,
             unattributed,
         })
-    }
-
-    /// The campaign's spend per channel and day over the filter's days.
-    async fn spend_per_channel(
-        &self,
-        resolved: &Resolved,
-        filter: &KpiFilter,
-    ) -> Result<Vec<ChannelDaySpend>> {
-        let (from, to) = days_spent_in(filter);
-        let s = Alias::new("s");
-        let col = |name: &str| Expr::col((s.clone(), Alias::new(name)));
-        let mut condition = Condition::all()
-            .add(col("workspace_id").eq(self.id()))
-            .add(col("campaign_id").eq(resolved.campaign.unwrap_or(0)));
-        if let Some(from) = from {
-            condition = condition.add(col("day").gte(from));
-        }
-        if let Some(to) = to {
-            condition = condition.add(col("day").lt(to));
-        }
-        let mut query = Query::select();
-        query
-            .expr_as(col("channel"), Alias::new("channel"))
-            .expr_as(col("day"), Alias::new("day"))
-            .expr_as(col("amount").sum(), Alias::new("amount"))
-            .from_as(spend::Entity, s.clone())
-            .cond_where(condition)
-            .group_by_col((s.clone(), Alias::new("channel")))
-            .group_by_col((s, Alias::new("day")));
-        self.select(&query).await
-    }
-
-    /// The campaign's currency, else the workspace's.
-    async fn campaign_currency(&self, resolved: &Resolved) -> Result<Option<String>> {
-        let k = Alias::new("k");
-        let mut query = Query::select();
-        query
-            .expr_as(
-                Expr::col((k.clone(), Alias::new("currency"))),
-                Alias::new("currency"),
-            )
-            .from_as(campaign::Entity, k.clone())
-            .cond_where(
-                Condition::all()
-                    .add(Expr::col((k.clone(), Alias::new("workspace_id"))).eq(self.id()))
-                    .add(Expr::col((k, Alias::new("id"))).eq(resolved.campaign.unwrap_or(0))),
-            );
-        #[derive(FromQueryResult)]
-        struct Currency {
-            currency: Option<String>,
-        }
-        let found: Vec<Currency> = self.select(&query).await?;
-        Ok(found
-            .into_iter()
-            .find_map(|c| c.currency)
-            .or_else(|| self.currency().map(str::to_owned)))
     }
 
     /// The outcomes in the filter's range (and organization): rows of the outcome's

@@ -29,10 +29,11 @@ pub struct KpiFilter {
     pub calendar_days: Option<(NaiveDate, NaiveDate)>,
 }
 
-/// What was spent on one day in one currency.
+/// What was spent on one day in one channel and currency.
 #[derive(Debug, Clone, PartialEq, FromQueryResult)]
 pub(crate) struct DaySpend {
     pub day: NaiveDate,
+    pub channel: String,
     pub currency: Option<String>,
     pub amount: f64,
 }
@@ -230,8 +231,8 @@ impl WorkspaceStore {
         Ok(Spend::Recorded(amounts))
     }
 
-    /// Spend per day and currency (a campaign's, else the workspace's) for the
-    /// filter's campaign and channel, over days `[from, to)`.
+    /// Spend per day, channel and currency (a campaign's, else the workspace's) for
+    /// the filter's campaign and channel, over days `[from, to)`.
     pub(crate) async fn spend_days(
         &self,
         resolved: &Resolved,
@@ -257,6 +258,7 @@ impl WorkspaceStore {
         let mut query = Query::select();
         query
             .expr_as(col("day"), Alias::new("day"))
+            .expr_as(col("channel"), Alias::new("channel"))
             .expr_as(currency, Alias::new("currency"))
             .expr_as(col("amount").sum(), Alias::new("amount"))
             .from_as(spend::Entity, s.clone())
@@ -268,7 +270,8 @@ impl WorkspaceStore {
                     .equals((s.clone(), Alias::new("campaign_id"))),
             )
             .cond_where(condition)
-            .group_by_col((s, Alias::new("day")))
+            .group_by_col((s.clone(), Alias::new("day")))
+            .group_by_col((s, Alias::new("channel")))
             .group_by_col((k, Alias::new("currency")));
         let mut days: Vec<DaySpend> = self.select(&query).await?;
         for day in &mut days {
