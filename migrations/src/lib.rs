@@ -17,6 +17,7 @@ mod m20261130_000008_engagement_facts;
 mod m20261130_000009_contact_descriptions;
 mod m20261130_000010_rare_kind_indexes;
 mod m20261130_000011_reporting_currency;
+mod m20261201_000012_events_stay_in_their_workspace;
 
 /// Every migration, in the order they apply.
 #[derive(Debug)]
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_contact_descriptions::Migration),
             Box::new(m20261130_000010_rare_kind_indexes::Migration),
             Box::new(m20261130_000011_reporting_currency::Migration),
+            Box::new(m20261201_000012_events_stay_in_their_workspace::Migration),
         ]
     }
 }

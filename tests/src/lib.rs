@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod ws;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 

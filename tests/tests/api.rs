@@ -553,6 +553,46 @@ async fn graphql_over_http_rules_are_kept(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // `operationName` picks one of several operations, with its variables.
+    let answer: Value = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[
+            (
+                "query",
+                "query A { viewer { role } } query B($s: ID!) { workspace(slug: $s) { slug } }",
+            ),
+            ("operationName", "B"),
+            ("variables", "{\"s\": \"nope\"}"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(error_code(&answer), "NOT_FOUND", "{answer}");
+    let answer: Value = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[
+            (
+                "query",
+                "query A { viewer { role } } query B { workspaces { slug } }",
+            ),
+            ("operationName", "A"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["data"],
+        json!({"viewer": {"role": "ADMIN"}}),
+        "{answer}"
+    );
     // Too deep a query is refused with its own code.
     let deep = format!(
         "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
@@ -705,7 +745,7 @@ async fn day_ranges_follow_the_time_zone_across_daylight_saving(backend: Backend
 }
 
 async fn wide_pages_of_deep_nodes_count_against_complexity(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |s| s.graphql.max_complexity = 100).await else {
+    let Some(app) = TestApp::spawn_with(backend, |s| s.graphql.max_cost = 100).await else {
         return;
     };
     app.create_workspace("cx").await;

@@ -795,7 +795,12 @@ async fn aliases_are_limited_including_those_in_fragments(backend: Backend) {
 /// `first` above `max_page_size` is BAD_USER_INPUT on every connection, and a batch
 /// of more operations than allowed is 400 BAD_REQUEST.
 async fn depth_complexity_page_size_and_batches_are_bounded(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |s| s.graphql.max_depth = 4).await else {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.graphql.max_depth = 4;
+        s.graphql.max_cost = 5_000;
+    })
+    .await
+    else {
         return;
     };
     app.create_workspace("cx").await;
@@ -817,7 +822,7 @@ async fn depth_complexity_page_size_and_batches_are_bounded(backend: Backend) {
     assert_eq!(hidden.status, 400, "{hidden:#?}");
     assert_eq!(hidden.code(), Some("QUERY_TOO_COMPLEX"));
 
-    // Complexity (5,000 by default): a page of 100 events costs 100 × its node.
+    // Cost (5,000 here): a page of 100 events costs 100 × its node.
     // `events(first: 100) { edges { node { messageId kind } } }` costs 100 × 4 = 400.
     let pages = |n: usize, first: &str| {
         (0..n)

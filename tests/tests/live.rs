@@ -3,79 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
-use futures_util::{SinkExt as _, StreamExt as _};
+use hourglass_tests::ws::{Socket, authenticated, connect, next, send};
 use hourglass_tests::{Backend, TestApp, on_both_backends};
-use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use serde_json::json;
 
 const SUBSCRIBE: &str = "subscription($w: ID!) { eventsIngested(workspace: $w) { workspace accepted duplicates rejected } }";
-
-/// Opens a graphql-transport-ws connection and sends `connection_init` with `payload`.
-async fn connect(app: &TestApp, payload: Value) -> Socket {
-    let mut request = format!("ws://{}/graphql", app.address)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": payload}),
-    )
-    .await;
-    socket
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::text(message.to_string()))
-        .await
-        .unwrap();
-}
-
-/// The next protocol message, skipping pings; a close frame as `Err((code, reason))`;
-/// `None` when the connection ended without one.
-async fn next(socket: &mut Socket) -> Option<Result<Value, (u16, String)>> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("the server answers within 10 s")?;
-        match message.unwrap() {
-            Message::Text(text) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "ping" {
-                    send(socket, json!({"type": "pong"})).await;
-                    continue;
-                }
-                return Some(Ok(value));
-            }
-            Message::Close(frame) => {
-                return Some(Err(frame.map_or((0, String::new()), |f| {
-                    (u16::from(f.code), f.reason.to_string())
-                })));
-            }
-            _ => {}
-        }
-    }
-}
-
-async fn authenticated(app: &TestApp, key: &str) -> Socket {
-    let mut socket = connect(app, json!({"Authorization": format!("Bearer {key}")})).await;
-    assert_eq!(
-        next(&mut socket).await.unwrap().unwrap()["type"],
-        "connection_ack"
-    );
-    socket
-}
 
 async fn subscribe(socket: &mut Socket, id: &str, workspace: &str) {
     send(

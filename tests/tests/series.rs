@@ -281,7 +281,9 @@ async fn a_series_needs_a_bounded_range_a_real_zone_and_a_sane_length(backend: B
 }
 
 async fn app_with_backend(backend: Backend, events: &[Sent]) -> Option<TestApp> {
-    let app = TestApp::spawn(backend).await?;
+    // Two years of daily points with SERIES' 16 fields cost 100 + 732 × 16 = 11,812,
+    // over the default budget of 10,000 (fewer fields or weekly points fit).
+    let app = TestApp::spawn_with(backend, |s| s.graphql.max_cost = 20_000).await?;
     app.create_workspace("ts").await;
     if !events.is_empty() {
         let payload: Vec<Value> = events

@@ -15,6 +15,7 @@ use hourglass_tests::{AGENCY, Backend, TestApp, on_both_backends};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
+use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------
@@ -2195,9 +2196,99 @@ async fn no_tenant_ever_sees_or_changes_another(backend: Backend) {
     }
 }
 
+/// The database itself keeps events in their workspace: an event that names
+/// another workspace's contact, organization, campaign or asset — or a workspace
+/// that does not exist — is refused by SQLite and PostgreSQL alike, inserted or
+/// updated, while the same statement naming the event's own rows goes through.
+async fn the_database_refuses_an_event_that_names_another_workspaces_rows(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for slug in ["mine", "theirs"] {
+        app.create_workspace(slug).await;
+        let event = json!({"messageId": format!("{slug}-1"), "kind": "CLICK",
+            "occurredAt": "2026-04-01T10:00:00Z", "contactId": "c", "organizationId": "o",
+            "campaignId": "k", "assetId": "a", "channel": "email"});
+        let response = app.post_ndjson(slug, format!("{event}\n")).await;
+        assert_eq!(response.status(), 200);
+    }
+    let store = app.db.store().await;
+    let db = store.connection();
+    let backend_of = db.get_database_backend();
+    let id_of = |sql: String| async move {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(backend_of, sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "id").unwrap()
+    };
+    let mine = id_of("SELECT id FROM workspaces WHERE slug = 'mine'".into()).await;
+    let theirs = id_of("SELECT id FROM workspaces WHERE slug = 'theirs'".into()).await;
+    let run = |sql: String| async move {
+        db.execute_raw(sea_orm::Statement::from_string(backend_of, sql))
+            .await
+            .map(|_| ())
+    };
+    let copy = |message_id: &str, column: &str, value: String| {
+        let columns = "kind, occurred_at, received_at, contact_id, anonymous_id, \
+                       organization_id, campaign_id, asset_id, channel, value, properties, person";
+        let chosen = columns.replacen(column, &format!("{value} AS {column}"), 1);
+        format!(
+            "INSERT INTO events (workspace_id, message_id, {columns}) \
+             SELECT workspace_id, '{message_id}', {chosen} FROM events \
+             WHERE workspace_id = {mine} AND message_id = 'mine-1'"
+        )
+    };
+    for (column, table) in [
+        ("contact_id", "contacts"),
+        ("organization_id", "organizations"),
+        ("campaign_id", "campaigns"),
+        ("asset_id", "assets"),
+    ] {
+        let own = format!("(SELECT id FROM {table} WHERE workspace_id = {mine})");
+        let foreign = format!("(SELECT id FROM {table} WHERE workspace_id = {theirs})");
+        run(copy(&format!("own-{column}"), column, own.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{column} of its own workspace: {e}"));
+        let refused = run(copy(&format!("stray-{column}"), column, foreign.clone())).await;
+        assert!(
+            refused.is_err(),
+            "inserted naming another workspace's {column}"
+        );
+        let refused = run(format!(
+            "UPDATE events SET {column} = {foreign} WHERE workspace_id = {mine} AND message_id = 'mine-1'"
+        ))
+        .await;
+        assert!(refused.is_err(), "updated to another workspace's {column}");
+    }
+    let refused = run(format!(
+        "UPDATE events SET workspace_id = {} WHERE workspace_id = {mine} AND message_id = 'mine-1'",
+        theirs + mine + 1000
+    ))
+    .await;
+    assert!(refused.is_err(), "moved to a workspace that does not exist");
+    // Nothing refused was stored or changed: the four own copies and the originals.
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            backend_of,
+            format!(
+                "SELECT COUNT(*) AS n, COUNT(DISTINCT contact_id) AS contacts FROM events \
+                 WHERE workspace_id = {mine}"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 5);
+    assert_eq!(row.try_get::<i64>("", "contacts").unwrap(), 1);
+    store.close().await.unwrap();
+}
+
 on_both_backends!(
     requests_without_a_live_key_get_401_and_change_nothing,
     each_role_may_do_what_it_says_and_nothing_more,
     keys_are_shown_once_and_revoked_at_once_within_their_agency,
     no_tenant_ever_sees_or_changes_another,
+    the_database_refuses_an_event_that_names_another_workspaces_rows,
 );

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use hourglass_core::EventKind;
 use hourglass_core::engagement::{AssetInfo, ContactInfo, EngagementEvent, OrgInfo, OrgRecords};
-use hourglass_core::script::{ScriptEngine, ScriptLimits, SharedInput};
+use hourglass_core::script::{QueryDeadline, ScriptEngine, ScriptLimits, SharedInput};
 use serde_json::{Map, Value, json};
 
 use crate::report::{self, Goal, Row};
@@ -199,7 +199,7 @@ pub fn run(organizations: usize, per_org: usize) -> anyhow::Result<()> {
         &script,
         &orgs,
         &shared,
-        Instant::now() + Duration::from_secs(600),
+        &QueryDeadline::new(Instant::now() + Duration::from_secs(600)),
         threads,
     );
     let script_time = started.elapsed();

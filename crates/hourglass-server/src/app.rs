@@ -80,12 +80,12 @@ impl Application {
             scripts: ScriptRunner::new(&settings.scripts),
             settings: settings.clone(),
             ingest_feed: Default::default(),
+            rate_limits: RateLimits::new(&settings.rate_limit),
         };
         let documents = ParsedDocuments::default();
         let shared = web::Data::new(Shared {
             schema: build_schema(&settings, Some(state.clone()), &documents),
             documents,
-            rate_limits: RateLimits::new(&settings.rate_limit),
             state,
         });
         let listener = TcpListener::bind(&settings.bind)

@@ -91,6 +91,11 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("the request took longer than {limit_ms} ms and was stopped")]
     Timeout { limit_ms: u64 },
+    #[error(
+        "the request costs {cost}; the limit is {budget} (the README's cost table says \
+         what each field costs): ask for fewer fields, aliases, operations or items"
+    )]
+    TooExpensive { cost: usize, budget: usize },
     #[error("{message}")]
     BadUserInput {
         message: String,
@@ -139,6 +144,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Timeout { .. } => ErrorCode::Timeout,
+            ApiError::TooExpensive { .. } => ErrorCode::QueryTooComplex,
             ApiError::BadUserInput { .. } => ErrorCode::BadUserInput,
             ApiError::BadRequest(_) => ErrorCode::BadRequest,
             ApiError::NotFound { .. } => ErrorCode::NotFound,

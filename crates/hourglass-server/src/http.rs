@@ -1,7 +1,6 @@
 //! HTTP transport: GraphQL over HTTP, NDJSON ingest, health, and the GraphiQL page.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
@@ -11,9 +10,9 @@ use async_graphql::{BatchRequest, BatchResponse, Response};
 use async_graphql_actix_web::GraphQLSubscription;
 use hourglass_core::{EventDraft, Permission, Rejection, RejectionCode};
 
-use crate::access::{self, Caller, RateLimits};
+use crate::access::{self, Caller};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::graphql::{AppState, HourglassSchema, ParsedDocuments};
+use crate::graphql::{AppState, BatchSeat, ConnectionKey, HourglassSchema, ParsedDocuments};
 use crate::ingest;
 
 /// What every handler shares.
@@ -22,33 +21,28 @@ pub struct Shared {
     /// The schema's parsed documents, for looking at a document before running it.
     pub documents: ParsedDocuments,
     pub state: AppState,
-    pub rate_limits: RateLimits,
 }
 
-/// The request's caller, counted against its key's rate limit.
+/// The request's caller (not yet counted against its key's rate limit: GraphQL
+/// counts each operation as it is admitted, NDJSON its request).
 async fn authorize(req: &HttpRequest, shared: &Shared) -> ApiResult<Caller> {
     let address = req.peer_addr().map(|a| a.ip());
     authorize_key(shared, access::bearer_token(req), address).await
 }
 
 /// The one way every transport turns a key into a caller: an address that failed
-/// too often is refused first, a failure counts against its address, and the caller
-/// against its key's rate limit.
+/// too often is refused first, and a failure counts against its address.
 async fn authorize_key(
     shared: &Shared,
     key: Option<&str>,
     address: Option<IpAddr>,
 ) -> ApiResult<Caller> {
-    shared.rate_limits.admit_address(address)?;
-    let caller = match access::authenticate(&shared.state.store, key).await {
-        Ok(caller) => caller,
-        Err(e @ ApiError::Unauthenticated(_)) => {
-            return Err(shared.rate_limits.failed(address, e));
-        }
-        Err(e) => return Err(e),
-    };
-    shared.rate_limits.check(&caller)?;
-    Ok(caller)
+    let limits = &shared.state.rate_limits;
+    limits.admit_address(address)?;
+    match access::authenticate(&shared.state.store, key).await {
+        Err(e @ ApiError::Unauthenticated(_)) => Err(limits.failed(address, e)),
+        result => result,
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -136,27 +130,6 @@ fn holds_mutation(documents: &ParsedDocuments, request: &mut async_graphql::Requ
         .unwrap_or(false)
 }
 
-/// Whether the operation a request runs is a mutation: the one its `operationName`
-/// names, or the document's only operation. Other operations of the document do not
-/// count (a document that does not parse, or names no operation it holds, runs
-/// nothing and fails with its error). Read through the schema's cache of parsed
-/// documents, or parsed into the request, so running it does not parse again.
-fn runs_mutation(documents: &ParsedDocuments, request: &mut async_graphql::Request) -> bool {
-    let name = request.operation_name.clone();
-    documents
-        .inspect(request, |document| {
-            let mut operations = document.operations.iter();
-            let runs = match &name {
-                Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-                None => operations.next().filter(|_| operations.next().is_none()),
-            };
-            runs.is_some_and(|(_, op)| {
-                op.node.ty == async_graphql::parser::types::OperationType::Mutation
-            })
-        })
-        .unwrap_or(false)
-}
-
 /// Whether a response failed before execution (parse, validation, limits, bad
 /// variables): no data, and no error tied to a field path.
 fn failed_before_execution(response: &Response) -> bool {
@@ -169,45 +142,34 @@ fn failed_before_execution(response: &Response) -> bool {
 /// `application/graphql-response+json` media type a request that failed before
 /// execution is a 400; with plain `application/json` every GraphQL answer is a 200.
 ///
-/// Each operation gets the time limit on its own, decided by the operation that runs
-/// (the one `operationName` picks), not by whatever else its document holds: a query
-/// is stopped at `timeout_ms`, a mutation runs to completion, because a TIMEOUT
-/// answer must never hide a write that committed (writes are bounded by their own
-/// limits: batch sizes, script deadlines). A request whose every operation timed out
-/// is a 503 TIMEOUT; in a batch where some finished, the others answer TIMEOUT in
-/// their place.
+/// Admission (in the schema) prices the operations of a batch together and gives
+/// each its own rate-limit cell and time limit. A request whose every operation
+/// was refused alike — rate-limited, or stopped at the time limit — answers with
+/// that refusal's status (429 with `Retry-After`, 503); otherwise each operation
+/// answers in its place.
 async fn execute(
     req: &HttpRequest,
     shared: &Shared,
     caller: Caller,
     batch: BatchRequest,
 ) -> HttpResponse {
-    let limit_ms = shared.state.settings.graphql.timeout_ms;
     let (requests, single) = match batch {
         BatchRequest::Single(request) => (vec![request], true),
         BatchRequest::Batch(requests) => (requests, false),
     };
-    let runs = requests.into_iter().map(|mut request| {
-        let writes = runs_mutation(&shared.documents, &mut request);
-        let run = shared.schema.execute(request.data(caller.clone()));
-        async move {
-            if writes {
-                Some(run.await)
-            } else {
-                tokio::time::timeout(Duration::from_millis(limit_ms), run)
-                    .await
-                    .ok()
-            }
+    let seats = BatchSeat::for_batch(if single { 0 } else { requests.len() });
+    let mut seats = seats.into_iter();
+    let runs = requests.into_iter().map(|request| {
+        let mut request = request.data(caller.clone());
+        if let Some(seat) = seats.next() {
+            request = request.data(seat);
         }
+        shared.schema.execute(request)
     });
-    let answers = futures_util::future::join_all(runs).await;
-    if answers.iter().all(Option::is_none) {
-        return graphql_error(req, ApiError::Timeout { limit_ms });
+    let mut responses = futures_util::future::join_all(runs).await;
+    if let Some(refused) = refused_alike(&responses) {
+        return graphql_error(req, refused);
     }
-    let mut responses: Vec<Response> = answers
-        .into_iter()
-        .map(|answer| answer.unwrap_or_else(|| timed_out(limit_ms)))
-        .collect();
     let response = match (single, responses.pop()) {
         (true, Some(only)) => BatchResponse::Single(only),
         (_, last) => {
@@ -232,15 +194,34 @@ async fn execute(
     }
 }
 
-/// The answer of one operation of a batch that was stopped at the time limit.
-fn timed_out(limit_ms: u64) -> Response {
-    let error = ApiError::Timeout { limit_ms };
-    let mut server_error = async_graphql::ServerError::new(error.to_string(), None);
-    server_error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", error.code().as_str());
-    Response::from_errors(vec![server_error])
+/// The refusal every operation answered with, when it was one that HTTP has a
+/// status for beside GraphQL's own (RATE_LIMITED, TIMEOUT): the longest wait of
+/// the rate-limited ones.
+fn refused_alike(responses: &[Response]) -> Option<ApiError> {
+    fn refusal(response: &Response) -> Option<&ApiError> {
+        match response.errors.as_slice() {
+            [only] if response.data == async_graphql::Value::Null => only.source::<ApiError>(),
+            _ => None,
+        }
+    }
+    let mut refusals = responses.iter().map(refusal);
+    let first = refusals.next()??.clone();
+    refusals
+        .try_fold(first, |kept, next| match (kept, next?) {
+            (
+                ApiError::RateLimited {
+                    retry_after_secs: a,
+                },
+                ApiError::RateLimited {
+                    retry_after_secs: b,
+                },
+            ) => Some(ApiError::RateLimited {
+                retry_after_secs: a.max(*b),
+            }),
+            (kept @ ApiError::Timeout { .. }, ApiError::Timeout { .. }) => Some(kept),
+            _ => None,
+        })
+        .filter(|e| matches!(e, ApiError::RateLimited { .. } | ApiError::Timeout { .. }))
 }
 
 async fn graphql_post(
@@ -306,9 +287,9 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
         Ok(caller) => caller,
         Err(e) => return graphql_error(&req, e),
     };
-    let mut request = match async_graphql::http::parse_query_string(query_string) {
+    let mut request = match get_request(query_string) {
         Ok(request) => request,
-        Err(e) => return graphql_error(&req, ApiError::BadRequest(e.to_string())),
+        Err(e) => return graphql_error(&req, e),
     };
     // GET must be safe: a mutation in a link or an <img> must never run, so a GET
     // whose document holds any mutation is refused, whichever operation it names.
@@ -319,6 +300,43 @@ async fn graphql_get(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
         );
     }
     execute(&req, &shared, caller, BatchRequest::Single(request)).await
+}
+
+/// The parameters of a GraphQL GET, as GraphQL over HTTP names them
+/// (`operationName`, where async-graphql's own parser reads `operation_name`).
+#[derive(serde::Deserialize)]
+struct GetParams {
+    query: String,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+fn get_request(query_string: &str) -> ApiResult<async_graphql::Request> {
+    let params = web::Query::<GetParams>::from_query(query_string)
+        .map_err(|e| {
+            ApiError::BadRequest(format!("the query string is not a GraphQL request: {e}"))
+        })?
+        .into_inner();
+    let json = |name: &str, text: Option<String>| -> ApiResult<Option<serde_json::Value>> {
+        text.filter(|t| !t.is_empty())
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| ApiError::BadRequest(format!("{name} is not JSON: {e}")))
+    };
+    let mut request = async_graphql::Request::new(params.query);
+    if let Some(name) = params.operation_name.filter(|n| !n.is_empty()) {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = json("variables", params.variables)? {
+        request = request.variables(async_graphql::Variables::from_json(variables));
+    }
+    if let Some(extensions) = json("extensions", params.extensions)? {
+        request.extensions = serde_json::from_value(extensions)
+            .map_err(|e| ApiError::BadRequest(format!("extensions is not an object: {e}")))?;
+    }
+    Ok(request)
 }
 
 /// GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`). The
@@ -345,6 +363,9 @@ async fn graphql_ws(
                 .map_err(|e| async_graphql::Error::new(format!("{}: {e}", e.code().as_str())))?;
             let mut data = async_graphql::Data::default();
             data.insert(caller);
+            // Each operation checks the key again (admission), so a revoked key
+            // stops running anything on a connection it opened.
+            data.insert(ConnectionKey(key.unwrap_or_default().to_owned()));
             Ok(data)
         })
         .start(&req, payload)
@@ -377,19 +398,14 @@ async fn ingest_ndjson(
         .into_inner()
         .workspace;
     let caller = authorize(&req, &shared).await?;
+    shared.state.rate_limits.check(&caller)?;
     let ws = caller.workspace(&workspace, Permission::Ingest).await?;
     let settings = &shared.state.settings.ingest;
     let body = read_body(payload, settings.max_body_bytes).await?;
-    let items: Vec<ingest::Item> = body
-        .split(|b| *b == b'\n')
-        .enumerate()
-        .filter(|(_, line)| !line.trim_ascii().is_empty())
-        .map(|(index, line)| {
-            (
-                index,
-                parse_line(line.trim_ascii(), settings.max_event_bytes),
-            )
-        })
+    // Counted before any line is parsed: an over-long batch costs a scan, not a parse.
+    ingest::admit_batch(&shared.state, event_lines(&body).count())?;
+    let items: Vec<ingest::Item> = event_lines(&body)
+        .map(|(index, line)| (index, parse_line(line, settings.max_event_bytes)))
         .collect();
     let report = ingest::ingest(&shared.state, &ws, items).await?;
     Ok(HttpResponse::Ok().json(report))
@@ -398,6 +414,14 @@ async fn ingest_ndjson(
 #[derive(serde::Deserialize)]
 struct WorkspaceParam {
     workspace: String,
+}
+
+/// The non-blank lines of an NDJSON body, trimmed, with their zero-based line numbers.
+fn event_lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    body.split(|b| *b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
 }
 
 fn parse_line(line: &[u8], max_event_bytes: usize) -> Result<EventDraft, Rejection> {

@@ -36,6 +36,16 @@ pub struct IngestReport {
 /// even be read.
 pub type Item = (usize, Result<EventDraft, Rejection>);
 
+/// Refuses a request of more events than `ingest.max_batch_events` — the one
+/// batch-size rule, which NDJSON applies to its line count before parsing a line.
+pub fn admit_batch(state: &AppState, events: usize) -> ApiResult<()> {
+    let max = state.settings.ingest.max_batch_events;
+    if events > max {
+        return Err(ApiError::BatchTooLarge { got: events, max });
+    }
+    Ok(())
+}
+
 /// Validates and stores a request's events in `ws`. Returns only after the valid
 /// events are committed, and then tells live subscribers when any were new.
 pub async fn ingest(
@@ -44,12 +54,7 @@ pub async fn ingest(
     items: Vec<Item>,
 ) -> ApiResult<IngestReport> {
     let limits = &state.settings.ingest.limits();
-    if items.len() > limits.max_batch_events {
-        return Err(ApiError::BatchTooLarge {
-            got: items.len(),
-            max: limits.max_batch_events,
-        });
-    }
+    admit_batch(state, items.len())?;
     let received_at = Utc::now();
     let mut valid = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use hourglass_core::ExternalId;
 use hourglass_core::TimeRange;
 use hourglass_core::fixtures::Fixtures;
-use hourglass_core::script::{ScriptEngine, ScriptError, SharedInput};
+use hourglass_core::script::{QueryDeadline, ScriptEngine, ScriptError, SharedInput};
 use hourglass_storage::KpiFilter;
 use serde_json::{Map, Value};
 
@@ -176,8 +176,8 @@ fn test(
     };
     let (mut passed, mut failed) = (0, 0);
     for case in &fixtures.cases {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let result = engine.run(&script, &case.records(), &shared, deadline);
+        let deadline = QueryDeadline::new(Instant::now() + Duration::from_secs(10));
+        let result = engine.run(&script, &case.records(), &shared, &deadline);
         let outcome = match &result {
             Ok(out) => Ok((out.value, out.label.as_deref())),
             Err(e) => Err(e.kind.code()),

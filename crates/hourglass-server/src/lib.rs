@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod error;
+mod fair_slots;
 pub mod graphql;
 mod http;
 mod ingest;

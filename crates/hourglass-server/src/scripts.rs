@@ -2,8 +2,11 @@
 //! (`customKpi`, `previewKpiScript`, `kpis { custom }`) and the CLI (`kpi run`).
 //!
 //! Scripts are CPU work: they run on the blocking pool, at most
-//! `scripts.max_concurrent_runs` queries at once, each spread over
-//! `scripts.threads` threads, under a query-wide deadline.
+//! `scripts.max_concurrent_runs` queries at once and
+//! `scripts.max_concurrent_runs_per_agency` of one agency (`fair_slots`), each
+//! spread over `scripts.threads` threads, under a query-wide deadline. A query
+//! whose request is abandoned (its client went away, or it reached its time
+//! limit) stops at its scripts' next check and frees its slot.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,14 +15,14 @@ use chrono::Utc;
 use hourglass_core::definition::{ParamDecl, resolve_params};
 use hourglass_core::engagement::{OrgInfo, OrgRecords};
 use hourglass_core::script::{
-    Aggregate, CompiledScript, ScriptCache, ScriptEngine, ScriptError, ScriptOutput, SharedInput,
-    aggregate,
+    Aggregate, CompiledScript, QueryDeadline, ScriptCache, ScriptEngine, ScriptError, ScriptOutput,
+    SharedInput, aggregate,
 };
 use hourglass_storage::{KpiFilter, WorkspaceStore};
 use serde_json::{Map, Value};
-use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult};
+use crate::fair_slots::FairSlots;
 use crate::settings::ScriptSettings;
 
 /// One organization's outcome.
@@ -43,7 +46,7 @@ pub struct RunReport {
 pub struct ScriptRunner {
     engine: Arc<ScriptEngine>,
     cache: Arc<ScriptCache>,
-    permits: Arc<Semaphore>,
+    slots: FairSlots,
     threads: usize,
     query_timeout: Duration,
 }
@@ -58,7 +61,10 @@ impl ScriptRunner {
         Self {
             engine: Arc::new(ScriptEngine::new(settings.limits())),
             cache: Arc::new(ScriptCache::new(256)),
-            permits: Arc::new(Semaphore::new(settings.max_concurrent_runs.max(1))),
+            slots: FairSlots::new(
+                settings.max_concurrent_runs,
+                settings.max_concurrent_runs_per_agency,
+            ),
             threads,
             query_timeout: Duration::from_millis(settings.query_timeout_ms),
         }
@@ -132,19 +138,21 @@ impl ScriptRunner {
             from: filter.range.from,
             to: filter.range.to,
         };
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
+        let slot = self
+            .slots
+            .acquire(ws.workspace().agency_id)
             .await
-            .map_err(|e| ApiError::internal(&e))?;
+            .ok_or_else(|| ApiError::internal(&"the script slots are gone"))?;
         let engine = self.engine.clone();
         let threads = self.threads;
         let started = Instant::now();
-        let deadline = started + self.query_timeout;
+        let deadline = QueryDeadline::new(started + self.query_timeout);
+        // Dropped with this future when the request is abandoned: the runs stop at
+        // their next check and the blocking task frees the slot.
+        let _abandon_on_drop = AbandonOnDrop(deadline.clone());
         let (orgs, results) = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let results = engine.run_all(&script, &orgs, &shared, deadline, threads);
+            let _slot = slot;
+            let results = engine.run_all(&script, &orgs, &shared, &deadline, threads);
             (orgs, results)
         })
         .await
@@ -165,5 +173,15 @@ impl ScriptRunner {
                 .collect(),
             elapsed: started.elapsed(),
         })
+    }
+}
+
+/// Abandons a query's script runs when dropped before they finished (after they
+/// finished it changes nothing).
+struct AbandonOnDrop(QueryDeadline);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.abandon();
     }
 }

@@ -113,8 +113,16 @@ pub struct GraphqlSettings {
     pub max_batch_operations: usize,
     /// Deepest query accepted.
     pub max_depth: usize,
-    /// Most complex query accepted (fields, weighted by page sizes).
-    pub max_complexity: usize,
+    /// Most a request may cost, all its operations together (the README's cost
+    /// table); over it the request is refused before anything runs.
+    #[serde(alias = "max_complexity")]
+    pub max_cost: usize,
+    /// An operation that costs at least this is expensive: it runs in one of its
+    /// key's `max_expensive_per_key` slots.
+    pub expensive_cost: usize,
+    /// Expensive operations one key may run at once; more wait their turn (within
+    /// `timeout_ms`). 0: no cap.
+    pub max_expensive_per_key: usize,
     /// Page size when `first` is not given.
     pub default_page_size: u64,
     /// Largest `first` accepted.
@@ -183,6 +191,10 @@ pub struct ScriptSettings {
     pub max_log_lines: usize,
     /// Script queries running at once; more wait their turn.
     pub max_concurrent_runs: usize,
+    /// Of those, how many one agency may run at once: a freed slot goes to the
+    /// waiting agency that runs the fewest, so one agency's flood cannot starve
+    /// another's custom KPIs.
+    pub max_concurrent_runs_per_agency: usize,
     /// Threads one query spreads its organizations over; 0 = one per core.
     pub threads: usize,
 }
@@ -202,6 +214,7 @@ impl Default for ScriptSettings {
             max_map_size: limits.max_map_size,
             max_log_lines: limits.max_log_lines,
             max_concurrent_runs: 2,
+            max_concurrent_runs_per_agency: 1,
             threads: 0,
         }
     }
@@ -230,7 +243,9 @@ impl Default for GraphqlSettings {
             max_body_bytes: 1024 * 1024,
             max_batch_operations: 10,
             max_depth: 12,
-            max_complexity: 5_000,
+            max_cost: 10_000,
+            expensive_cost: 1_000,
+            max_expensive_per_key: 4,
             default_page_size: 20,
             max_page_size: 100,
             max_aliases: 30,

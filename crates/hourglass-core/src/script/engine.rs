@@ -15,7 +15,7 @@ use rhai::{AST, Dynamic, Engine};
 
 use super::convert::{PreparedShared, Reads, SharedInput, compile_scope, run_scope};
 use super::error::{ScriptError, ScriptErrorKind, StopContext};
-use super::limits::{MAX_FUNCTIONS, MAX_SOURCE_BYTES, MAX_VARIABLES, ScriptLimits};
+use super::limits::{MAX_FUNCTIONS, MAX_SOURCE_BYTES, MAX_VARIABLES, QueryDeadline, ScriptLimits};
 use super::output::{ScriptOutput, to_output};
 use super::sandbox::{self, RunGuard};
 use super::{fields, library, lists};
@@ -131,14 +131,14 @@ impl ScriptEngine {
         })
     }
 
-    /// Runs once for one organization. `deadline` is the query-wide deadline; the
-    /// run's own is the earlier of it and `per_org_timeout` from the start.
+    /// Runs once for one organization. `deadline` is the query's; the run's own is
+    /// the earlier of it and `per_org_timeout` from the start.
     pub fn run(
         &self,
         script: &CompiledScript,
         org: &OrgRecords,
         shared: &SharedInput,
-        deadline: Instant,
+        deadline: &QueryDeadline,
     ) -> Result<ScriptOutput, ScriptError> {
         let prepared = PreparedShared::new(shared);
         let work = || self.run_prepared(script, org, &prepared, deadline);
@@ -163,7 +163,7 @@ impl ScriptEngine {
         script: &CompiledScript,
         orgs: &[OrgRecords],
         shared: &SharedInput,
-        deadline: Instant,
+        deadline: &QueryDeadline,
         threads: usize,
     ) -> Vec<Result<ScriptOutput, ScriptError>> {
         if orgs.is_empty() {
@@ -219,22 +219,24 @@ impl ScriptEngine {
         script: &CompiledScript,
         org: &OrgRecords,
         shared: &PreparedShared,
-        deadline: Instant,
+        query: &QueryDeadline,
     ) -> Result<ScriptOutput, ScriptError> {
-        if Instant::now() >= deadline {
+        if query.has_passed() {
             return Err(ScriptError::new(
                 ScriptErrorKind::LimitExceeded,
                 "not run: the query ran out of time before this organization's turn",
             ));
         }
-        let mut scope = run_scope(org, shared, script.reads);
-        // The script's own time starts once its inputs are ready.
+        // The organization's time covers building its inputs, not only the script:
+        // a large organization's inputs cost time too.
         let start = Instant::now();
+        let deadline = query.at();
         let own = start
             .checked_add(self.limits.per_org_timeout)
             .unwrap_or(deadline);
         let query_deadline_first = deadline < own;
-        let guard = RunGuard::start(own.min(deadline), self.limits.max_log_lines);
+        let guard = RunGuard::start(own.min(deadline), query, self.limits.max_log_lines);
+        let mut scope = run_scope(org, shared, script.reads);
         let result = catch_unwind(AssertUnwindSafe(|| {
             self.engine
                 .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast)

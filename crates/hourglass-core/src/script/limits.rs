@@ -123,3 +123,40 @@ mod tests {
         assert_eq!(s.function_expr_depth(), MAX_EXPR_DEPTH_CAP / 2);
     }
 }
+
+/// When a query's script runs stop: at the query's deadline, or at their next check
+/// once the request they answer has been abandoned (its client went away, or it
+/// was stopped at its time limit), so that nobody's work holds a slot.
+#[derive(Debug, Clone)]
+pub struct QueryDeadline {
+    at: std::time::Instant,
+    abandoned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl QueryDeadline {
+    pub fn new(at: std::time::Instant) -> Self {
+        Self {
+            at,
+            abandoned: Default::default(),
+        }
+    }
+
+    pub fn at(&self) -> std::time::Instant {
+        self.at
+    }
+
+    /// Stops every run of the query at its next check.
+    pub fn abandon(&self) {
+        self.abandoned
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether runs must stop now.
+    pub fn has_passed(&self) -> bool {
+        self.is_abandoned() || std::time::Instant::now() >= self.at
+    }
+}

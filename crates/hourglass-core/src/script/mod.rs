@@ -90,7 +90,7 @@ pub use cache::ScriptCache;
 pub use convert::SharedInput;
 pub use engine::{CompiledScript, ScriptEngine};
 pub use error::{ScriptError, ScriptErrorKind};
-pub use limits::ScriptLimits;
+pub use limits::{QueryDeadline, ScriptLimits};
 pub use output::ScriptOutput;
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use rhai::{Dynamic, Engine, EvalAltResult, EvalContext, Position};
 
-use super::limits::MAX_LOG_LINE_BYTES;
+use super::limits::{MAX_LOG_LINE_BYTES, QueryDeadline};
 
 /// The clock is read once every this many operations.
 const CLOCK_EVERY_OPS: u64 = 128;
@@ -31,6 +31,8 @@ const MEASURE_AMORTIZE: u64 = 4;
 thread_local! {
     /// The deadline of the run on this thread, if one is running.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The query of the run on this thread, abandoned or not.
+    static QUERY: RefCell<Option<QueryDeadline>> = const { RefCell::new(None) };
     /// Operations the run on this thread has done so far.
     static OPS: Cell<u64> = const { Cell::new(0) };
     /// The operation count at which the run's variables are next measured.
@@ -72,8 +74,9 @@ fn push_log(line: String) {
 
 /// Ends a script that is past its deadline; also for helpers doing long native work.
 pub(crate) fn check_deadline() -> Result<(), Box<EvalAltResult>> {
+    let abandoned = QUERY.with_borrow(|q| q.as_ref().is_some_and(QueryDeadline::is_abandoned));
     match DEADLINE.get() {
-        Some(d) if Instant::now() >= d => {
+        Some(d) if abandoned || Instant::now() >= d => {
             Err(EvalAltResult::ErrorTerminated("time limit".into(), Position::NONE).into())
         }
         _ => Ok(()),
@@ -172,8 +175,10 @@ pub(crate) fn install(engine: &mut Engine) {
 pub(crate) struct RunGuard;
 
 impl RunGuard {
-    pub fn start(deadline: Instant, max_log_lines: usize) -> Self {
+    /// A run that stops at `deadline`, or when `query` is abandoned.
+    pub fn start(deadline: Instant, query: &QueryDeadline, max_log_lines: usize) -> Self {
         DEADLINE.set(Some(deadline));
+        QUERY.set(Some(query.clone()));
         OPS.set(0);
         MEASURE_AT.set(0);
         HAS_SHARED.set(false);
@@ -207,6 +212,7 @@ impl RunGuard {
 impl Drop for RunGuard {
     fn drop(&mut self) {
         DEADLINE.set(None);
+        QUERY.set(None);
         SHARED_AT.with_borrow_mut(Vec::clear);
         LOGS.with_borrow_mut(|buf| {
             buf.lines.clear();

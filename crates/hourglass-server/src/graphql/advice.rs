@@ -9,7 +9,7 @@ use hourglass_core::{Goal as CoreGoal, Permission};
 use super::compare::Verdict;
 use super::filter::KpiFilterInput;
 use super::types::Goal;
-use super::{caller, external_id};
+use super::{caller, cost, external_id};
 use crate::error::{ApiError, ApiResult};
 
 /// What a campaign's channels are judged by. Without one, the campaign's goal says:
@@ -151,6 +151,7 @@ impl AdviceQuery {
     /// `lookbackDays` before the outcome, on the day of the touch. The filter's
     /// campaign is this one; its channel and asset are ignored.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "cost::with_children(cost::SPEND_ADVICE, child_complexity)")]
     async fn spend_advice(
         &self,
         ctx: &Context<'_>,

@@ -15,7 +15,7 @@ use super::filter::KpiFilterInput;
 use super::kpis::{KpiDefinition, KpiReport, kpi_report};
 use super::leads::{AudienceMember, AudienceStep, ContactOrder, LeadLoader, PersonDepth, audience};
 use super::types::{AssetKind, Goal};
-use super::{caller, external_id, page, state};
+use super::{caller, cost, external_id, page, state};
 use crate::error::{ApiError, ApiResult};
 
 /// A marketing effort with exactly one goal.
@@ -38,6 +38,7 @@ pub struct Campaign {
 #[ComplexObject]
 impl Campaign {
     /// This campaign's top-of-hourglass KPIs; the filter narrows further.
+    #[graphql(complexity = "cost::with_children(cost::KPI_REPORT, child_complexity)")]
     async fn kpis(
         &self,
         ctx: &Context<'_>,
@@ -151,7 +152,7 @@ impl Asset {
     /// stayed to the end or asked a question, each with their engagement with this
     /// asset and their colleagues on the same list. Highest lead score on this asset
     /// first. Contacts whose events name no organization are listed too.
-    #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    #[graphql(complexity = "cost::DEPTH_RANKING + cost::page(first, child_complexity)")]
     async fn people(
         &self,
         ctx: &Context<'_>,
@@ -248,6 +249,7 @@ pub struct Organization {
 impl Organization {
     /// How deeply the organization engages. Without a filter, the depth it was ranked
     /// by (when listed by DEPTH) or over all its events; with one, within the filter.
+    #[graphql(complexity = "cost::with_children(cost::DEPTH_NODE, child_complexity)")]
     async fn depth(
         &self,
         ctx: &Context<'_>,
@@ -266,6 +268,7 @@ impl Organization {
     /// Its people with engagement in the filter, most engaged first: who attended and
     /// for how long, who stayed to the end, who asked. Read per organization (not
     /// batched over a page like `depth`).
+    #[graphql(complexity = "cost::with_children(cost::DEPTH_NODE, child_complexity)")]
     async fn people(&self, filter: Option<KpiFilterInput>) -> ApiResult<Vec<PersonDepth>> {
         let filter = filter.unwrap_or_default().into_filter()?;
         let people = self
@@ -386,6 +389,7 @@ impl Contact {
     /// How deeply the person engages, scored as a lead (`leadScore`, explained part by
     /// part). Without a filter, the depth they were ranked by (when listed by DEPTH)
     /// or over all their events; with one, within the filter.
+    #[graphql(complexity = "cost::with_children(cost::DEPTH_NODE, child_complexity)")]
     async fn depth(
         &self,
         ctx: &Context<'_>,
@@ -424,7 +428,7 @@ impl CatalogQuery {
     }
 
     /// Campaigns in creation order, optionally of one goal.
-    #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn campaigns(
         &self,
         ctx: &Context<'_>,
@@ -449,7 +453,7 @@ impl CatalogQuery {
     }
 
     /// Assets in creation order.
-    #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn assets(
         &self,
         ctx: &Context<'_>,
@@ -481,7 +485,9 @@ impl CatalogQuery {
 
     /// Organizations in creation order, or by DEPTH: the short list, deepest
     /// engagement within the filter first (only organizations with events in it).
-    #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    #[graphql(
+        complexity = "cost::ranked_page(order_by == OrganizationOrder::Depth, first, child_complexity)"
+    )]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
@@ -544,7 +550,9 @@ impl CatalogQuery {
     /// lead score within the filter first (only contacts with events in it).
     /// Optionally of one organization (with DEPTH: their events naming it) and of
     /// some lifecycle stages only, e.g. `stages: ["MQL", "SQL"]`.
-    #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    #[graphql(
+        complexity = "cost::ranked_page(order_by == ContactOrder::Depth, first, child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn contacts(
         &self,

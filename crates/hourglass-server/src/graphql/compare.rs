@@ -8,7 +8,7 @@ use hourglass_storage::KpiFilter;
 
 use super::filter::KpiFilterInput;
 use super::types::Rate;
-use super::{caller, external_id};
+use super::{caller, cost, external_id};
 use crate::error::{ApiError, ApiResult};
 
 /// A rate KPI that can be compared between groups.
@@ -114,6 +114,7 @@ impl CompareQuery {
     /// confidence sequence of Waudby-Smith et al., 2024) and the matching always-valid
     /// p-value, Holm-adjusted over the groups, and a verdict that stays valid however
     /// often it is looked at. At most 100 groups.
+    #[graphql(complexity = "cost::with_children(cost::COMPARE, child_complexity)")]
     async fn compare(
         &self,
         ctx: &Context<'_>,

@@ -52,6 +52,13 @@ fn classify_execution_error(error: &mut ServerError) {
             ApiError::Internal { request_id } => {
                 extra.push(("requestId", request_id.clone().into()));
             }
+            ApiError::RateLimited { retry_after_secs } => {
+                extra.push(("retryAfter", (*retry_after_secs).into()));
+            }
+            ApiError::TooExpensive { cost, budget } => {
+                extra.push(("cost", (*cost as u64).into()));
+                extra.push(("budget", (*budget as u64).into()));
+            }
             ApiError::Script(script) => {
                 if let (Some(line), Some(column)) = (script.line, script.column) {
                     extra.push(("line", (line as u64).into()));
@@ -130,13 +137,13 @@ impl Extension for ErrorCodes {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|mut errors| {
-            for error in &mut errors {
-                let too_complex = error.message.contains("too complex")
-                    || error.message.contains("nested too deep");
+            // Admission's refusals carry their own error, classified with the rest.
+            for error in errors.iter_mut().filter(|e| e.source.is_none()) {
+                let too_deep = error.message.contains("nested too deep");
                 // A value that does not fit its type is the caller's input, whether it
                 // came inline or as a variable.
                 let bad_value = error.message.starts_with("Invalid value for argument");
-                let code = if too_complex {
+                let code = if too_deep {
                     ErrorCode::QueryTooComplex
                 } else if bad_value {
                     ErrorCode::BadUserInput

@@ -8,7 +8,7 @@ use hourglass_storage::{EventRecord, EventsFilter, from_millis};
 
 use super::filter::KpiFilterInput;
 use super::types::EventKind;
-use super::{caller, page, state};
+use super::{caller, cost, page, state};
 use crate::error::ApiResult;
 
 /// One stored engagement event.
@@ -58,7 +58,7 @@ pub struct EventQuery;
 #[Object]
 impl EventQuery {
     /// Events newest first, narrowed by the filter and optionally one kind.
-    #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,

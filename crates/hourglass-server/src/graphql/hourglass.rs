@@ -10,7 +10,7 @@ use super::catalog::Organization;
 use super::depth::OrganizationDepth;
 use super::filter::KpiFilterInput;
 use super::kpis::{KpiReport, kpi_report};
-use super::{caller, state};
+use super::{caller, cost, state};
 use crate::error::{ApiError, ApiResult};
 
 /// The bottom half: organizations with a contact at LEAD or beyond.
@@ -42,6 +42,7 @@ pub struct HourglassQuery;
 impl HourglassQuery {
     /// The top (volume over everyone) and the bottom (depth for organizations with a
     /// contact at LEAD or beyond) of the hourglass in one answer.
+    #[graphql(complexity = "cost::with_children(cost::HOURGLASS, child_complexity)")]
     async fn hourglass(
         &self,
         ctx: &Context<'_>,

@@ -13,7 +13,7 @@ use super::scripts::{CustomKpiResult, run_saved};
 use super::types::{EventKind, Goal, Rate};
 use hourglass_storage::WorkspaceStore;
 
-use super::{caller, external_id, state};
+use super::{caller, cost, external_id, state};
 use crate::error::{ApiError, ApiResult};
 
 /// How many events of one kind.
@@ -144,6 +144,7 @@ impl KpiReport {
     /// The workspace's lifecycle stages in order, with how many people reached each
     /// within the filter and the conversion from the stage before. Stages the
     /// workspace does not list are left out.
+    #[graphql(complexity = "cost::with_children(cost::REPORT_PART, child_complexity)")]
     async fn stages(&self, ctx: &Context<'_>) -> ApiResult<Vec<StageKpi>> {
         let ws = caller(ctx)?
             .workspace(&self.workspace, Permission::Read)
@@ -162,6 +163,7 @@ impl KpiReport {
 
     /// The Net Promoter Score over the same filter, from SURVEY_RESPONSE events
     /// (`value` the score, `properties.survey` the survey).
+    #[graphql(complexity = "cost::with_children(cost::REPORT_PART, child_complexity)")]
     async fn nps(&self, ctx: &Context<'_>) -> ApiResult<Nps> {
         let ws = caller(ctx)?
             .workspace(&self.workspace, Permission::Read)
@@ -172,6 +174,7 @@ impl KpiReport {
 
     /// Sum of the filter's REVENUE amounts per currency (`properties.currency`, else
     /// the workspace's): currencies are never added together.
+    #[graphql(complexity = "cost::with_children(cost::REPORT_PART, child_complexity)")]
     async fn revenue(&self, ctx: &Context<'_>) -> ApiResult<Vec<Money>> {
         let ws = caller(ctx)?
             .workspace(&self.workspace, Permission::Read)
@@ -183,6 +186,7 @@ impl KpiReport {
 
     /// Spend / people who reached LEAD or a later stage within the filter (the LEAD
     /// row of `stages`).
+    #[graphql(complexity = "cost::with_children(cost::REPORT_PART, child_complexity)")]
     async fn cost_per_lead(&self, ctx: &Context<'_>) -> ApiResult<CostPerOutcome> {
         let leads = self.reached(ctx, "LEAD").await?;
         Ok(CoreCost::new(&self.spent, leads).into())
@@ -200,6 +204,7 @@ impl KpiReport {
 
     /// Spend / people who reached CUSTOMER within the filter; unavailable with
     /// STAGE_NOT_LISTED when the workspace's stages leave CUSTOMER out.
+    #[graphql(complexity = "cost::with_children(cost::REPORT_PART, child_complexity)")]
     async fn cost_per_customer(&self, ctx: &Context<'_>) -> ApiResult<CostPerOutcome> {
         let customers = self.reached(ctx, "CUSTOMER").await?;
         Ok(CoreCost::new(&self.spent, customers).into())
@@ -211,6 +216,7 @@ impl KpiReport {
     /// within `lookbackDays` before it (any kind but REVENUE and STAGE_CHANGE); the
     /// filter's campaign, channel and asset select whose credit counts. Revenue in
     /// other currencies than the spend's is listed, not added.
+    #[graphql(complexity = "cost::with_children(cost::ROI, child_complexity)")]
     async fn roi(
         &self,
         ctx: &Context<'_>,
@@ -241,6 +247,7 @@ impl KpiReport {
     }
 
     /// A custom KPI of the workspace by key, over the same filter.
+    #[graphql(complexity = "cost::with_children(cost::SCRIPT_RUN, child_complexity)")]
     async fn custom(
         &self,
         ctx: &Context<'_>,
@@ -441,6 +448,7 @@ pub struct KpiQuery;
 #[Object]
 impl KpiQuery {
     /// Top-of-hourglass KPIs for a workspace, narrowed by the filter.
+    #[graphql(complexity = "cost::with_children(cost::KPI_REPORT, child_complexity)")]
     async fn kpis(
         &self,
         ctx: &Context<'_>,
@@ -453,6 +461,7 @@ impl KpiQuery {
 
     /// The funnel of a webinar or landing page: distinct people who viewed the
     /// landing page, registered, and attended, each step rated against the one before.
+    #[graphql(complexity = "cost::with_children(cost::FUNNEL, child_complexity)")]
     async fn funnel(
         &self,
         ctx: &Context<'_>,

@@ -1,8 +1,11 @@
 //! The GraphQL schema: one query and one mutation object per area, merged.
 
+mod admission;
+pub use admission::{BatchSeat, ConnectionKey};
 mod advice;
 mod catalog;
 mod compare;
+mod cost;
 mod depth;
 mod errors;
 mod events;
@@ -30,7 +33,7 @@ use async_graphql::{ID, MergedObject, Schema};
 use hourglass_core::ExternalId;
 use hourglass_storage::Store;
 
-use crate::access::Caller;
+use crate::access::{Caller, RateLimits};
 use crate::error::{ApiError, ApiResult};
 use crate::scripts::ScriptRunner;
 use crate::settings::Settings;
@@ -45,6 +48,9 @@ pub struct AppState {
     pub scripts: ScriptRunner,
     /// Committed ingest batches, for subscriptions.
     pub ingest_feed: live::IngestFeed,
+    /// Per-key request rates and failed authentications per address: every
+    /// transport counts against the same limits.
+    pub rate_limits: RateLimits,
 }
 
 /// Reads the application state from a resolver's context; it is always registered.
@@ -106,6 +112,7 @@ pub fn build_schema(
         live::LiveSubscription,
     )
     .extension(ErrorCodes)
+    .extension(admission::Admission::new(&settings.graphql))
     .extension(limits::DocumentLimits {
         max_aliases: settings.graphql.max_aliases,
         introspection: settings.graphql.introspection,
@@ -113,7 +120,6 @@ pub fn build_schema(
     // Innermost: the rules above run on every document, cached or not.
     .extension(documents.clone())
     .limit_depth(settings.graphql.max_depth)
-    .limit_complexity(settings.graphql.max_complexity)
     .limit_recursive_depth(32)
     .limit_directives(16);
     if !settings.graphql.introspection {

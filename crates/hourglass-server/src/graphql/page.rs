@@ -39,13 +39,6 @@ pub fn request<K: DeserializeOwned + Serialize>(
     Ok(PageRequest { after, first })
 }
 
-/// A connection costs its page size times what each node costs, so a wide page
-/// of deep nodes counts against `graphql.max_complexity` as it should.
-pub fn complexity(first: Option<i32>, child_complexity: usize) -> usize {
-    let first = first.map_or(20, |n| usize::try_from(n).unwrap_or(0));
-    first.max(1).saturating_mul(child_complexity)
-}
-
 /// Turns a storage page into a connection, mapping each item to its node.
 pub fn connection<K, T, N>(
     page: Page<K, T>,

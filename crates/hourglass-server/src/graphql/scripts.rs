@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::filter::KpiFilterInput;
 use super::types::Goal;
-use super::{AppState, caller, page, state};
+use super::{AppState, caller, cost, page, state};
 use crate::error::{ApiError, ApiResult};
 use crate::scripts::RunReport;
 
@@ -247,7 +247,7 @@ pub struct CustomKpiResult {
 #[ComplexObject]
 impl CustomKpiResult {
     /// Each organization's value, ranked.
-    #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn per_organization(
         &self,
         ctx: &Context<'_>,
@@ -400,6 +400,7 @@ pub struct ScriptQuery;
 impl ScriptQuery {
     /// Compiles a script without running it. Needs a key that may author scripts
     /// (ADMIN or ANALYST): compiling is work, and no one else has a use for it.
+    #[graphql(complexity = "cost::with_children(cost::SCRIPT_COMPILE, child_complexity)")]
     async fn validate_kpi_script(
         &self,
         ctx: &Context<'_>,
@@ -435,7 +436,7 @@ impl ScriptQuery {
     }
 
     /// The workspace's custom KPIs at their newest version.
-    #[graphql(complexity = "page::complexity(first, child_complexity)")]
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn kpi_scripts(
         &self,
         ctx: &Context<'_>,
@@ -456,6 +457,7 @@ impl ScriptQuery {
     }
 
     /// A saved custom KPI, run once per organization with events in the filter.
+    #[graphql(complexity = "cost::with_children(cost::SCRIPT_RUN, child_complexity)")]
     async fn custom_kpi(
         &self,
         ctx: &Context<'_>,
@@ -480,6 +482,7 @@ impl ScriptQuery {
 
     /// Runs an unsaved script on real data (a dry run); `limit` caps how many
     /// organizations it runs for.
+    #[graphql(complexity = "cost::with_children(cost::SCRIPT_RUN, child_complexity)")]
     async fn preview_kpi_script(
         &self,
         ctx: &Context<'_>,

@@ -7,9 +7,9 @@ use hourglass_core::series::{self, SeriesError};
 use hourglass_core::{Permission, TopReport};
 use hourglass_storage::Period;
 
-use super::caller;
 use super::filter::{self, DayRangeInput, KpiFilterInput};
 use super::kpis::KpiReport;
+use super::{caller, cost};
 use crate::error::{ApiError, ApiResult};
 
 /// How long one point of a series is.
@@ -57,6 +57,7 @@ impl SeriesQuery {
     /// range (which must have both ends: `days`, or `from` and `to`). Counts and
     /// distinct people of every period come from one read of the aggregates; select
     /// on `points { kpis { … } }` the KPIs to plot.
+    #[graphql(complexity = "cost::series(&filter, bucket, child_complexity)")]
     async fn time_series(
         &self,
         ctx: &Context<'_>,

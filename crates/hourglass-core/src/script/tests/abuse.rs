@@ -12,7 +12,7 @@ fn sandboxed(limits: ScriptLimits, source: &str) -> ScriptError {
     let started = Instant::now();
     let result = engine
         .compile(source)
-        .and_then(|script| engine.run(&script, &acme(), &shared(), later(30)));
+        .and_then(|script| engine.run(&script, &acme(), &shared(), &later(30)));
     let elapsed = started.elapsed();
     assert!(
         elapsed < Duration::from_secs(3),
@@ -268,7 +268,7 @@ fn compiling_at_the_depth_cap_is_safe_on_a_small_stack() {
                 .compile(&format!(
                     "fn down(n) {{ let x = {fits}; down(n + x) }}\ndown(0)"
                 ))
-                .and_then(|s| engine.run(&s, &acme(), &shared(), later(30)))
+                .and_then(|s| engine.run(&s, &acme(), &shared(), &later(30)))
                 .unwrap_err();
             (refused.kind, script.kind, recursion)
         })

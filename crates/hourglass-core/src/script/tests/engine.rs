@@ -210,7 +210,7 @@ fn print_output_is_capped_at_max_log_lines() {
         ..ScriptLimits::default()
     });
     let script = engine.compile("for i in 0..1000 { print(i); } 1").unwrap();
-    let out = engine.run(&script, &acme(), &shared(), later(30)).unwrap();
+    let out = engine.run(&script, &acme(), &shared(), &later(30)).unwrap();
     assert_eq!(out.logs.len(), 5);
     assert_eq!(out.logs[..4], ["0", "1", "2", "3"]);
     assert!(out.logs[4].contains("996 more lines"), "{:?}", out.logs);
@@ -233,7 +233,7 @@ fn run_all_returns_results_in_input_order_and_isolates_a_failing_organization() 
         .compile(r#"if org.id == "bad" { throw "boom" } org.contact_count"#)
         .unwrap();
     for threads in [0, 1, 4, 100] {
-        let results = engine.run_all(&script, &orgs, &shared(), later(30), threads);
+        let results = engine.run_all(&script, &orgs, &shared(), &later(30), threads);
         assert_eq!(results.len(), 40);
         for (i, r) in results.iter().enumerate() {
             match r {
@@ -249,7 +249,7 @@ fn run_all_returns_results_in_input_order_and_isolates_a_failing_organization() 
     }
     assert!(
         engine
-            .run_all(&script, &[], &shared(), later(30), 4)
+            .run_all(&script, &[], &shared(), &later(30), 4)
             .is_empty()
     );
 }
@@ -269,7 +269,7 @@ fn run_all_keeps_other_organizations_going_when_one_hits_the_time_limit() {
     let script = engine
         .compile(r#"if org.id == "slow" { loop {} } 1"#)
         .unwrap();
-    let results = engine.run_all(&script, &orgs, &shared(), later(30), 2);
+    let results = engine.run_all(&script, &orgs, &shared(), &later(30), 2);
     assert!(results[0].is_ok() && results[2].is_ok());
     assert_eq!(
         results[1].as_ref().unwrap_err().kind,
@@ -281,8 +281,8 @@ fn run_all_keeps_other_organizations_going_when_one_hits_the_time_limit() {
 fn a_query_deadline_that_has_passed_runs_nothing() {
     let engine = engine();
     let script = engine.compile("1").unwrap();
-    let past = Instant::now() - Duration::from_millis(1);
-    let results = engine.run_all(&script, &[acme(), acme()], &shared(), past, 2);
+    let past = QueryDeadline::new(Instant::now() - Duration::from_millis(1));
+    let results = engine.run_all(&script, &[acme(), acme()], &shared(), &past, 2);
     for r in results {
         let e = r.unwrap_err();
         assert_eq!(e.kind, ScriptErrorKind::LimitExceeded);
@@ -299,13 +299,42 @@ fn the_query_deadline_stops_a_run_before_its_own_timeout() {
     });
     let script = engine.compile("loop {}").unwrap();
     let started = Instant::now();
-    let deadline = started + Duration::from_millis(150);
+    let deadline = QueryDeadline::new(started + Duration::from_millis(150));
     let e = engine
-        .run(&script, &acme(), &shared(), deadline)
+        .run(&script, &acme(), &shared(), &deadline)
         .unwrap_err();
     assert_eq!(e.kind, ScriptErrorKind::LimitExceeded);
     assert!(e.message.contains("the query ran out of time"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn an_abandoned_query_stops_its_runs_at_once() {
+    let engine = ScriptEngine::new(ScriptLimits {
+        per_org_timeout: Duration::from_secs(60),
+        max_operations: u64::MAX,
+        ..ScriptLimits::default()
+    });
+    let script = engine.compile("loop {}").unwrap();
+    let query = later(60);
+    let started = Instant::now();
+    let results = std::thread::scope(|s| {
+        let running =
+            s.spawn(|| engine.run_all(&script, &[acme(), acme(), acme()], &shared(), &query, 1));
+        std::thread::sleep(Duration::from_millis(100));
+        query.abandon();
+        running.join().unwrap()
+    });
+    // Stopped at the next check, a minute before either deadline; the organizations
+    // after the first never start.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    for r in results {
+        assert_eq!(r.unwrap_err().kind, ScriptErrorKind::LimitExceeded);
+    }
 }
 
 /// 200,000 events: the input lists are handles, so size limits and copies do not apply.
@@ -355,7 +384,7 @@ fn a_large_organization_with_200k_events_is_usable() {
     "#;
     let script = engine.compile(source).unwrap();
     let out = engine
-        .run(&script, &records, &shared(), later(120))
+        .run(&script, &records, &shared(), &later(120))
         .unwrap();
     assert_eq!(out.value, 200_000.0);
     let b: std::collections::HashMap<_, _> = out.breakdown.into_iter().collect();
@@ -371,7 +400,7 @@ fn a_large_organization_with_200k_events_is_usable() {
         .compile(r#"let n = 0; for e in events { if e.kind == "SHARE" { n += 1; } } n"#)
         .unwrap();
     let out = engine
-        .run(&looped, &records, &shared(), later(120))
+        .run(&looped, &records, &shared(), &later(120))
         .unwrap();
     assert_eq!(out.value, 50_000.0);
 }
@@ -390,7 +419,7 @@ fn the_cache_compiles_once_per_key_and_stays_bounded() {
     let changed = cache.get_or_compile("a@1", &engine, "41 + 1").unwrap();
     assert_eq!(
         engine
-            .run(&changed, &acme(), &shared(), later(5))
+            .run(&changed, &acme(), &shared(), &later(5))
             .unwrap()
             .value,
         42.0

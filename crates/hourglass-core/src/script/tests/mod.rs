@@ -165,15 +165,15 @@ fn engine() -> ScriptEngine {
     ScriptEngine::new(ScriptLimits::default())
 }
 
-fn later(secs: u64) -> Instant {
-    Instant::now() + Duration::from_secs(secs)
+fn later(secs: u64) -> QueryDeadline {
+    QueryDeadline::new(Instant::now() + Duration::from_secs(secs))
 }
 
 /// Compiles and runs `source` for `records` with the default limits.
 fn run_on(records: &OrgRecords, source: &str) -> Result<ScriptOutput, ScriptError> {
     let engine = engine();
     let script = engine.compile(source)?;
-    engine.run(&script, records, &shared(), later(30))
+    engine.run(&script, records, &shared(), &later(30))
 }
 
 /// Runs `source` for acme and returns its value.
