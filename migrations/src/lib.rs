@@ -18,6 +18,7 @@ mod m20261130_000009_contact_descriptions;
 mod m20261130_000010_rare_kind_indexes;
 mod m20261130_000011_reporting_currency;
 mod m20261201_000012_events_stay_in_their_workspace;
+mod m20261201_000013_tracker_links;
 
 /// Every migration, in the order they apply.
 #[derive(Debug)]
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_rare_kind_indexes::Migration),
             Box::new(m20261130_000011_reporting_currency::Migration),
             Box::new(m20261201_000012_events_stay_in_their_workspace::Migration),
+            Box::new(m20261201_000013_tracker_links::Migration),
         ]
     }
 }

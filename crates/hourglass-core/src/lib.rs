@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod ids;
 pub mod kinds;
 pub mod kpi;
+pub mod link;
 pub mod money;
 pub mod script;
 pub mod sequential;

@@ -100,6 +100,8 @@ pub async fn authenticate(store: &Store, token: Option<&str>) -> ApiResult<Calle
 pub struct RateLimits {
     per_key: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     failed_auth: Option<Arc<FailedAuthentications>>,
+    /// Tracker link clicks per address (they carry no key).
+    clicks: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
 }
 
 /// Failures per address (GCRA), and the addresses refused until an instant.
@@ -116,6 +118,7 @@ impl std::fmt::Debug for RateLimits {
         f.debug_struct("RateLimits")
             .field("per_key", &self.per_key.as_ref().map(|_| "on"))
             .field("failed_auth", &self.failed_auth.as_ref().map(|_| "on"))
+            .field("clicks", &self.clicks.as_ref().map(|_| "on"))
             .finish()
     }
 }
@@ -134,10 +137,31 @@ impl RateLimits {
                 refused_until: Mutex::new(HashMap::new()),
             })
         });
+        let clicks = NonZeroU32::new(settings.link_clicks_per_minute)
+            .map(|clicks| Arc::new(RateLimiter::keyed(Quota::per_minute(clicks))));
         Self {
             per_key,
             failed_auth,
+            clicks,
         }
+    }
+
+    /// Counts one tracker link click from `address`, or says how long it must wait;
+    /// an address the transport does not know is never refused.
+    pub fn admit_click(&self, address: Option<IpAddr>) -> ApiResult<()> {
+        let (Some(limiter), Some(address)) = (&self.clicks, address) else {
+            return Ok(());
+        };
+        if limiter.len() > SWEEP_ABOVE {
+            limiter.retain_recent();
+        }
+        limiter
+            .check_key(&address)
+            .map_err(|not_until| ApiError::RateLimited {
+                retry_after_secs: whole_seconds(
+                    not_until.wait_time_from(DefaultClock::default().now()),
+                ),
+            })
     }
 
     /// Counts one request for `caller`, or says how long it must wait.

@@ -74,6 +74,13 @@ impl Application {
                  `hourglass demo`)"
             );
         }
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let mut settings = settings;
+        if settings.links.public_url.trim().is_empty() {
+            settings.links.public_url = format!("http://{address}");
+        }
         let settings = Arc::new(settings);
         let state = AppState {
             store: store.clone(),
@@ -88,9 +95,6 @@ impl Application {
             documents,
             state,
         });
-        let listener = TcpListener::bind(&settings.bind)
-            .with_context(|| format!("cannot listen on {}", settings.bind))?;
-        let address = listener.local_addr()?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())

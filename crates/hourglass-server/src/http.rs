@@ -13,7 +13,7 @@ use hourglass_core::{EventDraft, Permission, Rejection, RejectionCode};
 use crate::access::{self, Caller};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::graphql::{AppState, BatchSeat, ConnectionKey, HourglassSchema, ParsedDocuments};
-use crate::ingest;
+use crate::{ingest, links};
 
 /// What every handler shares.
 pub struct Shared {
@@ -56,6 +56,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphql", web::get().to(graphql_get))
         .route("/v1/events", web::post().to(ingest_ndjson))
         .route("/health", web::get().to(health))
+        .route("/l/{code}", web::get().to(follow_link))
+        .route("/l/{code}", web::head().to(follow_link))
         .route("/assets/graphiql/{file}", web::get().to(graphiql_asset));
 }
 
@@ -440,6 +442,14 @@ fn parse_line(line: &[u8], max_event_bytes: usize) -> Result<EventDraft, Rejecti
             format!("the line is not a JSON object of event fields: {e}"),
         )
     })
+}
+
+async fn follow_link(
+    req: HttpRequest,
+    code: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    links::follow(&req, &code, &shared.state).await
 }
 
 async fn health(shared: web::Data<Shared>) -> HttpResponse {

@@ -14,6 +14,7 @@ pub mod graphql;
 mod http;
 mod ingest;
 pub mod kpi_cli;
+mod links;
 mod request_id;
 pub mod rollups_cli;
 pub mod scripts;

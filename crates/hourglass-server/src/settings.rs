@@ -30,6 +30,22 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub auth: AuthSettings,
     pub kpis: KpiSettings,
+    pub links: LinkSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkSettings {
+    /// The public address tracker links are handed out under (`<public_url>/l/<code>`),
+    /// e.g. `https://go.example.com`; empty: `http://` and the address the server
+    /// listens on.
+    pub public_url: String,
+}
+
+impl LinkSettings {
+    pub fn public_url(&self) -> String {
+        self.public_url.trim().trim_end_matches('/').to_owned()
+    }
 }
 
 /// How KPI answers are served.
@@ -81,6 +97,8 @@ pub struct RateLimitSettings {
     /// may have per minute; beyond, the address gets 429 before any key it sends is
     /// looked at, until it may try again. 0 turns it off.
     pub failed_auth_per_minute: u32,
+    /// Tracker link clicks per client address per minute (`GET /l/…` has no key).
+    pub link_clicks_per_minute: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -89,6 +107,7 @@ impl Default for RateLimitSettings {
             requests_per_second: 50,
             burst: 100,
             failed_auth_per_minute: 30,
+            link_clicks_per_minute: 120,
         }
     }
 }
@@ -163,6 +182,7 @@ impl Default for Settings {
             rate_limit: RateLimitSettings::default(),
             auth: AuthSettings::default(),
             kpis: KpiSettings::default(),
+            links: LinkSettings::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod keys;
 mod kpis;
 mod leads;
 mod limits;
+mod links;
 pub mod live;
 mod money;
 mod page;
@@ -85,6 +86,7 @@ pub struct Query(
     hourglass::HourglassQuery,
     scripts::ScriptQuery,
     events::EventQuery,
+    links::LinkQuery,
 );
 
 #[derive(MergedObject, Debug, Default)]
@@ -94,6 +96,7 @@ pub struct Mutation(
     ingest::IngestMutation,
     catalog::CatalogMutation,
     scripts::ScriptMutation,
+    links::LinkMutation,
 );
 
 pub type HourglassSchema = Schema<Query, Mutation, live::LiveSubscription>;

@@ -11,4 +11,5 @@ pub mod kpi_script;
 pub mod kpi_script_version;
 pub mod organization;
 pub mod spend;
+pub mod tracker_link;
 pub mod workspace;
