@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use hourglass_tests::ws::{Socket, authenticated, connect, next, send};
+use hourglass_tests::ws::{
+    Socket, answer_to, authenticated, connect, next, send, start, ws_error_code,
+};
 use hourglass_tests::{Backend, TestApp, on_both_backends};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const SUBSCRIBE: &str = "subscription($w: ID!) { eventsIngested(workspace: $w) { workspace accepted duplicates rejected } }";
 
@@ -126,8 +128,100 @@ async fn subscriptions_follow_the_same_scope_and_roles(backend: Backend) {
     }
 }
 
+const KPIS_UPDATED: &str = "subscription($w: ID!, $f: KpiFilterInput) { kpisUpdated(workspace: $w, filter: $f) { pageViews uniqueVisitors } }";
+
+/// Page views of campaign `campaign` by `people` distinct contacts, one batch.
+async fn views(app: &TestApp, workspace: &str, campaign: &str, ids: &[&str]) {
+    let body: String = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            format!(
+                "{}\n",
+                json!({"messageId": id, "kind": "PAGE_VIEW", "occurredAt": "2026-05-01T10:00:00Z",
+                       "contactId": format!("p{}", i % 2), "campaignId": campaign})
+            )
+        })
+        .collect();
+    let response = app.post_ndjson(workspace, body).await;
+    assert_eq!(response.status(), 200);
+}
+
+/// The next `kpisUpdated` report on operation `id`.
+async fn report(socket: &mut Socket, id: &str) -> Value {
+    let message = answer_to(socket, id).await;
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["kpisUpdated"].clone()
+}
+
+/// A live report starts with the filter's KPIs now, follows each batch that changes
+/// them (folding quick batches together), ignores batches that do not, and is the
+/// same for every subscriber of the filter; a connection holds a bounded number of
+/// subscriptions.
+async fn live_kpis_follow_committed_events(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.graphql.max_subscriptions_per_connection = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    app.create_workspace("live").await;
+    views(&app, "live", "spring", &["s-1", "s-2", "s-3"]).await;
+    let reader = app.issue_key(Some("live"), "READ").await;
+    let filter = json!({"w": "live", "f": {"campaign": "spring"}});
+    let mut first = authenticated(&app, &reader).await;
+    let mut second = authenticated(&app, &reader).await;
+    start(&mut first, "k", KPIS_UPDATED, filter.clone()).await;
+    start(&mut second, "k", KPIS_UPDATED, filter.clone()).await;
+    let now = json!({"pageViews": 3, "uniqueVisitors": 2});
+    assert_eq!(report(&mut first, "k").await, now);
+    assert_eq!(report(&mut second, "k").await, now);
+
+    // Another campaign's batch changes nothing here: no push. Then five quick
+    // batches of this campaign: pushed in fewer reports than batches, the last with
+    // every event.
+    views(&app, "live", "autumn", &["a-1"]).await;
+    for batch in 0..5 {
+        let id = format!("b-{batch}");
+        views(&app, "live", "spring", &[id.as_str()]).await;
+    }
+    let mut pushes = Vec::new();
+    loop {
+        let pushed = report(&mut first, "k").await;
+        pushes.push(pushed.clone());
+        if pushed["pageViews"] == 8 {
+            break;
+        }
+        assert!(pushes.len() < 5, "{pushes:?}");
+    }
+    assert!(
+        pushes.len() < 5,
+        "five batches, {} pushes: {pushes:?}",
+        pushes.len()
+    );
+    assert!(
+        pushes.iter().all(|p| p["pageViews"].as_u64() > Some(3)),
+        "the other campaign's batch was pushed: {pushes:?}"
+    );
+    let mut seen_by_second = report(&mut second, "k").await;
+    while seen_by_second["pageViews"] != 8 {
+        seen_by_second = report(&mut second, "k").await;
+    }
+    assert_eq!(seen_by_second, json!({"pageViews": 8, "uniqueVisitors": 2}));
+
+    // Two more subscriptions fit on the first connection; a fourth does not.
+    start(&mut first, "e1", SUBSCRIBE, json!({"w": "live"})).await;
+    start(&mut first, "e2", KPIS_UPDATED, json!({"w": "live"})).await;
+    assert_eq!(report(&mut first, "e2").await["pageViews"], 9);
+    start(&mut first, "e3", KPIS_UPDATED, json!({"w": "live"})).await;
+    let refused = answer_to(&mut first, "e3").await;
+    assert_eq!(ws_error_code(&refused), Some("BAD_REQUEST"), "{refused}");
+}
+
 on_both_backends!(
     a_subscriber_sees_its_workspaces_batches_only,
     a_connection_without_a_valid_key_is_closed,
     subscriptions_follow_the_same_scope_and_roles,
+    live_kpis_follow_committed_events,
 );

@@ -87,6 +87,7 @@ impl Application {
             scripts: ScriptRunner::new(&settings.scripts),
             settings: settings.clone(),
             ingest_feed: Default::default(),
+            kpi_watches: Default::default(),
             rate_limits: RateLimits::new(&settings.rate_limit),
         };
         let documents = ParsedDocuments::default();

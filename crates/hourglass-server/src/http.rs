@@ -12,6 +12,7 @@ use hourglass_core::{EventDraft, Permission, Rejection, RejectionCode};
 
 use crate::access::{self, Caller};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::graphql::live::ConnectionSubscriptions;
 use crate::graphql::{AppState, BatchSeat, ConnectionKey, HourglassSchema, ParsedDocuments};
 use crate::{ingest, links};
 
@@ -368,6 +369,7 @@ async fn graphql_ws(
             // Each operation checks the key again (admission), so a revoked key
             // stops running anything on a connection it opened.
             data.insert(ConnectionKey(key.unwrap_or_default().to_owned()));
+            data.insert(ConnectionSubscriptions::default());
             Ok(data)
         })
         .start(&req, payload)

@@ -148,6 +148,8 @@ pub struct GraphqlSettings {
     pub max_page_size: u64,
     /// Most aliased fields in one operation.
     pub max_aliases: usize,
+    /// Subscriptions one WebSocket connection may hold at once.
+    pub max_subscriptions_per_connection: usize,
     /// Milliseconds a GraphQL query may run before it is stopped with `TIMEOUT`.
     /// Mutations are not cut off: a write may have committed by then.
     pub timeout_ms: u64,
@@ -266,6 +268,7 @@ impl Default for GraphqlSettings {
             max_cost: 10_000,
             expensive_cost: 1_000,
             max_expensive_per_key: 4,
+            max_subscriptions_per_connection: 16,
             default_page_size: 20,
             max_page_size: 100,
             max_aliases: 30,

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use hourglass_core::depth::DepthWeights;
 use hourglass_core::{FieldError, Stage};
 use sea_orm::sea_query::SelectStatement;
-use sea_orm::{ActiveModelTrait, FromQueryResult, IntoActiveModel, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, FromQueryResult, IntoActiveModel, Set};
 
 use crate::entities::workspace;
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 use crate::store::Store;
 
 /// Changes to a workspace's settings; `None` leaves a field as it is.
@@ -53,6 +53,17 @@ impl WorkspaceStore {
     }
 
     /// The rows of a hand-built query.
+    /// The same workspace read again: its settings and data version as of now, for
+    /// a handle that outlives a request (a live report). A handle answers under
+    /// the data version it was read with, so an old one would keep old answers.
+    pub async fn fresh(&self) -> Result<WorkspaceStore> {
+        let row = workspace::Entity::find_by_id(self.workspace.id)
+            .one(&self.store.db)
+            .await?
+            .ok_or_else(|| StorageError::not_found("workspace", &self.workspace.slug))?;
+        Ok(Self::new(self.store.clone(), row))
+    }
+
     pub(crate) async fn select<T: FromQueryResult>(
         &self,
         query: &SelectStatement,

@@ -49,6 +49,8 @@ pub struct AppState {
     pub scripts: ScriptRunner,
     /// Committed ingest batches, for subscriptions.
     pub ingest_feed: live::IngestFeed,
+    /// The KPI reports live subscribers watch, one computation per filter.
+    pub kpi_watches: live::KpiWatches,
     /// Per-key request rates and failed authentications per address: every
     /// transport counts against the same limits.
     pub rate_limits: RateLimits,
