@@ -69,6 +69,17 @@ impl Default for EventLimits {
     }
 }
 
+/// A message id for an event that came without one (a row of an imported file):
+/// derived from its fields, so the same row always gets the same id and importing a
+/// file twice stores each row once. Two rows with the same fields are one event.
+pub fn derived_message_id(fields: &Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    // serde_json's map is ordered by key: the text is the same for the same fields.
+    let canonical = Value::Object(fields.clone()).to_string();
+    let digest = Sha256::digest(canonical.as_bytes());
+    format!("row-{}", hex::encode(&digest[..16]))
+}
+
 /// An event exactly as a client sent it, before any check.
 ///
 /// Every field is optional here so that a missing one is reported as

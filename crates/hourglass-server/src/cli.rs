@@ -36,6 +36,16 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Imports events from a CSV or NDJSON file (a CRM export, a spreadsheet) into a
+    /// workspace: streamed in batches through the same checks as `POST /v1/events`,
+    /// with progress on a terminal. Rows without a messageId get one derived from
+    /// their content, so importing a file again stores nothing twice. Rejected rows
+    /// are written to a report file; the exit status is 2 when there were any.
+    ///
+    /// Examples:
+    ///   hourglass import crm-export.csv --agency acme --workspace main --mapping crm.toml
+    ///   hourglass import history.ndjson --agency acme --workspace main
+    Import(ImportArgs),
     /// Write, check and run custom KPI scripts.
     #[command(subcommand)]
     Kpi(KpiCommand),
@@ -152,6 +162,36 @@ pub enum KpiCommand {
         #[arg(long, default_value_t = 20)]
         top: usize,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file: CSV (with a header row) or NDJSON (one event per line).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The agency that owns the workspace.
+    #[arg(long)]
+    pub agency: String,
+    /// The workspace to import into.
+    #[arg(long)]
+    pub workspace: String,
+    /// The file's format; by default from its extension (.csv, else NDJSON).
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// How CSV columns become event fields (TOML: [columns] "Column" = "field",
+    /// [constants] field = value). Without it, columns are named after the fields.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    /// Where rejected rows go (default: FILE.rejected.csv).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormat {
+    Csv,
+    Ndjson,
 }
 
 #[derive(Debug, Default, Args)]

@@ -8,7 +8,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse, guard};
 use async_graphql::{BatchRequest, BatchResponse, Response};
 use async_graphql_actix_web::GraphQLSubscription;
-use hourglass_core::{EventDraft, Permission, Rejection, RejectionCode};
+use hourglass_core::Permission;
 
 use crate::access::{self, Caller};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -409,7 +409,12 @@ async fn ingest_ndjson(
     // Counted before any line is parsed: an over-long batch costs a scan, not a parse.
     ingest::admit_batch(&shared.state, event_lines(&body).count())?;
     let items: Vec<ingest::Item> = event_lines(&body)
-        .map(|(index, line)| (index, parse_line(line, settings.max_event_bytes)))
+        .map(|(index, line)| {
+            (
+                index,
+                ingest::parse_event_line(line, settings.max_event_bytes),
+            )
+        })
         .collect();
     let report = ingest::ingest(&shared.state, &ws, items).await?;
     Ok(HttpResponse::Ok().json(report))
@@ -426,24 +431,6 @@ fn event_lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
         .map(<[u8]>::trim_ascii)
         .enumerate()
         .filter(|(_, line)| !line.is_empty())
-}
-
-fn parse_line(line: &[u8], max_event_bytes: usize) -> Result<EventDraft, Rejection> {
-    if line.len() > max_event_bytes {
-        return Err(Rejection::new(
-            RejectionCode::EventTooLarge,
-            format!(
-                "the event is {} bytes; the limit is {max_event_bytes} bytes",
-                line.len()
-            ),
-        ));
-    }
-    serde_json::from_slice(line).map_err(|e| {
-        Rejection::new(
-            RejectionCode::MalformedEvent,
-            format!("the line is not a JSON object of event fields: {e}"),
-        )
-    })
 }
 
 async fn follow_link(

@@ -2,7 +2,7 @@
 //! validate each event, store the valid ones in one transaction, report the rest.
 
 use chrono::Utc;
-use hourglass_core::{EventDraft, Rejection};
+use hourglass_core::{EventDraft, Rejection, RejectionCode};
 use hourglass_storage::WorkspaceStore;
 use serde::Serialize;
 
@@ -91,4 +91,24 @@ pub async fn ingest(
         );
     }
     Ok(report)
+}
+
+/// One NDJSON line (or an imported file's line) as an event draft, or why it is not
+/// one; the same reading for `POST /v1/events` and `hourglass import`.
+pub fn parse_event_line(line: &[u8], max_event_bytes: usize) -> Result<EventDraft, Rejection> {
+    if line.len() > max_event_bytes {
+        return Err(Rejection::new(
+            RejectionCode::EventTooLarge,
+            format!(
+                "the event is {} bytes; the limit is {max_event_bytes} bytes",
+                line.len()
+            ),
+        ));
+    }
+    serde_json::from_slice(line).map_err(|e| {
+        Rejection::new(
+            RejectionCode::MalformedEvent,
+            format!("the line is not a JSON object of event fields: {e}"),
+        )
+    })
 }

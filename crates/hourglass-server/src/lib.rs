@@ -12,6 +12,7 @@ pub mod error;
 mod fair_slots;
 pub mod graphql;
 mod http;
+pub mod import_cli;
 mod ingest;
 pub mod kpi_cli;
 mod links;

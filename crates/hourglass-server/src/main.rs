@@ -5,7 +5,9 @@ use clap::Parser;
 use hourglass_core::Role;
 use hourglass_server::cli::{Cli, Command, MigrateAction, ServeArgs};
 use hourglass_server::settings::LogFormat;
-use hourglass_server::{Application, Settings, admin, app, demo, graphql, kpi_cli, rollups_cli};
+use hourglass_server::{
+    Application, Settings, admin, app, demo, graphql, import_cli, kpi_cli, rollups_cli,
+};
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<ExitCode> {
@@ -97,6 +99,11 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Kpi(command) => {
             init_logging(&settings);
             kpi_cli::run(command, settings).await
+        }
+        Command::Import(args) => {
+            args.database.apply(&mut settings);
+            init_logging(&settings);
+            import_cli::run(args, settings).await
         }
     }
 }

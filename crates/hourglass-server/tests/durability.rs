@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use hourglass_storage::{Store, StoreOptions};
 use reqwest::blocking::Client;
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use support::{Server, hourglass};
 
@@ -306,42 +304,5 @@ fn sqlite_keeps_every_acknowledged_event_across_a_kill() {
 
 #[test]
 fn postgres_keeps_every_acknowledged_event_across_a_kill() {
-    let name = format!("hourglass_dur_{}", rand::random::<u32>());
-    if let Err(e) = on_postgres(&format!("CREATE DATABASE \"{name}\"")) {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
-            "CI=true needs PostgreSQL for the durability test: {e}"
-        );
-        return eprintln!("skipping the PostgreSQL durability test: {e}");
-    }
-    let admin_url = postgres_admin_url();
-    let (server, _) = admin_url.rsplit_once('/').unwrap();
-    let url = format!("{server}/{name}");
-    let outcome = std::panic::catch_unwind(|| acknowledged_events_survive_a_kill(&url));
-    if let Err(e) = on_postgres(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")) {
-        eprintln!("could not drop the test database {name}: {e}");
-    }
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// Runs one statement on the PostgreSQL server's admin database.
-fn on_postgres(sql: &str) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let admin_url = postgres_admin_url();
-        let store = Store::connect(&StoreOptions::new(&admin_url))
-            .await
-            .map_err(|e| anyhow::anyhow!("{admin_url}: {e}"))?;
-        store.connection().execute_unprepared(sql).await?;
-        Ok(store.close().await?)
-    })
+    support::on_a_fresh_postgres_database("durability", acknowledged_events_survive_a_kill);
 }

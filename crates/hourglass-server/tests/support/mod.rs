@@ -94,3 +94,60 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+/// The PostgreSQL server's admin database: `TEST_POSTGRES_URL`, default
+/// `postgres://postgres@127.0.0.1:5432/postgres`.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Runs one statement on the PostgreSQL server's admin database.
+pub fn on_postgres(sql: &str) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait as _;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let admin_url = postgres_admin_url();
+        let store =
+            hourglass_storage::Store::connect(&hourglass_storage::StoreOptions::new(&admin_url))
+                .await
+                .map_err(|e| anyhow::anyhow!("{admin_url}: {e}"))?;
+        store.connection().execute_unprepared(sql).await?;
+        Ok(store.close().await?)
+    })
+}
+
+/// Runs `test` on the URL of a new PostgreSQL database, dropped afterwards. Without
+/// a server the test is skipped with a note (and counted by `scripts/check.sh`),
+/// except under `CI=true`, where that fails.
+pub fn on_a_fresh_postgres_database(what: &str, test: impl FnOnce(&str) + std::panic::UnwindSafe) {
+    let name = format!("hourglass_{what}_{}", rand::random::<u32>());
+    if let Err(e) = on_postgres(&format!("CREATE DATABASE \"{name}\"")) {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "CI=true needs PostgreSQL for the {what} test: {e}"
+        );
+        if let Ok(path) = std::env::var("TEST_SKIPPED_LOG")
+            && let Ok(mut log) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+        {
+            use std::io::Write as _;
+            let _ = writeln!(log, "{what} (PostgreSQL)");
+        }
+        return eprintln!("skipping the PostgreSQL {what} test: {e}");
+    }
+    let admin_url = postgres_admin_url();
+    let (server, _) = admin_url.rsplit_once('/').unwrap();
+    let url = format!("{server}/{name}");
+    let outcome = std::panic::catch_unwind(|| test(&url));
+    if let Err(e) = on_postgres(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")) {
+        eprintln!("could not drop the test database {name}: {e}");
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
