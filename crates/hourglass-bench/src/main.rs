@@ -19,6 +19,7 @@ mod api;
 mod arrival;
 mod bottom;
 mod dashboard;
+mod import;
 mod ingest;
 mod kpi_sql;
 mod load;
@@ -311,6 +312,18 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
             "ev/s",
         )
         .baseline(raw.first_tenth),
+    );
+    eprintln!("importing the same events from a file with `hourglass import`…");
+    let imported = import::from_file(&hourglass, url, &api, args.seed, args.events).await?;
+    rows.push(
+        Row::new(
+            "import: the same events from an NDJSON file (`hourglass import`, one process), \
+             into a second workspace after the load",
+            imported,
+            "ev/s",
+        )
+        .baseline(http.rate())
+        .goal(Goal::RatioAtLeast(0.5)),
     );
     rows.push(Row::new(
         format!(
