@@ -217,6 +217,20 @@ async fn live_kpis_follow_committed_events(backend: Backend) {
     start(&mut first, "e3", KPIS_UPDATED, json!({"w": "live"})).await;
     let refused = answer_to(&mut first, "e3").await;
     assert_eq!(ws_error_code(&refused), Some("BAD_REQUEST"), "{refused}");
+
+    // The key is revoked: every live report it holds ends, on both connections.
+    let id = reader.split('_').nth(1).unwrap();
+    app.graphql_ok(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let revoked_at = std::time::Instant::now();
+    for socket in [&mut first, &mut second] {
+        let ended = answer_to(socket, "k").await;
+        assert_eq!(ws_error_code(&ended), Some("UNAUTHENTICATED"), "{ended}");
+    }
+    assert!(revoked_at.elapsed() < std::time::Duration::from_secs(3));
 }
 
 on_both_backends!(
