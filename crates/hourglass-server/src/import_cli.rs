@@ -193,7 +193,7 @@ impl<R: Read> Read for Counting<R> {
 /// The rows of the file, a batch at a time, each with its line number.
 enum Rows {
     Ndjson {
-        lines: std::io::Lines<BufReader<Counting<File>>>,
+        reader: BufReader<Counting<File>>,
         line: usize,
         max_event_bytes: usize,
     },
@@ -210,28 +210,34 @@ impl Rows {
         while batch.len() < size {
             match self {
                 Rows::Ndjson {
-                    lines,
+                    reader,
                     line,
                     max_event_bytes,
                 } => {
-                    let Some(text) = lines.next() else { break };
+                    let Some(read) =
+                        next_line(reader, *max_event_bytes).context("reading the file")?
+                    else {
+                        break;
+                    };
                     *line += 1;
-                    let text = text.context("reading the file")?;
-                    let text = text.trim();
-                    if text.is_empty() {
-                        continue;
-                    }
-                    let draft = ingest::parse_event_line(text.as_bytes(), *max_event_bytes)
-                        .and_then(|draft| match draft.message_id {
-                            Some(_) => Ok(draft),
-                            None => {
-                                let value: Value = serde_json::from_str(text).unwrap_or_default();
-                                match value {
-                                    Value::Object(fields) => draft_of(fields),
-                                    _ => Ok(draft),
-                                }
+                    let draft = match read {
+                        Line::TooLong => Err(Rejection::new(
+                            RejectionCode::EventTooLarge,
+                            format!("the line is longer than {max_event_bytes} bytes"),
+                        )),
+                        Line::Read(bytes) => {
+                            let text = bytes.trim_ascii();
+                            if text.is_empty() {
+                                continue;
                             }
-                        });
+                            ingest::parse_event_line(text, *max_event_bytes).and_then(
+                                |draft| match (&draft.message_id, serde_json::from_slice(text)) {
+                                    (None, Ok(Value::Object(fields))) => draft_of(fields),
+                                    _ => Ok(draft),
+                                },
+                            )
+                        }
+                    };
                     batch.push((*line, draft));
                 }
                 Rows::Csv {
@@ -262,6 +268,44 @@ impl Rows {
         }
         Ok(batch)
     }
+}
+
+/// One line of an NDJSON file.
+enum Line {
+    Read(Vec<u8>),
+    /// Longer than an event may be: only its first bytes were held, the rest skipped.
+    TooLong,
+}
+
+/// The next line, holding at most `max` bytes of it in memory whatever its length;
+/// `None` at the end of the file.
+fn next_line(reader: &mut impl BufRead, max: usize) -> std::io::Result<Option<Line>> {
+    let mut line = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    if reader.by_ref().take(limit).read_until(b'\n', &mut line)? == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') || line.len() <= max {
+        return Ok(Some(Line::Read(line)));
+    }
+    // Skip the rest of the line without keeping it.
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        match available.iter().position(|b| *b == b'\n') {
+            Some(at) => {
+                reader.consume(at + 1);
+                break;
+            }
+            None => {
+                let all = available.len();
+                reader.consume(all);
+            }
+        }
+    }
+    Ok(Some(Line::TooLong))
 }
 
 /// What an import came to.
@@ -400,7 +444,7 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
                 bail!("--mapping is for CSV files; NDJSON lines name their fields");
             }
             Rows::Ndjson {
-                lines: BufReader::new(counting).lines(),
+                reader: BufReader::new(counting),
                 line: 0,
                 max_event_bytes: settings.ingest.max_event_bytes,
             }
@@ -528,6 +572,23 @@ mod tests {
         let mut other = event;
         other.insert("value".into(), serde_json::json!(3301.0));
         assert_ne!(first, draft_of(other).unwrap().message_id);
+    }
+
+    #[test]
+    fn a_line_too_long_is_skipped_without_being_held() {
+        let text = format!("short\n{}\nafter", "x".repeat(100));
+        let mut reader = std::io::Cursor::new(text.into_bytes());
+        assert!(
+            matches!(next_line(&mut reader, 10).unwrap(), Some(Line::Read(l)) if l == b"short\n")
+        );
+        assert!(matches!(
+            next_line(&mut reader, 10).unwrap(),
+            Some(Line::TooLong)
+        ));
+        assert!(
+            matches!(next_line(&mut reader, 10).unwrap(), Some(Line::Read(l)) if l == b"after")
+        );
+        assert!(next_line(&mut reader, 10).unwrap().is_none());
     }
 
     #[test]
