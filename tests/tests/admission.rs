@@ -148,6 +148,17 @@ async fn requests_over_budget_are_refused_before_any_work_with_their_cost(backen
         100 * (FIELD + KPI_REPORT + SCRIPT_RUN + FIELD + FIELD)
     );
 
+    // Pages far over the largest cannot overflow the price into a small number (a
+    // wrapped sum would let the expensive fields beside them through).
+    let (_, refused) = post(
+        &app.client,
+        &app,
+        &json!({"query": "{ assets(workspace: \"adm\", first: 2147483647) { nodes { people(first: 2147483647) { nodes { person { contact name title stage organization leadScore events attended attendedSeconds stayedToEnd questions infoRequests } } } } } \
+                 a: spendAdvice(workspace: \"adm\", campaign: \"c\") { summary } }"}),
+    )
+    .await;
+    assert_eq!(error_code(&refused), "QUERY_TOO_COMPLEX", "{refused}");
+
     // The same price and refusal over a WebSocket.
     let mut socket = authenticated(&app, &app.key).await;
     start(&mut socket, "1", &aliased_hourglass("adm", 30), json!({})).await;

@@ -152,7 +152,9 @@ impl Asset {
     /// stayed to the end or asked a question, each with their engagement with this
     /// asset and their colleagues on the same list. Highest lead score on this asset
     /// first. Contacts whose events name no organization are listed too.
-    #[graphql(complexity = "cost::DEPTH_RANKING + cost::page(first, child_complexity)")]
+    #[graphql(
+        complexity = "cost::with_children(cost::DEPTH_RANKING, cost::page(first, child_complexity))"
+    )]
     async fn people(
         &self,
         ctx: &Context<'_>,

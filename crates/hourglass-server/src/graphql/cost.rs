@@ -50,23 +50,35 @@ pub const SCRIPT_COMPILE: usize = 10;
 /// server's default page size can be lower, never higher than the largest).
 const UNSPECIFIED_PAGE: usize = 20;
 
+/// The largest page size priced: a larger `first` is refused when it runs (over
+/// `graphql.max_page_size`), and pricing it at face value could overflow.
+const LARGEST_PRICED_PAGE: usize = 10_000;
+
+/// Every price this file computes stays at or under this, so that async-graphql's
+/// own sums of prices (unchecked additions) can never wrap around: a wrapped sum
+/// would let any request under the budget.
+const CEILING: usize = 1 << 40;
+
 /// A connection: its page size times what each node costs, so a wide page of deep
 /// nodes counts as it should.
 pub fn page(first: Option<i32>, child_complexity: usize) -> usize {
     let first = first.map_or(UNSPECIFIED_PAGE, |n| usize::try_from(n).unwrap_or(0));
-    first.max(1).saturating_mul(child_complexity)
+    first
+        .clamp(1, LARGEST_PRICED_PAGE)
+        .saturating_mul(child_complexity)
+        .min(CEILING)
 }
 
 /// A connection that ranks by depth when `ranks` (a filter without DEPTH order is
 /// refused when it runs), or lists in creation order.
 pub fn ranked_page(ranks: bool, first: Option<i32>, child_complexity: usize) -> usize {
     let ranking = if ranks { DEPTH_RANKING } else { 0 };
-    ranking.saturating_add(page(first, child_complexity))
+    with_children(ranking, page(first, child_complexity))
 }
 
 /// `own` plus what the field's selection costs.
 pub fn with_children(own: usize, child_complexity: usize) -> usize {
-    own.saturating_add(child_complexity)
+    own.saturating_add(child_complexity).min(CEILING)
 }
 
 /// A time series: [`SERIES`] plus each point's selection times the points the
@@ -85,7 +97,7 @@ pub fn series(filter: &KpiFilterInput, bucket: SeriesBucket, child_complexity: u
         .map(|days| days.div_ceil(per_point) + 1)
         .filter(|points| *points <= hourglass_core::series::MAX_PERIODS)
         .unwrap_or(1);
-    SERIES.saturating_add(points.saturating_mul(child_complexity))
+    with_children(SERIES, points.saturating_mul(child_complexity))
 }
 
 /// Whole days the filter's range covers, rounded up; `None` without both ends.
@@ -149,6 +161,20 @@ mod tests {
         // Too many points to run: refused with its reason when it runs.
         let decades = days((2000, 1, 1), (2030, 1, 1));
         assert_eq!(series(&decades, SeriesBucket::Day, 1), SERIES + 1);
+    }
+
+    #[test]
+    fn no_price_can_grow_large_enough_to_wrap_a_sum() {
+        // Nested pages of the largest `first` a query can ask for.
+        let mut price = 1;
+        for _ in 0..12 {
+            price = page(Some(i32::MAX), price);
+            assert!(price <= CEILING);
+        }
+        assert_eq!(price, CEILING);
+        assert_eq!(with_children(usize::MAX, usize::MAX), CEILING);
+        // A hundred thousand such fields side by side still sum without wrapping.
+        assert!(CEILING.checked_mul(100_000).is_some());
     }
 
     #[test]

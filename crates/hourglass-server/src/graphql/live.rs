@@ -147,6 +147,27 @@ where
     }
 }
 
+/// Removes a task's entry however the task ends (its changes ended, it panicked):
+/// a sender left in the map with no task behind it would keep its watchers, and
+/// every later one, waiting for ever. Its watchers' streams end instead.
+struct EntryOfTask<K: Eq + Hash, T> {
+    entries: Arc<Mutex<HashMap<K, Watched<T>>>>,
+    key: K,
+    sender: Watched<T>,
+}
+
+impl<K: Eq + Hash, T> Drop for EntryOfTask<K, T> {
+    fn drop(&mut self) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries
+            .get(&self.key)
+            .is_some_and(|kept| Arc::ptr_eq(kept, &self.sender))
+        {
+            entries.remove(&self.key);
+        }
+    }
+}
+
 async fn keep_computing<K, T, C, F, S>(
     watches: Watches<K, T>,
     key: K,
@@ -160,6 +181,11 @@ async fn keep_computing<K, T, C, F, S>(
     F: Future<Output = Option<T>> + Send + 'static,
     S: Stream + Send + Unpin + 'static,
 {
+    let _entry = EntryOfTask {
+        entries: Arc::clone(&watches.entries),
+        key: key.clone(),
+        sender: Arc::clone(&sender),
+    };
     loop {
         let computed_at = tokio::time::Instant::now();
         if let Some(value) = compute().await {
@@ -177,7 +203,6 @@ async fn keep_computing<K, T, C, F, S>(
             tokio::select! {
                 change = changes.next() => {
                     if change.is_none() {
-                        watches.forget_if_unwatched(&key, &sender);
                         return;
                     }
                     break;
@@ -194,7 +219,6 @@ async fn keep_computing<K, T, C, F, S>(
         tokio::time::sleep_until(computed_at + MIN_INTERVAL).await;
         while let Some(change) = changes.next().now_or_never() {
             if change.is_none() {
-                watches.forget_if_unwatched(&key, &sender);
                 return;
             }
         }
@@ -399,6 +423,24 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 3);
         let nothing = tokio::time::timeout(MIN_INTERVAL, first.next()).await;
         assert!(nothing.is_err(), "pushed an unchanged value: {nothing:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn watchers_end_with_their_task_and_the_next_starts_afresh() {
+        let watches: Watches<&str, u64> = Watches::default();
+        let (runs, seen) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (send, stream) = changes();
+        let mut first = Box::pin(values(watches.watch("k", counted(&runs, &seen), stream)));
+        assert_eq!(first.next().await, Some(0));
+        // The changes end (the server shuts its feed): the watcher's stream ends
+        // rather than waiting for ever, and the entry goes.
+        drop(send);
+        let ended = tokio::time::timeout(Duration::from_secs(60), first.next()).await;
+        assert_eq!(ended, Ok(None));
+        assert!(watches.entries.lock().unwrap().is_empty());
+        let (_send, stream) = changes();
+        let mut again = Box::pin(values(watches.watch("k", counted(&runs, &seen), stream)));
+        assert_eq!(again.next().await, Some(0));
     }
 
     #[tokio::test(start_paused = true)]
