@@ -190,6 +190,45 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Refuses a CSV record longer than `max` bytes while it is read, so that a row
+/// with an unterminated quote (which makes the rest of the file one record) cannot
+/// fill memory: the csv crate keeps a record whole, whatever its size. A record
+/// ends at a line break outside quotes; `""` inside quotes toggles twice.
+struct RecordCap<R> {
+    inner: R,
+    max: usize,
+    in_record: usize,
+    quoted: bool,
+}
+
+impl<R: Read> Read for RecordCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for byte in &buf[..n] {
+            match byte {
+                b'"' => self.quoted = !self.quoted,
+                b'\n' if !self.quoted => {
+                    self.in_record = 0;
+                    continue;
+                }
+                _ => {}
+            }
+            self.in_record += 1;
+            if self.in_record > self.max {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "a CSV record longer than {} bytes (an unterminated quote?): the import \
+                         stops here; rows before it are stored",
+                        self.max
+                    ),
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// The rows of the file, a batch at a time, each with its line number.
 enum Rows {
     Ndjson {
@@ -198,14 +237,16 @@ enum Rows {
         max_event_bytes: usize,
     },
     Csv {
-        records: csv::StringRecordsIntoIter<Counting<File>>,
+        records: csv::StringRecordsIntoIter<RecordCap<Counting<File>>>,
         fields: Vec<String>,
         constants: BTreeMap<String, Value>,
     },
 }
 
 impl Rows {
-    fn next_batch(&mut self, size: usize) -> anyhow::Result<Vec<Item>> {
+    /// The next rows, and why reading stopped early when the file cannot be read on
+    /// (the rows read before are still returned, to be stored).
+    fn next_batch(&mut self, size: usize) -> (Vec<Item>, Option<anyhow::Error>) {
         let mut batch = Vec::with_capacity(size);
         while batch.len() < size {
             match self {
@@ -214,10 +255,15 @@ impl Rows {
                     line,
                     max_event_bytes,
                 } => {
-                    let Some(read) =
-                        next_line(reader, *max_event_bytes).context("reading the file")?
-                    else {
-                        break;
+                    let read = match next_line(reader, *max_event_bytes) {
+                        Ok(Some(read)) => read,
+                        Ok(None) => break,
+                        Err(e) => {
+                            return (
+                                batch,
+                                Some(anyhow::Error::new(e).context("reading the file")),
+                            );
+                        }
                     };
                     *line += 1;
                     let draft = match read {
@@ -251,6 +297,12 @@ impl Rows {
                             let line = record.position().map_or(0, |p| p.line() as usize);
                             (line, draft_of(csv_fields(fields, &record, constants)))
                         }
+                        Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                            return (
+                                batch,
+                                Some(anyhow::Error::new(e).context("reading the file")),
+                            );
+                        }
                         Err(e) => {
                             let line = e.position().map_or(0, |p| p.line() as usize);
                             (
@@ -266,7 +318,7 @@ impl Rows {
                 }
             }
         }
-        Ok(batch)
+        (batch, None)
     }
 }
 
@@ -450,9 +502,17 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
             }
         }
         ImportFormat::Csv => {
+            let capped = RecordCap {
+                inner: counting,
+                // An event is at most max_event_bytes of JSON; its CSV row is shorter,
+                // but quoting may double a field.
+                max: settings.ingest.max_event_bytes.saturating_mul(2),
+                in_record: 0,
+                quoted: false,
+            };
             let mut reader = csv::ReaderBuilder::new()
                 .flexible(false)
-                .from_reader(counting);
+                .from_reader(capped);
             let headers = reader.headers().context("reading the CSV header")?.clone();
             Rows::Csv {
                 fields: mapping.fields_of(&headers)?,
@@ -495,8 +555,10 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
     let mut totals = Totals::default();
     let mut progress = Progress::new(size, read);
     let started = Instant::now();
-    loop {
-        let batch = rows.next_batch(settings.ingest.max_batch_events)?;
+    let mut stopped = None;
+    while stopped.is_none() {
+        let (batch, stop) = rows.next_batch(settings.ingest.max_batch_events);
+        stopped = stop;
         if batch.is_empty() {
             break;
         }
@@ -527,6 +589,12 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
             "rejected rows, with their line and reason: {}",
             report.path.display()
         );
+    }
+    if let Some(error) = stopped {
+        // The rows above are stored; the rest of the file was not read.
+        return Err(error);
+    }
+    if totals.rejected > 0 {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
@@ -589,6 +657,29 @@ mod tests {
             matches!(next_line(&mut reader, 10).unwrap(), Some(Line::Read(l)) if l == b"after")
         );
         assert!(next_line(&mut reader, 10).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_runaway_csv_record_is_refused_while_it_is_read() {
+        let good = "a,\"b, with \"\"quotes\"\" and\na line break\"\nc,d\n";
+        let mut read = String::new();
+        let mut capped = RecordCap {
+            inner: good.as_bytes(),
+            max: 40,
+            in_record: 0,
+            quoted: false,
+        };
+        capped.read_to_string(&mut read).unwrap();
+        assert_eq!(read, good);
+        let runaway = format!("a,\"never closed\n{}", "x,y\n".repeat(100));
+        let mut capped = RecordCap {
+            inner: runaway.as_bytes(),
+            max: 40,
+            in_record: 0,
+            quoted: false,
+        };
+        let error = capped.read_to_string(&mut String::new()).unwrap_err();
+        assert!(error.to_string().contains("unterminated quote"), "{error}");
     }
 
     #[test]

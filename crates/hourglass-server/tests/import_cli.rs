@@ -217,6 +217,29 @@ fn imports_once_and_reports_what_it_refused(database_url: &str) {
         String::from_utf8_lossy(&refused.stderr)
     );
     assert_eq!(stored(database_url).len(), 7);
+
+    // An unterminated quote would make the rest of the file one record: the import
+    // stops there with a clear error, the rows before it stored.
+    let runaway = dir.path().join("runaway.csv");
+    std::fs::write(
+        &runaway,
+        format!(
+            "messageId,kind,occurredAt,anonymousId\nr1,CLICK,2026-04-01T10:00:00Z,v9\n\
+             r2,CLICK,2026-04-01T10:00:01Z,v9\nr3,\"CLICK,{}\n",
+            "x,y\n".repeat(40_000)
+        ),
+    )
+    .unwrap();
+    let stopped = import(database_url, &runaway, &[]);
+    assert_eq!(stopped.status.code(), Some(1), "{}", stdout(&stopped));
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert!(stderr.contains("unterminated quote"), "{stderr}");
+    assert!(
+        stdout(&stopped).contains("2 stored"),
+        "{}",
+        stdout(&stopped)
+    );
+    assert_eq!(stored(database_url).len(), 9);
 }
 
 #[test]
