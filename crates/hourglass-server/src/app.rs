@@ -12,11 +12,9 @@ use anyhow::Context as _;
 use hourglass_storage::{Store, StoreOptions};
 use tracing::Instrument as _;
 
-use crate::access::RateLimits;
 use crate::graphql::{AppState, ParsedDocuments, build_schema};
 use crate::http::{Shared, routes};
 use crate::request_id;
-use crate::scripts::ScriptRunner;
 use crate::settings::Settings;
 
 /// A bound, ready-to-run server.
@@ -82,14 +80,7 @@ impl Application {
             settings.links.public_url = format!("http://{address}");
         }
         let settings = Arc::new(settings);
-        let state = AppState {
-            store: store.clone(),
-            scripts: ScriptRunner::new(&settings.scripts),
-            settings: settings.clone(),
-            ingest_feed: Default::default(),
-            kpi_watches: Default::default(),
-            rate_limits: RateLimits::new(&settings.rate_limit),
-        };
+        let state = AppState::new(store.clone(), settings.clone());
         let documents = ParsedDocuments::default();
         let shared = web::Data::new(Shared {
             schema: build_schema(&settings, Some(state.clone()), &documents),

@@ -25,11 +25,9 @@ use hourglass_storage::WorkspaceStore;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 
-use crate::access::RateLimits;
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::graphql::AppState;
 use crate::ingest::{self, IngestReport, Item};
-use crate::scripts::ScriptRunner;
 use crate::settings::Settings;
 
 /// The fields a column can fill (NDJSON's names); `properties.NAME` fills a property.
@@ -535,14 +533,7 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
                 args.workspace, args.agency
             )
         })?;
-    let state = AppState {
-        store: store.clone(),
-        scripts: ScriptRunner::new(&settings.scripts),
-        settings: Arc::clone(&settings),
-        ingest_feed: Default::default(),
-        kpi_watches: Default::default(),
-        rate_limits: RateLimits::new(&settings.rate_limit),
-    };
+    let state = AppState::new(store.clone(), Arc::clone(&settings));
     let report_path = args.report.clone().unwrap_or_else(|| {
         let mut name = args.file.clone().into_os_string();
         name.push(".rejected.csv");

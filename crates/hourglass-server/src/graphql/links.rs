@@ -137,24 +137,21 @@ async fn create(ws: &WorkspaceStore, input: TrackerLinkInput) -> ApiResult<Store
         destination,
         utm,
     };
-    for _ in 1..DRAWS {
+    let mut draws = 0;
+    loop {
+        draws += 1;
+        let code = draw_code();
         match ws
             .create_tracker_link(NewTrackerLink {
-                code: draw_code(),
+                code,
                 ..new.clone()
             })
             .await
         {
-            Err(StorageError::AlreadyExists { .. }) => continue,
+            Err(StorageError::AlreadyExists { .. }) if draws < DRAWS => {}
             result => return Ok(result?),
         }
     }
-    Ok(ws
-        .create_tracker_link(NewTrackerLink {
-            code: draw_code(),
-            ..new
-        })
-        .await?)
 }
 
 #[derive(Debug, Default)]

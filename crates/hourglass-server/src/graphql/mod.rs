@@ -56,6 +56,21 @@ pub struct AppState {
     pub rate_limits: RateLimits,
 }
 
+impl AppState {
+    /// The state of one process (the server, or a CLI command that ingests) on
+    /// `store`: fresh rate limits, script slots, feeds and live reports.
+    pub fn new(store: Store, settings: Arc<Settings>) -> Self {
+        Self {
+            scripts: ScriptRunner::new(&settings.scripts),
+            rate_limits: RateLimits::new(&settings.rate_limit),
+            ingest_feed: Default::default(),
+            kpi_watches: Default::default(),
+            store,
+            settings,
+        }
+    }
+}
+
 /// Reads the application state from a resolver's context; it is always registered.
 pub(crate) fn state<'a>(ctx: &async_graphql::Context<'a>) -> &'a AppState {
     ctx.data_unchecked::<AppState>()
