@@ -19,6 +19,7 @@ mod m20261130_000010_rare_kind_indexes;
 mod m20261130_000011_reporting_currency;
 mod m20261201_000012_events_stay_in_their_workspace;
 mod m20261201_000013_tracker_links;
+mod m20261201_000014_identities;
 
 /// Every migration, in the order they apply.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_reporting_currency::Migration),
             Box::new(m20261201_000012_events_stay_in_their_workspace::Migration),
             Box::new(m20261201_000013_tracker_links::Migration),
+            Box::new(m20261201_000014_identities::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use hourglass_core::filter::start_of_day;
+use hourglass_core::identity::Identification;
 use hourglass_core::{
     AssetKind, EventDraft, EventKind, EventLimits, ExternalId, NewEvent, Slug, TimeRange,
 };
@@ -72,7 +73,13 @@ fn random_event(rng: &mut StdRng, message: usize) -> NewEvent {
             Some(format!("a{}", rng.random_range(0..30))),
             None,
         ),
-        7 | 8 => (None, Some(format!("a{}", rng.random_range(0..30))), None),
+        7 => (None, Some(format!("a{}", rng.random_range(0..30))), None),
+        // A visitor whose company is known (say, from its address) before the person.
+        8 => (
+            None,
+            Some(format!("a{}", rng.random_range(0..30))),
+            Some(format!("o{}", rng.random_range(0..6))),
+        ),
         // Only an organization: counted, but nobody to count as a person.
         _ => (None, None, Some(format!("o{}", rng.random_range(0..6)))),
     };
@@ -225,10 +232,33 @@ async fn workspace(store: &Store, slug: &str) -> WorkspaceStore {
     ws
 }
 
-/// Every rollup row of the database, people as sorted numbers, sums rounded: what a
-/// rebuild must reproduce.
-async fn rollup_rows(store: &Store) -> BTreeMap<String, (i64, i64, Vec<u32>)> {
+/// Every rollup row of the database, people by who they are (sorted), sums rounded:
+/// what a rebuild must reproduce. Not by number: stitching keeps a visitor's number
+/// for the contact it turned out to be, where a rebuild numbers people afresh.
+async fn rollup_rows(store: &Store) -> BTreeMap<String, (i64, i64, Vec<String>)> {
     let db = store.connection();
+    let who: BTreeMap<(i64, i32), String> = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT workspace_id, number, contact_id, anonymous_id FROM people",
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let contact: Option<i64> = row.try_get("", "contact_id").unwrap();
+            let anonymous: Option<String> = row.try_get("", "anonymous_id").unwrap();
+            let key = (
+                row.try_get("", "workspace_id").unwrap(),
+                row.try_get("", "number").unwrap(),
+            );
+            let name = match (contact, anonymous) {
+                (Some(c), _) => format!("contact {c}"),
+                (None, a) => format!("visitor {a:?}"),
+            };
+            (key, name)
+        })
+        .collect();
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
@@ -249,14 +279,21 @@ async fn rollup_rows(store: &Store) -> BTreeMap<String, (i64, i64, Vec<u32>)> {
                 row.try_get("", "kind").unwrap(),
             );
             let people: Option<Vec<u8>> = row.try_get("", "people").unwrap();
-            let people = people
+            let mut people: Vec<String> = people
                 .map(|bytes| {
                     roaring::RoaringBitmap::deserialize_from(&bytes[..])
                         .unwrap()
                         .into_iter()
+                        .map(|n| {
+                            let number = i32::try_from(n).unwrap();
+                            who.get(&(key.0, number))
+                                .cloned()
+                                .unwrap_or_else(|| format!("nobody numbered {n}"))
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
+            people.sort();
             let sum: f64 = row.try_get("", "value_sum").unwrap();
             (
                 format!("{key:?}"),
@@ -335,7 +372,27 @@ async fn rollups_answer_what_raw_events_answer(backend: Backend) {
                 batch.push(events[rng.random_range(0..sent)].clone());
                 batch.push(batch[0].clone());
             }
-            let outcome = ws.ingest(batch.clone(), Utc::now()).await.unwrap();
+            // Now and then a tracker says who a visitor is, and where someone works.
+            let told = if rng.random_bool(0.3) {
+                rng.random_range(1..3)
+            } else {
+                0
+            };
+            let identifications: Vec<Identification> = (0..told)
+                .map(|_| Identification {
+                    contact_id: id(&format!("c{}", rng.random_range(0..40))),
+                    anonymous_id: Some(id(&format!("a{}", rng.random_range(0..30)))),
+                    organization_id: rng
+                        .random_bool(0.3)
+                        .then(|| id(&format!("o{}", rng.random_range(0..6)))),
+                    organization_name: None,
+                    traits: None,
+                })
+                .collect();
+            let outcome = ws
+                .ingest_batch(batch.clone(), identifications, Utc::now())
+                .await
+                .unwrap();
             assert_eq!(outcome.accepted, size as u64, "seed {seed} at {sent}");
             if rng.random_bool(0.2) {
                 let again = ws.ingest(batch, Utc::now()).await.unwrap();
@@ -436,7 +493,107 @@ async fn a_returning_visitor_is_one_visitor_across_days(backend: Backend) {
     assert_eq!(month.unique_visitors, 2, "30 days, two people");
 }
 
+/// Written down by hand: a visitor who views the landing page twice and then
+/// registers as contact c1, and a visitor who turns out to be c2, who had viewed it
+/// as herself too. From the registration on they are two people, not four, in the
+/// visitors, the funnel and the depth of their organization, the earlier events
+/// included; and a later anonymous view is c1's. A rebuild agrees.
+async fn a_visitor_who_identifies_is_one_person_from_before(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let mut ws = workspace(&store, "stitched").await;
+    let event =
+        |message: &str, kind: &str, day: i64, contact: Option<&str>, visitor: Option<&str>| {
+            let asset = if kind == "REGISTRATION" {
+                "webinar"
+            } else {
+                "lp"
+            };
+            EventDraft {
+                message_id: Some(message.into()),
+                kind: Some(kind.into()),
+                occurred_at: Some((start() + Duration::days(day)).to_rfc3339()),
+                contact_id: contact.map(Into::into),
+                anonymous_id: visitor.map(Into::into),
+                organization_id: contact.map(|_| "o1".into()),
+                asset_id: Some(asset.into()),
+                ..EventDraft::default()
+            }
+            .validate(&EventLimits::default(), Utc::now())
+            .unwrap()
+        };
+    let everything = KpiFilter::default();
+    let o1 = [id("o1")];
+    ws.ingest(
+        vec![
+            event("v1-a", "PAGE_VIEW", 1, None, Some("v1")),
+            event("v1-b", "PAGE_VIEW", 2, None, Some("v1")),
+            event("c2-a", "PAGE_VIEW", 1, Some("c2"), None),
+            event("v2-a", "PAGE_VIEW", 1, None, Some("v2")),
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let before = ws.top_counts(&everything).await.unwrap();
+    assert_eq!(
+        (before.unique_visitors, before.funnel.landing_viewers),
+        (3, 3)
+    );
+    let depth = &ws.depths_of(&everything, &o1).await.unwrap()["o1"].parts;
+    assert_eq!((depth.engaged_contacts, depth.breadth), (1, 1));
+
+    let outcome = ws
+        .ingest(
+            vec![
+                // c1 is new: it takes v1's person number.
+                event("c1-reg", "REGISTRATION", 3, Some("c1"), Some("v1")),
+                // c2 was counted already: v2's number gives way to hers.
+                event("c2-reg", "REGISTRATION", 3, Some("c2"), Some("v2")),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((outcome.linked, outcome.stitched), (2, 3));
+    let after = ws.top_counts(&everything).await.unwrap();
+    assert_eq!(after.unique_visitors, 2);
+    assert_eq!(after.count(EventKind::PageView), 4);
+    assert_eq!(
+        (
+            after.funnel.landing_viewers,
+            after.funnel.registrants,
+            after.funnel.registered_viewers
+        ),
+        (2, 2, 2)
+    );
+    let depth = &ws.depths_of(&everything, &o1).await.unwrap()["o1"].parts;
+    assert_eq!((depth.engaged_contacts, depth.breadth), (2, 2));
+
+    // Later, v1 alone again: c1's view.
+    ws.ingest(
+        vec![event("v1-c", "PAGE_VIEW", 4, None, Some("v1"))],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let later = ws.top_counts(&everything).await.unwrap();
+    assert_eq!(
+        (later.unique_visitors, later.count(EventKind::PageView)),
+        (2, 5)
+    );
+    assert_eq!(ws.top_counts_raw(&everything).await.unwrap(), later);
+
+    ws.rebuild_rollups(&|_, _| {}).await.unwrap();
+    assert_eq!(ws.top_counts(&everything).await.unwrap(), later);
+    let depth = &ws.depths_of(&everything, &o1).await.unwrap()["o1"].parts;
+    assert_eq!((depth.engaged_contacts, depth.breadth), (2, 2));
+}
+
 on_both_backends!(
     rollups_answer_what_raw_events_answer,
     a_returning_visitor_is_one_visitor_across_days,
+    a_visitor_who_identifies_is_one_person_from_before,
 );

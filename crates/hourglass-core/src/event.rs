@@ -133,7 +133,7 @@ impl ContactTraits {
 }
 
 impl ContactTraitsDraft {
-    fn validate(self) -> Result<ContactTraits, FieldError> {
+    pub(crate) fn validate(self) -> Result<ContactTraits, FieldError> {
         Ok(ContactTraits {
             email: self
                 .email

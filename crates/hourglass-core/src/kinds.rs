@@ -82,6 +82,11 @@ vocabulary! {
         StageChange = "STAGE_CHANGE",
         /// `value` holds the amount won.
         Revenue = "REVENUE",
+        /// Something a tracker reported that is none of the above (a Segment `track`
+        /// call whose name the workspace has not mapped): kept, not dropped, with
+        /// its name in `properties.event`. No built-in KPI counts it; custom KPIs
+        /// and a later mapping can.
+        Custom = "CUSTOM",
     }
 }
 

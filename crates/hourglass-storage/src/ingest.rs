@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use hourglass_core::event::ContactTraits;
+use hourglass_core::identity::Identification;
 use hourglass_core::{ExternalId, NewEvent};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
@@ -18,6 +19,7 @@ use crate::LOOKUP_CHUNK;
 use crate::catalog::ExternalIdColumns;
 use crate::entities::{asset, campaign, contact, event, organization};
 use crate::error::Result;
+use crate::identity::Links;
 use crate::rollups::{AggregatedEvent, Delta, FactDelta, MonthBook, PersonNumbers};
 use crate::time::to_millis;
 use crate::workspaces::WorkspaceStore;
@@ -25,13 +27,26 @@ use crate::workspaces::WorkspaceStore;
 /// How many rows one INSERT carries: well under both backends' bind-parameter caps.
 const INSERT_CHUNK: usize = 500;
 
-/// What happened to a batch of valid events.
+/// What happened to a batch of valid events and identifications.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IngestOutcome {
     /// Newly stored events.
     pub accepted: u64,
     /// Events whose `messageId` was already stored, or repeated in the batch.
     pub duplicates: u64,
+    /// Identifications applied.
+    pub identified: u64,
+    /// Anonymous ids the batch linked to a contact for the first time.
+    pub linked: u64,
+    /// Events stored earlier that those links gave to their contacts.
+    pub stitched: u64,
+}
+
+impl IngestOutcome {
+    /// Whether the batch changed anything (else it is rolled back).
+    fn changed_anything(&self) -> bool {
+        self.accepted > 0 || self.identified > 0 || self.linked > 0
+    }
 }
 
 impl WorkspaceStore {
@@ -41,11 +56,24 @@ impl WorkspaceStore {
         events: Vec<NewEvent>,
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome> {
+        self.ingest_batch(events, Vec::new(), received_at).await
+    }
+
+    /// Applies `identifications` (see `identity`) and stores `events`, in one
+    /// transaction, and returns once it has committed.
+    pub async fn ingest_batch(
+        &self,
+        events: Vec<NewEvent>,
+        identifications: Vec<Identification>,
+        received_at: DateTime<Utc>,
+    ) -> Result<IngestOutcome> {
         let write = self.begin_write().await?;
-        let outcome = self.ingest_in(&write, events, received_at).await?;
+        let outcome = self
+            .ingest_in(&write, events, &identifications, received_at)
+            .await?;
         // A batch of nothing but duplicates changed nothing: rolling back keeps the
         // data version, so retries do not retire cached KPI answers.
-        if outcome.accepted > 0 {
+        if outcome.changed_anything() {
             write.commit().await?;
         } else {
             write.rollback().await?;
@@ -57,6 +85,7 @@ impl WorkspaceStore {
         &self,
         txn: &DatabaseTransaction,
         events: Vec<NewEvent>,
+        identifications: &[Identification],
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome> {
         let total = events.len() as u64;
@@ -75,38 +104,59 @@ impl WorkspaceStore {
             .filter(|e| seen.insert(e.message_id.clone()))
             .collect();
         laps.mark("dedup");
-        if fresh.is_empty() {
+        if fresh.is_empty() && identifications.is_empty() {
             return Ok(IngestOutcome {
-                accepted: 0,
                 duplicates: total,
+                ..IngestOutcome::default()
             });
         }
 
-        let ids = CatalogIds::resolve(self, txn, &fresh).await?;
+        let ids = CatalogIds::resolve(self, txn, &fresh, identifications).await?;
         laps.mark("catalog");
+        let received_ms = to_millis(received_at);
+        let links = Links::settle(
+            txn,
+            self.id(),
+            &fresh,
+            identifications,
+            |c| ids.contacts.get(c).copied(),
+            received_ms,
+        )
+        .await?;
+        let stitched = links.stitch(txn, self.id()).await?;
+        laps.mark("identities");
+        // An event's contact: the one it names, else the one its anonymous id is.
+        let contact_of = |e: &NewEvent| match &e.contact_id {
+            Some(c) => ids.contacts.get(c).copied(),
+            None => links.contact_of(e.anonymous_id.as_ref()?.as_str()),
+        };
         let mut numbers = {
-            let contacts: BTreeSet<i64> = ids.contacts.values().map(|(id, _)| *id).collect();
+            let contacts: BTreeSet<i64> = ids
+                .contacts
+                .values()
+                .map(|(id, _)| *id)
+                .chain(fresh.iter().filter_map(|e| contact_of(e).map(|(id, _)| id)))
+                .collect();
             let anonymous: BTreeSet<&str> = fresh
                 .iter()
-                .filter(|e| e.contact_id.is_none())
+                .filter(|e| contact_of(e).is_none())
                 .filter_map(|e| e.anonymous_id.as_ref().map(ExternalId::as_str))
                 .collect();
             PersonNumbers::load(txn, self.id(), &contacts, &anonymous).await?
         };
         laps.mark("people");
-        let received_ms = to_millis(received_at);
         // What each event adds to the aggregates, in batch order, kept until the
         // insert says which events were new.
         let mut described: Vec<Described> = Vec::with_capacity(fresh.len());
         let mut rows: Vec<event::ActiveModel> = Vec::with_capacity(fresh.len());
         for e in fresh {
-            let contact = e.contact_id.as_ref().and_then(|c| ids.contacts.get(c));
-            let contact_id = contact.map(|(id, _)| *id);
+            let contact = contact_of(&e);
+            let contact_id = contact.map(|(id, _)| id);
             let organization_id = e
                 .organization_id
                 .as_ref()
                 .and_then(|o| ids.organizations.get(o).copied())
-                .or_else(|| contact.and_then(|(_, org)| *org));
+                .or_else(|| contact.and_then(|(_, org)| org));
             let occurred_at = to_millis(e.occurred_at);
             let stage = e.stage_to().map(|stage| stage.as_str().to_owned());
             let person =
@@ -172,6 +222,15 @@ impl WorkspaceStore {
 
         let mut stages = StageChanges::default();
         let mut traits: BTreeMap<i64, ContactTraits> = BTreeMap::new();
+        for identification in identifications {
+            if let (Some((contact_id, _)), Some(newer)) = (
+                ids.contacts.get(&identification.contact_id),
+                &identification.traits,
+            ) {
+                let known = traits.remove(contact_id).unwrap_or_default();
+                traits.insert(*contact_id, known.updated_by(newer));
+            }
+        }
         let mut delta = Delta::default();
         let mut facts = FactDelta::default();
         // In batch order, so that of two stage changes at one instant the later one
@@ -214,6 +273,9 @@ impl WorkspaceStore {
         Ok(IngestOutcome {
             accepted,
             duplicates: total - accepted,
+            identified: identifications.len() as u64,
+            linked: links.made() as u64,
+            stitched,
         })
     }
 }
@@ -302,17 +364,26 @@ impl CatalogIds {
         ws: &WorkspaceStore,
         txn: &DatabaseTransaction,
         events: &[NewEvent],
+        identifications: &[Identification],
     ) -> Result<Self> {
         let now = to_millis(Utc::now());
         let workspace_id = ws.id();
         let named = |pick: fn(&NewEvent) -> Option<&ExternalId>| -> BTreeSet<ExternalId> {
             events.iter().filter_map(pick).cloned().collect()
         };
+        let mut named_organizations = named(|e| e.organization_id.as_ref());
+        named_organizations.extend(
+            identifications
+                .iter()
+                .filter_map(|i| i.organization_id.clone()),
+        );
+        let mut named_contacts = named(|e| e.contact_id.as_ref());
+        named_contacts.extend(identifications.iter().map(|i| i.contact_id.clone()));
 
         let organizations = ensure_rows::<organization::Entity>(
             txn,
             workspace_id,
-            &named(|e| e.organization_id.as_ref()),
+            &named_organizations,
             |external_id| organization::ActiveModel {
                 workspace_id: Set(workspace_id),
                 external_id: Set(external_id.to_owned()),
@@ -352,19 +423,17 @@ impl CatalogIds {
         )
         .await?;
 
-        let contact_ids = ensure_rows::<contact::Entity>(
-            txn,
-            workspace_id,
-            &named(|e| e.contact_id.as_ref()),
-            |external_id| contact::ActiveModel {
-                workspace_id: Set(workspace_id),
-                external_id: Set(external_id.to_owned()),
-                stage: Set(hourglass_core::Stage::DEFAULTS[0].to_owned()),
-                created_at: Set(now),
-                ..Default::default()
-            },
-        )
-        .await?;
+        let contact_ids =
+            ensure_rows::<contact::Entity>(txn, workspace_id, &named_contacts, |external_id| {
+                contact::ActiveModel {
+                    workspace_id: Set(workspace_id),
+                    external_id: Set(external_id.to_owned()),
+                    stage: Set(hourglass_core::Stage::DEFAULTS[0].to_owned()),
+                    created_at: Set(now),
+                    ..Default::default()
+                }
+            })
+            .await?;
 
         // A contact seen with an organization joins it, unless it already has one.
         let mut joins: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
@@ -390,6 +459,41 @@ impl CatalogIds {
                 )
                 .filter(contact::Column::Id.is_in(chunk.iter().map(|(c, _)| *c)))
                 .filter(contact::Column::OrganizationId.is_null())
+                .exec(txn)
+                .await?;
+        }
+        // An identification says where a contact belongs now (Segment's `group`),
+        // and what its organization is called: the last one of the batch wins.
+        let mut memberships: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut organization_names: BTreeMap<i64, &str> = BTreeMap::new();
+        for i in identifications {
+            if let (Some(&contact_id), Some(&org_id)) = (
+                contact_ids.get(&i.contact_id),
+                i.organization_id
+                    .as_ref()
+                    .and_then(|o| organizations.get(o)),
+            ) {
+                memberships.insert(contact_id, org_id);
+                if let Some(name) = &i.organization_name {
+                    organization_names.insert(org_id, name);
+                }
+            }
+        }
+        let memberships: Vec<(i64, i64)> = memberships.into_iter().collect();
+        for chunk in memberships.chunks(LOOKUP_CHUNK) {
+            contact::Entity::update_many()
+                .col_expr(
+                    contact::Column::OrganizationId,
+                    by_contact(chunk.iter().map(|(c, org)| (*c, Expr::val(*org)))),
+                )
+                .filter(contact::Column::Id.is_in(chunk.iter().map(|(c, _)| *c)))
+                .exec(txn)
+                .await?;
+        }
+        for (org_id, name) in organization_names {
+            organization::Entity::update_many()
+                .col_expr(organization::Column::Name, Expr::val(name))
+                .filter(organization::Column::Id.eq(org_id))
                 .exec(txn)
                 .await?;
         }

@@ -18,6 +18,7 @@ pub mod entities;
 mod error;
 mod events;
 mod groups;
+mod identity;
 mod ingest;
 mod key_cache;
 mod kpis;

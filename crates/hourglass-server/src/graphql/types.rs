@@ -39,6 +39,9 @@ pub enum EventKind {
     StageChange,
     /// A deal won; `value` is the amount, `properties.currency` and `properties.deal`.
     Revenue,
+    /// A tracked event of no known kind (an unmapped Segment `track` name, kept in
+    /// `properties.event`); counted by no built-in KPI.
+    Custom,
 }
 
 /// What kind of content an asset is.

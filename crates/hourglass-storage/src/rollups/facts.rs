@@ -107,10 +107,15 @@ struct FactTally {
     first_at: i64,
 }
 
+/// Rows one DELETE of emptied rows names (9 values each).
+const DELETE_CHUNK: usize = 100;
+
 /// Additions to fact rows, not yet stored.
 #[derive(Debug, Default)]
 pub(crate) struct FactDelta {
     rows: BTreeMap<FactKey, FactTally>,
+    /// Whether any event was taken out, so rows may have been emptied.
+    removes: bool,
 }
 
 impl FactDelta {
@@ -122,6 +127,33 @@ impl FactDelta {
     /// anonymous visitor's) has no place in depth; one that names a contact and no
     /// organization counts toward that person's depth as a lead.
     pub fn add(&mut self, event: &AggregatedEvent<'_>) {
+        self.count(
+            event,
+            FactTally {
+                events: 1,
+                value_sum: event.value.unwrap_or(0.0),
+                first_at: event.occurred_at,
+            },
+        );
+    }
+
+    /// Takes a stored event back out, when stitching gives an anonymous visitor's
+    /// event a contact. Counts and sums come back out exactly; a row's first instant
+    /// stays as it was (an earlier instant is never taken back), and a row left with
+    /// no events is deleted by [`apply`](Self::apply).
+    pub fn remove(&mut self, event: &AggregatedEvent<'_>) {
+        self.removes = true;
+        self.count(
+            event,
+            FactTally {
+                events: -1,
+                value_sum: -event.value.unwrap_or(0.0),
+                first_at: i64::MAX,
+            },
+        );
+    }
+
+    fn count(&mut self, event: &AggregatedEvent<'_>, add: FactTally) {
         if event.organization.is_none() && event.contact.is_none() {
             return;
         }
@@ -140,11 +172,6 @@ impl FactDelta {
             channel: event.channel.unwrap_or(NO_CHANNEL).to_owned(),
             kind: event.kind,
             recipient: recipient.to_owned(),
-        };
-        let add = FactTally {
-            events: 1,
-            value_sum: event.value.unwrap_or(0.0),
-            first_at: event.occurred_at,
         };
         for key in [
             key(GRAIN_ALL_TIME, 0),
@@ -210,6 +237,31 @@ impl FactDelta {
                     .to_owned(),
             );
             txn.execute_raw(backend.build(&insert)).await?;
+        }
+        if self.removes {
+            // Only the rows events were taken from, by primary key.
+            let taken: Vec<&FactKey> = rows
+                .iter()
+                .filter(|(_, tally)| tally.events < 0)
+                .map(|(key, _)| key)
+                .collect();
+            for chunk in taken.chunks(DELETE_CHUNK) {
+                let mut any = Condition::any();
+                for key in chunk {
+                    let mut all = Condition::all();
+                    for (column, value) in KEY_COLUMNS.iter().zip(key.values()) {
+                        all = all.add(Expr::col(col(column)).eq(value));
+                    }
+                    any = any.add(all);
+                }
+                let emptied = Query::delete()
+                    .from_table(table())
+                    .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
+                    .cond_where(any)
+                    .and_where(Expr::col(col("events")).lte(0))
+                    .to_owned();
+                txn.execute_raw(backend.build(&emptied)).await?;
+            }
         }
         Ok(())
     }

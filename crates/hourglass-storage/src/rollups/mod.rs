@@ -49,8 +49,9 @@ use sea_orm::sea_query::Alias;
 
 /// The generation of rollups this code writes. A workspace whose `rollup_version`
 /// is behind is answered from raw events until it is rebuilt. 2: engagement facts;
-/// 3: hour rows; 4: facts of contacts whose events name no organization.
-pub(crate) const VERSION: i32 = 4;
+/// 3: hour rows; 4: facts of contacts whose events name no organization; 5: anonymous
+/// visitors stitched to the contacts they turned out to be.
+pub(crate) const VERSION: i32 = 5;
 
 /// `grain` of a row covering one UTC hour.
 pub(crate) const GRAIN_HOUR: i16 = 0;
@@ -105,6 +106,16 @@ pub(crate) fn day_of(at_ms: i64) -> i64 {
 /// The UTC hour an instant (ms) falls in, as the ms of its start.
 pub(crate) fn hour_of(at_ms: i64) -> i64 {
     at_ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// `properties.recipient` of SHARE events as text, NULL for every other kind.
+pub(crate) fn recipient_of_shares(backend: sea_orm::DbBackend) -> sea_orm::sea_query::Expr {
+    sea_orm::sea_query::Expr::cust(match backend {
+        sea_orm::DbBackend::Postgres => {
+            "CASE WHEN kind = 'SHARE' THEN properties ->> 'recipient' END"
+        }
+        _ => "CASE WHEN kind = 'SHARE' THEN json_extract(properties, '$.recipient') END",
+    })
 }
 
 /// What the aggregate layer needs of one stored event, in row ids: ingest and a

@@ -1,5 +1,6 @@
 //! Recomputing a workspace's people, rollups and engagement facts from its raw
-//! events: after a migration, a new dimension, or a restore.
+//! events (stitched to their contacts first): after a migration, a new dimension,
+//! or a restore.
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -10,7 +11,7 @@ use sea_orm::{
 use std::collections::BTreeSet;
 
 use super::facts::{self, FactDelta};
-use super::{AggregatedEvent, Delta, MonthBook, PersonNumbers, VERSION, col};
+use super::{AggregatedEvent, Delta, MonthBook, PersonNumbers, VERSION, col, recipient_of_shares};
 use crate::entities::{event, workspace};
 use crate::error::Result;
 use crate::store::Store;
@@ -71,6 +72,7 @@ impl WorkspaceStore {
                 .to_owned();
             txn.execute_raw(backend.build(&delete)).await?;
         }
+        crate::identity::stitch_all(txn, ws).await?;
 
         let mut numbers = PersonNumbers::starting_empty();
         let mut delta = Delta::default();
@@ -193,16 +195,6 @@ async fn set_event_people(
         txn.execute_raw(backend.build(&update)).await?;
     }
     Ok(())
-}
-
-/// `properties.recipient` of SHARE events as text, NULL for every other kind.
-fn recipient_of_shares(backend: sea_orm::DbBackend) -> Expr {
-    Expr::cust(match backend {
-        sea_orm::DbBackend::Postgres => {
-            "CASE WHEN kind = 'SHARE' THEN properties ->> 'recipient' END"
-        }
-        _ => "CASE WHEN kind = 'SHARE' THEN json_extract(properties, '$.recipient') END",
-    })
 }
 
 async fn count_rows(txn: &DatabaseTransaction, table: &str, ws: i64) -> Result<u64> {

@@ -96,6 +96,33 @@ impl Delta {
         }
         Ok(())
     }
+
+    /// Renumbers people in the stored rows of the delta's keys: each `from` in a row's
+    /// people set becomes its `to`. Exact when the delta holds every event of each
+    /// `from` person, as it does when identity stitching moves all of an anonymous
+    /// visitor's events to a contact: no row then keeps `from` for another event.
+    /// Counts and sums stay as they are.
+    pub async fn renumber(
+        self,
+        txn: &DatabaseTransaction,
+        workspace_id: i64,
+        moves: &BTreeMap<u32, u32>,
+    ) -> Result<()> {
+        let keys: Vec<Key> = self.rows.into_keys().collect();
+        for chunk in keys.chunks(UPSERT_CHUNK) {
+            let mut rows = BTreeMap::new();
+            for (key, mut tally) in read_stored(txn, workspace_id, chunk.iter()).await? {
+                for (from, to) in moves {
+                    if tally.people.remove(*from) {
+                        tally.people.insert(*to);
+                    }
+                }
+                rows.insert(key, tally);
+            }
+            upsert(txn, workspace_id, rows).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A rollup row as read back: its key and its tally. Every read of `rollups` (merging
@@ -142,11 +169,25 @@ async fn merge_with_stored(
     workspace_id: i64,
     mut part: BTreeMap<Key, Tally>,
 ) -> Result<BTreeMap<Key, Tally>> {
-    // Exactly the rows of the delta, by primary key: a batch of events spread over a
-    // year touches a thousand rows, not every row of the days and campaigns it names.
+    for (key, stored) in read_stored(txn, workspace_id, part.keys()).await? {
+        if let Some(tally) = part.get_mut(&key) {
+            tally.absorb(&stored);
+        }
+    }
+    Ok(part)
+}
+
+/// The stored rows of these keys (at most [`UPSERT_CHUNK`] of them), those that exist.
+async fn read_stored(
+    txn: &DatabaseTransaction,
+    workspace_id: i64,
+    keys: impl ExactSizeIterator<Item = &Key>,
+) -> Result<Vec<(Key, Tally)>> {
+    // Exactly these rows, by primary key: a batch of events spread over a year
+    // touches a thousand rows, not every row of the days and campaigns it names.
     let backend = txn.get_database_backend();
-    let mut values: Vec<Value> = Vec::with_capacity(part.len() * KEY_COLUMNS.len() + 1);
-    let mut tuples = Vec::with_capacity(part.len());
+    let mut values: Vec<Value> = Vec::with_capacity(keys.len() * KEY_COLUMNS.len() + 1);
+    let mut tuples = Vec::with_capacity(keys.len());
     let placeholder = |value: Value, values: &mut Vec<Value>| {
         values.push(value);
         match backend {
@@ -154,13 +195,16 @@ async fn merge_with_stored(
             _ => "?".to_owned(),
         }
     };
-    for key in part.keys() {
+    for key in keys {
         let fields: Vec<String> = key
             .values()
             .into_iter()
             .map(|value| placeholder(value, &mut values))
             .collect();
         tuples.push(format!("({})", fields.join(", ")));
+    }
+    if tuples.is_empty() {
+        return Ok(Vec::new());
     }
     let workspace = placeholder(workspace_id.into(), &mut values);
     let on_key: Vec<String> = KEY_COLUMNS
@@ -179,14 +223,11 @@ async fn merge_with_stored(
     let stored = StoredRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
         .await?;
+    let mut rows = Vec::with_capacity(stored.len());
     for row in stored {
-        if let Some((key, stored)) = row.into_parts()?
-            && let Some(tally) = part.get_mut(&key)
-        {
-            tally.absorb(&stored);
-        }
+        rows.extend(row.into_parts()?);
     }
-    Ok(part)
+    Ok(rows)
 }
 
 pub(crate) async fn upsert(
