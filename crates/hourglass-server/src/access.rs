@@ -74,6 +74,28 @@ pub fn bearer(value: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The key of a Segment-style request: the write key, sent the way Segment's
+/// libraries send it (HTTP Basic, the key as user name and no password), or Bearer.
+pub fn write_key(req: &HttpRequest) -> Option<String> {
+    use base64::Engine as _;
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(key) = bearer(value) {
+        return Some(key.to_owned());
+    }
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    // `key:` — a key never holds a colon, so whatever follows the first one is the
+    // (ignored) password.
+    let key = decoded.split(':').next().unwrap_or_default();
+    (!key.is_empty()).then(|| key.to_owned())
+}
+
 /// Turns a presented key into a caller, or `UNAUTHENTICATED`. Every way a key can
 /// be wrong gets the same answer. HTTP and WebSocket both come through here, so both
 /// get the store's cache of recently verified keys (`auth.key_cache_seconds`).

@@ -14,7 +14,7 @@ use crate::access::{self, Caller};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::graphql::live::ConnectionSubscriptions;
 use crate::graphql::{AppState, BatchSeat, ConnectionKey, HourglassSchema, ParsedDocuments};
-use crate::{ingest, links};
+use crate::{ingest, links, segment};
 
 /// What every handler shares.
 pub struct Shared {
@@ -56,10 +56,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/graphql", web::get().to(graphql_get))
         .route("/v1/events", web::post().to(ingest_ndjson))
+        .configure(segment_routes)
         .route("/health", web::get().to(health))
         .route("/l/{code}", web::get().to(follow_link))
         .route("/l/{code}", web::head().to(follow_link))
         .route("/assets/graphiql/{file}", web::get().to(graphiql_asset));
+}
+
+/// The Segment-compatible routes. Browsers post to them from other origins (the
+/// site being tracked), so they answer CORS preflights; a key is still required.
+fn segment_routes(cfg: &mut web::ServiceConfig) {
+    for (path, call) in segment::ROUTES {
+        let cors = actix_cors::Cors::default()
+            .allow_any_origin()
+            .allowed_methods(["POST"])
+            .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(3600);
+        cfg.service(web::resource(path).wrap(cors).route(web::post().to(
+            move |req: HttpRequest, payload: web::Payload, shared: web::Data<Shared>| {
+                ingest_segment(req, payload, shared, call)
+            },
+        )));
+    }
 }
 
 /// `Upgrade: websocket`, in any case, as RFC 6455 allows.
@@ -423,6 +441,55 @@ async fn ingest_ndjson(
 #[derive(serde::Deserialize)]
 struct WorkspaceParam {
     workspace: String,
+}
+
+/// A Segment-shaped request (see `segment`): answered as Segment's API answers, 200
+/// with `"success": true` and, beside it, what became of each message; 400 for a body
+/// that is not JSON, 401 for a missing or wrong key, 413 and 429 as for NDJSON.
+async fn ingest_segment(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    call: segment::Call,
+) -> ApiResult<HttpResponse> {
+    // analytics.js posts text/plain, which spares the browser a preflight.
+    if !content_type_is(&req, &["application/json", "text/plain"]) {
+        return Err(ApiError::UnsupportedMediaType(
+            "Segment-style calls take Content-Type: application/json".into(),
+        ));
+    }
+    let settings = &shared.state.settings.ingest;
+    // Read before the key is checked: analytics.js sends the key in the body.
+    let bytes = read_body(payload, settings.max_body_bytes).await?;
+    let body = segment::read(&bytes, call)?;
+    let key = access::write_key(&req).or(body.write_key);
+    let address = req.peer_addr().map(|a| a.ip());
+    let caller = authorize_key(&shared, key.as_deref(), address).await?;
+    shared.state.rate_limits.check(&caller)?;
+    // The workspace: named in the query, else the one a workspace key is limited to.
+    let named = web::Query::<WorkspaceParam>::from_query(req.query_string())
+        .ok()
+        .map(|q| q.into_inner().workspace);
+    let Some(slug) = named.or_else(|| caller.principal().key.workspace.clone()) else {
+        return Err(ApiError::BadRequest(
+            "name the workspace (?workspace=SLUG), or use a key limited to one workspace".into(),
+        ));
+    };
+    let ws = caller.workspace(&slug, Permission::Ingest).await?;
+    ingest::admit_batch(&shared.state, body.messages.len())?;
+    let names = ws.track_names().await?;
+    let (items, identifications) = segment::translate_all(
+        body.messages,
+        &names,
+        chrono::Utc::now(),
+        settings.max_event_bytes,
+    );
+    let report = ingest::ingest_with_identities(&shared.state, &ws, items, identifications).await?;
+    let mut answer = serde_json::to_value(report).map_err(|e| ApiError::internal(&e))?;
+    if let Some(fields) = answer.as_object_mut() {
+        fields.insert("success".into(), true.into());
+    }
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// The non-blank lines of an NDJSON body, trimmed, with their zero-based line numbers.

@@ -2,6 +2,7 @@
 //! validate each event, store the valid ones in one transaction, report the rest.
 
 use chrono::Utc;
+use hourglass_core::identity::Identification;
 use hourglass_core::{EventDraft, Rejection, RejectionCode};
 use hourglass_storage::WorkspaceStore;
 use serde::Serialize;
@@ -29,7 +30,18 @@ pub struct IngestReport {
     pub accepted: u64,
     /// Events already stored under the same messageId, or repeated in the request.
     pub duplicates: u64,
+    /// Identifications applied (Segment's identify, group and alias calls).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub identified: u64,
+    /// Events stored earlier under an anonymous id that this request linked to a
+    /// contact, and that are now that contact's.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stitched: u64,
     pub rejected: Vec<RejectedEvent>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One event of a request: its position and either a draft or why it could not
@@ -53,8 +65,19 @@ pub async fn ingest(
     ws: &WorkspaceStore,
     items: Vec<Item>,
 ) -> ApiResult<IngestReport> {
+    ingest_with_identities(state, ws, items, Vec::new()).await
+}
+
+/// [`ingest`], with identifications applied in the same transaction, before the
+/// events (so an event of a visitor identified in the same request is the contact's).
+pub async fn ingest_with_identities(
+    state: &AppState,
+    ws: &WorkspaceStore,
+    items: Vec<Item>,
+    identifications: Vec<Identification>,
+) -> ApiResult<IngestReport> {
     let limits = &state.settings.ingest.limits();
-    admit_batch(state, items.len())?;
+    admit_batch(state, items.len() + identifications.len())?;
     let received_at = Utc::now();
     let mut valid = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
@@ -72,13 +95,16 @@ pub async fn ingest(
             }),
         }
     }
-    let outcome = ws.ingest(valid, received_at).await?;
+    let outcome = ws.ingest_batch(valid, identifications, received_at).await?;
     let report = IngestReport {
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,
+        identified: outcome.identified,
+        stitched: outcome.stitched,
         rejected,
     };
-    if report.accepted > 0 {
+    // Stitching alone changes who is counted, so it is news too.
+    if report.accepted > 0 || outcome.linked > 0 {
         state.ingest_feed.publish(
             ws.workspace().id,
             IngestNotice {

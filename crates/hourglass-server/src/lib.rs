@@ -19,6 +19,7 @@ mod links;
 mod request_id;
 pub mod rollups_cli;
 pub mod scripts;
+mod segment;
 pub mod settings;
 
 pub use app::Application;

@@ -35,6 +35,7 @@ mod store;
 mod tenancy;
 mod time;
 mod touches;
+mod track_names;
 mod workspace_write;
 mod workspaces;
 

@@ -24,6 +24,7 @@ mod parsed;
 pub use parsed::ParsedDocuments;
 mod scripts;
 mod series;
+mod track_names;
 pub mod types;
 mod workspaces;
 
@@ -104,6 +105,7 @@ pub struct Query(
     scripts::ScriptQuery,
     events::EventQuery,
     links::LinkQuery,
+    track_names::TrackNameQuery,
 );
 
 #[derive(MergedObject, Debug, Default)]
@@ -114,6 +116,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     scripts::ScriptMutation,
     links::LinkMutation,
+    track_names::TrackNameMutation,
 );
 
 pub type HourglassSchema = Schema<Query, Mutation, live::LiveSubscription>;
