@@ -13,8 +13,8 @@ use crate::TestApp;
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Opens a graphql-transport-ws connection and sends `connection_init` with `payload`.
-pub async fn connect(app: &TestApp, payload: Value) -> Socket {
+/// Opens a graphql-transport-ws connection and sends nothing on it.
+pub async fn open(app: &TestApp) -> Socket {
     let mut request = format!("ws://{}/graphql", app.address)
         .into_client_request()
         .unwrap();
@@ -22,7 +22,18 @@ pub async fn connect(app: &TestApp, payload: Value) -> Socket {
         "sec-websocket-protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws",
+        "the server agrees on the subprotocol"
+    );
+    socket
+}
+
+/// Opens a graphql-transport-ws connection and sends `connection_init` with `payload`.
+pub async fn connect(app: &TestApp, payload: Value) -> Socket {
+    let mut socket = open(app).await;
     send(
         &mut socket,
         json!({"type": "connection_init", "payload": payload}),
@@ -41,8 +52,10 @@ pub async fn send(socket: &mut Socket, message: Value) {
 /// The next protocol message, skipping pings; a close frame as `Err((code, reason))`;
 /// `None` when the connection ended without one.
 pub async fn next(socket: &mut Socket) -> Option<Result<Value, (u16, String)>> {
+    // One deadline for the whole wait: the server's pings must not keep it going.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        let message = tokio::time::timeout_at(deadline, socket.next())
             .await
             .expect("the server answers within 10 s")?;
         match message.unwrap() {

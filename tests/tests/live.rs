@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use hourglass_tests::ws::{
-    Socket, answer_to, authenticated, connect, next, send, start, ws_error_code,
+    Socket, answer_to, authenticated, connect, next, open, send, start, ws_error_code,
 };
 use hourglass_tests::{Backend, TestApp, on_both_backends};
 use serde_json::{Value, json};
@@ -233,9 +233,68 @@ async fn live_kpis_follow_committed_events(backend: Backend) {
     assert!(revoked_at.elapsed() < std::time::Duration::from_secs(3));
 }
 
+/// What graphql-transport-ws asks of a server: a connection that never says
+/// `connection_init` is closed with 4408 once the wait is over, a `subscribe` before
+/// the acknowledgement with 4401, and a second `subscribe` with the id of one still
+/// running with 4409 — never a silent replacement.
+async fn the_protocol_closes_with_its_own_codes(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.graphql.connection_init_timeout_seconds = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    app.create_workspace("proto").await;
+    let key = app.issue_key(Some("proto"), "READ").await;
+
+    let mut silent = open(&app).await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        next(&mut silent).await.unwrap().unwrap_err(),
+        (4408, "Connection initialisation timeout".to_owned())
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+
+    let mut hasty = open(&app).await;
+    subscribe(&mut hasty, "1", "proto").await;
+    assert_eq!(next(&mut hasty).await.unwrap().unwrap_err().0, 4401);
+
+    let mut socket = authenticated(&app, &key).await;
+    subscribe(&mut socket, "live", "proto").await;
+    // The same id again while the first runs.
+    subscribe(&mut socket, "live", "proto").await;
+    assert_eq!(
+        next(&mut socket).await.unwrap().unwrap_err(),
+        (4409, "Subscriber for live already exists".to_owned())
+    );
+
+    // An id is free again once its operation completed.
+    let mut socket = authenticated(&app, &key).await;
+    for _ in 0..2 {
+        start(
+            &mut socket,
+            "q",
+            "{ workspace(slug: \"proto\") { slug } }",
+            json!({}),
+        )
+        .await;
+        let answer = answer_to(&mut socket, "q").await;
+        assert_eq!(
+            answer["payload"]["data"]["workspace"]["slug"], "proto",
+            "{answer}"
+        );
+        assert_eq!(
+            next(&mut socket).await.unwrap().unwrap()["type"],
+            "complete"
+        );
+    }
+}
+
 on_both_backends!(
     a_subscriber_sees_its_workspaces_batches_only,
     a_connection_without_a_valid_key_is_closed,
     subscriptions_follow_the_same_scope_and_roles,
     live_kpis_follow_committed_events,
+    the_protocol_closes_with_its_own_codes,
 );

@@ -191,7 +191,10 @@ pub struct ImportArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImportFormat {
     Csv,
+    /// hourglass's own events, one JSON object per line (as `POST /v1/events`).
     Ndjson,
+    /// Segment tracking-spec messages, one per line (a Segment export or archive).
+    Segment,
 }
 
 #[derive(Debug, Default, Args)]

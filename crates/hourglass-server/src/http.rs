@@ -1,20 +1,20 @@
 //! HTTP transport: GraphQL over HTTP, NDJSON ingest, health, and the GraphiQL page.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse, guard};
 use async_graphql::{BatchRequest, BatchResponse, Response};
-use async_graphql_actix_web::GraphQLSubscription;
 use hourglass_core::Permission;
 
 use crate::access::{self, Caller};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::graphql::live::ConnectionSubscriptions;
 use crate::graphql::{AppState, BatchSeat, ConnectionKey, HourglassSchema, ParsedDocuments};
-use crate::{ingest, links, segment};
+use crate::{ingest, links, segment, ws};
 
 /// What every handler shares.
 pub struct Shared {
@@ -371,8 +371,19 @@ async fn graphql_ws(
     let header_key = access::bearer_token(&req).map(str::to_owned);
     let address = req.peer_addr().map(|a| a.ip());
     let schema = shared.schema.clone();
-    GraphQLSubscription::new(schema)
-        .on_connection_init(move |init| async move {
+    let init_timeout = Duration::from_secs(
+        shared
+            .state
+            .settings
+            .graphql
+            .connection_init_timeout_seconds,
+    );
+    ws::serve(
+        &req,
+        payload,
+        schema,
+        init_timeout,
+        move |init| async move {
             let from_payload = ["Authorization", "authorization"]
                 .iter()
                 .find_map(|name| init.get(*name)?.as_str())
@@ -389,8 +400,8 @@ async fn graphql_ws(
             data.insert(ConnectionKey(key.unwrap_or_default().to_owned()));
             data.insert(ConnectionSubscriptions::default());
             Ok(data)
-        })
-        .start(&req, payload)
+        },
+    )
 }
 
 /// `POST /v1/events?workspace=SLUG` with one JSON event per line.

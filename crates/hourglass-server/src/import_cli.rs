@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use hourglass_core::event::derived_message_id;
+use hourglass_core::identity::Identification;
+use hourglass_core::segment::{TrackNames, Translated};
 use hourglass_core::{EventDraft, Rejection, RejectionCode};
 use hourglass_storage::WorkspaceStore;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,6 +30,7 @@ use serde_json::{Map, Value};
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::graphql::AppState;
 use crate::ingest::{self, IngestReport, Item};
+use crate::segment;
 use crate::settings::Settings;
 
 /// The fields a column can fill (NDJSON's names); `properties.NAME` fills a property.
@@ -227,12 +230,33 @@ impl<R: Read> Read for RecordCap<R> {
     }
 }
 
+/// A batch of the file: its events (or why a row is none) with their line
+/// numbers, and the identifications of a Segment file.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    identifications: Vec<Identification>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.items.len() + self.identifications.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The rows of the file, a batch at a time, each with its line number.
 enum Rows {
     Ndjson {
         reader: BufReader<Counting<File>>,
         line: usize,
         max_event_bytes: usize,
+        /// How a Segment file's `track` names read (the workspace's), or `None` for
+        /// hourglass's own NDJSON.
+        segment: Option<TrackNames>,
     },
     Csv {
         records: csv::StringRecordsIntoIter<RecordCap<Counting<File>>>,
@@ -244,14 +268,15 @@ enum Rows {
 impl Rows {
     /// The next rows, and why reading stopped early when the file cannot be read on
     /// (the rows read before are still returned, to be stored).
-    fn next_batch(&mut self, size: usize) -> (Vec<Item>, Option<anyhow::Error>) {
-        let mut batch = Vec::with_capacity(size);
+    fn next_batch(&mut self, size: usize) -> (Batch, Option<anyhow::Error>) {
+        let mut batch = Batch::default();
         while batch.len() < size {
             match self {
                 Rows::Ndjson {
                     reader,
                     line,
                     max_event_bytes,
+                    segment,
                 } => {
                     let read = match next_line(reader, *max_event_bytes) {
                         Ok(Some(read)) => read,
@@ -264,6 +289,20 @@ impl Rows {
                         }
                     };
                     *line += 1;
+                    if let (Some(names), Line::Read(bytes)) = (&*segment, &read) {
+                        let text = bytes.trim_ascii();
+                        if text.is_empty() {
+                            continue;
+                        }
+                        match segment_message(text, names, *max_event_bytes) {
+                            Ok(Translated::Event(draft)) => batch.items.push((*line, Ok(draft))),
+                            Ok(Translated::Identity(identity)) => {
+                                batch.identifications.push(identity);
+                            }
+                            Err(rejection) => batch.items.push((*line, Err(rejection))),
+                        }
+                        continue;
+                    }
                     let draft = match read {
                         Line::TooLong => Err(Rejection::new(
                             RejectionCode::EventTooLarge,
@@ -282,7 +321,7 @@ impl Rows {
                             )
                         }
                     };
-                    batch.push((*line, draft));
+                    batch.items.push((*line, draft));
                 }
                 Rows::Csv {
                     records,
@@ -312,12 +351,28 @@ impl Rows {
                             )
                         }
                     };
-                    batch.push((line, draft));
+                    batch.items.push((line, draft));
                 }
             }
         }
         (batch, None)
     }
+}
+
+/// One line of a Segment file: a message of the tracking spec, as a Segment export
+/// or a tracker's archive holds them, one per line.
+fn segment_message(
+    text: &[u8],
+    names: &TrackNames,
+    max_event_bytes: usize,
+) -> Result<Translated, Rejection> {
+    let message: Map<String, Value> = serde_json::from_slice(text).map_err(|e| {
+        Rejection::new(
+            RejectionCode::MalformedEvent,
+            format!("the line is not a Segment message in JSON: {e}"),
+        )
+    })?;
+    segment::read_message(&message, names, chrono::Utc::now(), max_event_bytes)
 }
 
 /// One line of an NDJSON file.
@@ -364,6 +419,7 @@ struct Totals {
     rows: u64,
     accepted: u64,
     duplicates: u64,
+    identified: u64,
     rejected: u64,
 }
 
@@ -489,7 +545,7 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
         read: Arc::clone(&read),
     };
     let mut rows = match format {
-        ImportFormat::Ndjson => {
+        ImportFormat::Ndjson | ImportFormat::Segment => {
             if args.mapping.is_some() {
                 bail!("--mapping is for CSV files; NDJSON lines name their fields");
             }
@@ -497,6 +553,7 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
                 reader: BufReader::new(counting),
                 line: 0,
                 max_event_bytes: settings.ingest.max_event_bytes,
+                segment: (format == ImportFormat::Segment).then(TrackNames::default),
             }
         }
         ImportFormat::Csv => {
@@ -533,6 +590,13 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
                 args.workspace, args.agency
             )
         })?;
+    if let Rows::Ndjson {
+        segment: Some(names),
+        ..
+    } = &mut rows
+    {
+        *names = ws.track_names().await?;
+    }
     let state = AppState::new(store.clone(), Arc::clone(&settings));
     let report_path = args.report.clone().unwrap_or_else(|| {
         let mut name = args.file.clone().into_os_string();
@@ -554,10 +618,12 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
             break;
         }
         totals.rows += batch.len() as u64;
-        let stored = ingest::ingest(&state, &ws, batch)
-            .await
-            .map_err(|e| anyhow::anyhow!("storing a batch: {e}"))?;
+        let stored =
+            ingest::ingest_with_identities(&state, &ws, batch.items, batch.identifications)
+                .await
+                .map_err(|e| anyhow::anyhow!("storing a batch: {e}"))?;
         totals.accepted += stored.accepted;
+        totals.identified += stored.identified;
         totals.duplicates += stored.duplicates;
         totals.rejected += stored.rejected.len() as u64;
         report.add(&stored)?;
@@ -567,8 +633,12 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
     report.finish()?;
     store.close().await.ok();
     let seconds = started.elapsed().as_secs_f64();
+    let identified = match totals.identified {
+        0 => String::new(),
+        n => format!(", {n} identifications"),
+    };
     println!(
-        "{} rows in {seconds:.1} s ({:.0} rows/s): {} stored, {} already there, {} rejected",
+        "{} rows in {seconds:.1} s ({:.0} rows/s): {} stored, {} already there, {} rejected{identified}",
         totals.rows,
         totals.rows as f64 / seconds.max(1e-3),
         totals.accepted,

@@ -21,6 +21,7 @@ pub mod rollups_cli;
 pub mod scripts;
 mod segment;
 pub mod settings;
+mod ws;
 
 pub use app::Application;
 pub use settings::Settings;

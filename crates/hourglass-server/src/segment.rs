@@ -111,7 +111,8 @@ pub fn translate_all(
     (items, identifications)
 }
 
-fn read_message(
+/// One message as an event draft or an identification, or why it is neither.
+pub fn read_message(
     message: &Map<String, Value>,
     names: &TrackNames,
     received_at: DateTime<Utc>,

@@ -150,6 +150,9 @@ pub struct GraphqlSettings {
     pub max_aliases: usize,
     /// Subscriptions one WebSocket connection may hold at once.
     pub max_subscriptions_per_connection: usize,
+    /// Seconds a WebSocket connection may stay open without `connection_init`;
+    /// then it is closed with 4408, as graphql-transport-ws says.
+    pub connection_init_timeout_seconds: u64,
     /// Milliseconds a GraphQL query may run before it is stopped with `TIMEOUT`.
     /// Mutations are not cut off: a write may have committed by then.
     pub timeout_ms: u64,
@@ -269,6 +272,7 @@ impl Default for GraphqlSettings {
             expensive_cost: 1_000,
             max_expensive_per_key: 4,
             max_subscriptions_per_connection: 16,
+            connection_init_timeout_seconds: 10,
             default_page_size: 20,
             max_page_size: 100,
             max_aliases: 30,

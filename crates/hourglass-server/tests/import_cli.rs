@@ -256,3 +256,66 @@ fn sqlite_imports_once_and_reports_what_it_refused() {
 fn postgres_imports_once_and_reports_what_it_refused() {
     support::on_a_fresh_postgres_database("import", imports_once_and_reports_what_it_refused);
 }
+
+/// A Segment archive, one message per line: the page view of a visitor who then
+/// identifies, her attendance, and a line that is no message.
+const SEGMENT: &str = "\
+{\"type\":\"page\",\"anonymousId\":\"v9\",\"name\":\"Webinar\",\"timestamp\":\"2026-03-01T09:00:00.000Z\",\"properties\":{\"room\":\"lp\"}}
+{\"type\":\"identify\",\"userId\":\"u-1\",\"anonymousId\":\"v9\",\"traits\":{\"email\":\"u1@acme.example\"},\"timestamp\":\"2026-03-01T09:05:00.000Z\"}
+{\"type\":\"track\",\"event\":\"Webinar Attended\",\"userId\":\"u-1\",\"messageId\":\"att-1\",\"timestamp\":\"2026-03-02T10:00:00.000Z\",\"properties\":{\"seconds\":1800,\"room\":\"web\"}}
+not a message
+";
+
+fn imports_a_segment_archive_with_identities(database_url: &str) {
+    workspace_with_no_events(database_url);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("segment-archive.jsonl");
+    std::fs::write(&file, SEGMENT).unwrap();
+    let first = import(database_url, &file, &["--format", "segment"]);
+    assert_eq!(first.status.code(), Some(2), "{}", stdout(&first));
+    assert!(
+        stdout(&first).contains("2 stored, 0 already there, 1 rejected, 1 identifications"),
+        "{}",
+        stdout(&first)
+    );
+    // The visitor's page view is hers now.
+    let expected = vec![
+        (
+            "ATTENDANCE".to_owned(),
+            "u-1".to_owned(),
+            Some("web".to_owned()),
+        ),
+        (
+            "PAGE_VIEW".to_owned(),
+            "u-1".to_owned(),
+            Some("lp".to_owned()),
+        ),
+    ];
+    assert_eq!(stored(database_url), expected);
+    let report =
+        std::fs::read_to_string(dir.path().join("segment-archive.jsonl.rejected.csv")).unwrap();
+    assert!(report.contains("4,,MALFORMED_EVENT"), "{report}");
+    // Run again: the message without an id has one derived from its content.
+    let again = import(database_url, &file, &["--format", "segment"]);
+    assert!(
+        stdout(&again).contains("0 stored, 2 already there"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(stored(database_url), expected);
+}
+
+#[test]
+fn sqlite_imports_a_segment_archive_with_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("segment.db").display()
+    );
+    imports_a_segment_archive_with_identities(&url);
+}
+
+#[test]
+fn postgres_imports_a_segment_archive_with_identities() {
+    support::on_a_fresh_postgres_database("segment", imports_a_segment_archive_with_identities);
+}
