@@ -193,6 +193,35 @@ async fn a_visitor_from_a_browser_becomes_one_contact_everywhere(backend: Backen
     assert_eq!(custom[0]["properties"]["event"], "Pricing Calculator Used");
     assert_eq!(custom[0]["properties"]["seats"], 25);
 
+    // A write key may be public: what it says fills in, it never moves or renames.
+    let (status, _) = answer(
+        from_server(
+            &app,
+            "/v1/batch",
+            &key,
+            json!({"batch": [
+                {"type": "group", "userId": "u-ada", "groupId": "rival", "traits": {"name": "Rival"}},
+                {"type": "group", "userId": "u-new", "groupId": "acme", "traits": {"name": "Renamed"}}
+            ]})
+            .to_string(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let kept = app
+        .graphql_ok(
+            "{ a: contact(workspace: \"seg\", id: \"u-ada\") { organization }
+               n: contact(workspace: \"seg\", id: \"u-new\") { organization }
+               o: organization(workspace: \"seg\", id: \"acme\") { name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        kept,
+        json!({"a": {"organization": "acme"}, "n": {"organization": "acme"}, "o": {"name": "Acme Analytics"}})
+    );
+
     // Acme's depth: one engaged contact who attended, over both assets.
     let depth = app
         .graphql_ok(

@@ -1,13 +1,13 @@
-//! `hourglass import` beside HTTP ingest: the same events, written to an NDJSON file
-//! and imported into a second workspace of the same database right after the HTTP
-//! load (so into the larger table: the comparison does not flatter the import).
-//! Both workspaces must then give the same KPIs.
+//! `hourglass import` beside HTTP ingest: the same events, written to a CSV file (the
+//! shape of a CRM or spreadsheet export, properties as `properties.NAME` columns) and
+//! imported into a second workspace of the same database right after the HTTP load
+//! (so into the larger table: the comparison does not flatter the import). Both
+//! workspaces must then give the same KPIs.
 
-use std::fs::File;
-use std::io::{BufWriter, Write as _};
 use std::path::Path;
 use std::time::Instant;
 
+use hourglass_core::EventDraft;
 use hourglass_server::demo::b2b::B2bEvents;
 use serde_json::json;
 
@@ -20,6 +20,60 @@ const IMPORTED: &str = "bench-import";
 /// What the whole workspace counts: the same events give the same figures.
 const COUNTS: &str = "query($w: ID!) { kpis(workspace: $w) { impressions pageViews clicks \
     registrations attendances questions uniqueVisitors registrants attendees } }";
+
+/// The CSV columns: the event's fields, then every property the demo's events carry.
+const COLUMNS: [&str; 18] = [
+    "messageId",
+    "kind",
+    "occurredAt",
+    "contactId",
+    "anonymousId",
+    "organizationId",
+    "campaignId",
+    "assetId",
+    "channel",
+    "value",
+    "properties.recipient",
+    "properties.to",
+    "properties.from",
+    "properties.text",
+    "properties.currency",
+    "properties.deal",
+    "properties.survey",
+    "properties.referred",
+];
+
+/// An event as a row of [`COLUMNS`]; an absent field is an empty cell.
+fn row(draft: &EventDraft) -> Vec<String> {
+    let text = |field: &Option<String>| field.clone().unwrap_or_default();
+    let property = |name: &str| {
+        draft
+            .properties
+            .as_ref()
+            .and_then(|p| p.get(name))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut cells = vec![
+        text(&draft.message_id),
+        text(&draft.kind),
+        text(&draft.occurred_at),
+        text(&draft.contact_id),
+        text(&draft.anonymous_id),
+        text(&draft.organization_id),
+        text(&draft.campaign_id),
+        text(&draft.asset_id),
+        text(&draft.channel),
+        draft.value.map(|v| v.to_string()).unwrap_or_default(),
+    ];
+    cells.extend(
+        COLUMNS[10..]
+            .iter()
+            .map(|c| property(&c["properties.".len()..])),
+    );
+    cells
+}
 
 /// Imports the seed's events from a file; the rate in events per second.
 pub async fn from_file(
@@ -35,13 +89,13 @@ pub async fn from_file(
     )
     .await?;
     let dir = tempfile::tempdir()?;
-    let file = dir.path().join("events.ndjson");
+    let file = dir.path().join("events.csv");
     {
-        let mut out = BufWriter::new(File::create(&file)?);
+        let mut out = csv::Writer::from_path(&file)?;
+        out.write_record(COLUMNS)?;
         for drafts in B2bEvents::new(seed, events, 10_000) {
             for draft in &drafts {
-                serde_json::to_writer(&mut out, draft)?;
-                out.write_all(b"\n")?;
+                out.write_record(row(draft))?;
             }
         }
         out.flush()?;

@@ -317,7 +317,7 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     let imported = import::from_file(&hourglass, url, &api, args.seed, args.events).await?;
     rows.push(
         Row::new(
-            "import: the same events from an NDJSON file (`hourglass import`, one process), \
+            "import: the same events from a CSV file (`hourglass import`, one process), \
              into a second workspace after the load",
             imported,
             "ev/s",

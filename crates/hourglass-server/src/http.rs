@@ -470,11 +470,13 @@ async fn ingest_segment(
         ));
     }
     let settings = &shared.state.settings.ingest;
-    // Read before the key is checked: analytics.js sends the key in the body.
+    let address = req.peer_addr().map(|a| a.ip());
+    // Read before the key is checked (analytics.js sends the key in the body), but
+    // not for an address refused for failing too often.
+    shared.state.rate_limits.admit_address(address)?;
     let bytes = read_body(payload, settings.max_body_bytes).await?;
     let body = segment::read(&bytes, call)?;
     let key = access::write_key(&req).or(body.write_key);
-    let address = req.peer_addr().map(|a| a.ip());
     let caller = authorize_key(&shared, key.as_deref(), address).await?;
     shared.state.rate_limits.check(&caller)?;
     // The workspace: named in the query, else the one a workspace key is limited to.

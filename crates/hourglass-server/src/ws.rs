@@ -24,9 +24,12 @@ use async_graphql::{Data, Executor};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
-/// How often the server pings, and how long a client may stay silent.
+/// How often the server pings, and how long a client may stay silent — or leave
+/// what is sent to it unread.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// A close frame's reason is at most 123 bytes (RFC 6455: 125 with the code).
+const MAX_CLOSE_REASON: usize = 123;
 
 /// Accepts a WebSocket upgrade for GraphQL and serves it on its own task.
 /// `on_init` turns the `connection_init` payload into the connection's data (or
@@ -110,7 +113,7 @@ async fn run<E, OnInit, Init>(
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
                         last_heard = Instant::now();
-                        if session.pong(&bytes).await.is_err() {
+                        if !delivered(session.pong(&bytes)).await {
                             return;
                         }
                         continue;
@@ -133,7 +136,7 @@ async fn run<E, OnInit, Init>(
                 None => break None,
                 Some(WsMessage::Text(text)) => {
                     rules.sent(&text);
-                    if session.text(text).await.is_err() {
+                    if !delivered(session.text(text)).await {
                         return;
                     }
                 }
@@ -148,7 +151,7 @@ async fn run<E, OnInit, Init>(
                 if last_heard.elapsed() > CLIENT_TIMEOUT {
                     break None;
                 }
-                if session.ping(b"").await.is_err() {
+                if !delivered(session.ping(b"")).await {
                     return;
                 }
             }
@@ -156,10 +159,28 @@ async fn run<E, OnInit, Init>(
     };
     let reason = close.map(|(code, reason)| CloseReason {
         code: CloseCode::Other(code),
-        description: Some(reason),
+        description: Some(within_close_frame(reason)),
     });
-    // A client that has gone has nothing to hear.
-    let _ = session.close(reason).await;
+    // A client that has gone, or reads nothing, has nothing to hear.
+    let _ = tokio::time::timeout(CLIENT_TIMEOUT, session.close(reason)).await;
+}
+
+/// Whether a frame went out: the session's queue is short, so a client that stops
+/// reading would otherwise hold this task (and its heartbeat) forever.
+async fn delivered<E>(send: impl Future<Output = Result<(), E>>) -> bool {
+    matches!(tokio::time::timeout(CLIENT_TIMEOUT, send).await, Ok(Ok(())))
+}
+
+/// A reason cut to what a close frame holds, at a character boundary.
+fn within_close_frame(mut reason: String) -> String {
+    if reason.len() > MAX_CLOSE_REASON {
+        let mut end = MAX_CLOSE_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
 }
 
 /// The protocol rules of one connection, kept from the messages each way.
@@ -170,6 +191,10 @@ struct Rules {
     acknowledged: bool,
     /// Ids of operations started and not yet completed.
     running: HashSet<String>,
+    /// Ids the client completed while running: the library answers each with a
+    /// `complete` of its own, which must not free the id once more (it may be
+    /// running again by then).
+    completed_by_client: HashSet<String>,
 }
 
 /// The parts of a protocol message the rules read.
@@ -187,6 +212,7 @@ impl Rules {
             initialising_started: false,
             acknowledged: false,
             running: HashSet::new(),
+            completed_by_client: HashSet::new(),
         }
     }
 
@@ -207,8 +233,8 @@ impl Rules {
                     return Some((4409, format!("Subscriber for {id} already exists")));
                 }
             }
-            ("complete" | "stop", Some(id)) => {
-                self.running.remove(&id);
+            ("complete" | "stop", Some(id)) if self.running.remove(&id) => {
+                self.completed_by_client.insert(id);
             }
             _ => {}
         }
@@ -222,7 +248,7 @@ impl Rules {
         };
         match (message.kind.as_str(), message.id) {
             ("connection_ack", _) => self.acknowledged = true,
-            ("complete" | "error", Some(id)) => {
+            ("complete" | "error", Some(id)) if !self.completed_by_client.remove(&id) => {
                 self.running.remove(&id);
             }
             _ => {}
@@ -245,8 +271,19 @@ mod tests {
         assert_eq!(rules.received(subscribe).map(|r| r.0), Some(4409));
         rules.sent(r#"{"type": "complete", "id": "1"}"#);
         assert_eq!(rules.received(subscribe), None);
+        // The client completes it and starts it again before the library's echo of
+        // the completion goes out: the echo does not free the new operation's id.
         rules.received(r#"{"type": "complete", "id": "1"}"#);
         assert_eq!(rules.received(subscribe), None);
+        rules.sent(r#"{"type": "complete", "id": "1"}"#);
+        assert_eq!(rules.received(subscribe).map(|r| r.0), Some(4409));
         assert_eq!(rules.received("not json"), None);
+    }
+
+    #[test]
+    fn a_close_reason_fits_its_frame() {
+        let long = format!("Subscriber for {} already exists", "é".repeat(100));
+        let cut = within_close_frame(long);
+        assert!(cut.len() <= MAX_CLOSE_REASON && cut.starts_with("Subscriber for é"));
     }
 }

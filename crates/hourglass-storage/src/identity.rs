@@ -244,33 +244,40 @@ async fn stitch(
         return Ok(0);
     }
 
-    // Person numbers: the visitors' own, and their contacts'.
-    let people_query = Query::select()
-        .columns(["number", "contact_id", "anonymous_id"].map(col))
-        .from(col("people"))
-        .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
-        .cond_where(
-            Expr::col(col("contact_id"))
-                .is_null()
-                .and(Expr::col(col("anonymous_id")).is_in(anonymous.iter().copied()))
-                .or(Expr::col(col("contact_id"))
-                    .is_in(links.iter().map(|(_, (contact, _))| *contact))),
-        )
-        .to_owned();
+    // Person numbers: the visitors' own, and their contacts' — two queries, so that
+    // each reads its own index (one OR of both scanned the workspace's people).
+    let numbered = |condition: sea_orm::sea_query::SimpleExpr| {
+        Query::select()
+            .columns(["number", "contact_id", "anonymous_id"].map(col))
+            .from(col("people"))
+            .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
+            .and_where(condition)
+            .to_owned()
+    };
+    let visitors = numbered(
+        Expr::col(col("anonymous_id"))
+            .is_in(anonymous.iter().copied())
+            .and(Expr::col(col("contact_id")).is_null()),
+    );
+    let contacts = numbered(
+        Expr::col(col("contact_id")).is_in(links.iter().map(|(_, (contact, _))| *contact)),
+    );
     let mut visitor_numbers: HashMap<String, i32> = HashMap::new();
     let mut contact_numbers: HashMap<i64, i32> = HashMap::new();
-    for row in Numbered::find_by_statement(backend.build(&people_query))
-        .all(txn)
-        .await?
-    {
-        match (row.contact_id, row.anonymous_id) {
-            (Some(contact), _) => {
-                contact_numbers.insert(contact, row.number);
+    for query in [visitors, contacts] {
+        for row in Numbered::find_by_statement(backend.build(&query))
+            .all(txn)
+            .await?
+        {
+            match (row.contact_id, row.anonymous_id) {
+                (Some(contact), _) => {
+                    contact_numbers.insert(contact, row.number);
+                }
+                (None, Some(anonymous)) => {
+                    visitor_numbers.insert(anonymous, row.number);
+                }
+                (None, None) => {}
             }
-            (None, Some(anonymous)) => {
-                visitor_numbers.insert(anonymous, row.number);
-            }
-            (None, None) => {}
         }
     }
     // In link order, so that two visitors who are one contact share a number.

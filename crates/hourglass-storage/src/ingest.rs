@@ -462,8 +462,12 @@ impl CatalogIds {
                 .exec(txn)
                 .await?;
         }
-        // An identification says where a contact belongs now (Segment's `group`),
-        // and what its organization is called: the last one of the batch wins.
+        // An identification (Segment's `group`, `identify` with a company) fills in
+        // what is missing, like events do: the organization of a contact that has
+        // none, the name of an organization that has none. It never replaces what is
+        // there: write keys may be public (in a web page), so moving a contact or
+        // renaming an organization is left to ADMIN keys (`describeContact`,
+        // `updateOrganization`); and a library's late retry cannot undo a newer call.
         let mut memberships: BTreeMap<i64, i64> = BTreeMap::new();
         let mut organization_names: BTreeMap<i64, &str> = BTreeMap::new();
         for i in identifications {
@@ -473,9 +477,9 @@ impl CatalogIds {
                     .as_ref()
                     .and_then(|o| organizations.get(o)),
             ) {
-                memberships.insert(contact_id, org_id);
+                memberships.entry(contact_id).or_insert(org_id);
                 if let Some(name) = &i.organization_name {
-                    organization_names.insert(org_id, name);
+                    organization_names.entry(org_id).or_insert(name);
                 }
             }
         }
@@ -487,6 +491,7 @@ impl CatalogIds {
                     by_contact(chunk.iter().map(|(c, org)| (*c, Expr::val(*org)))),
                 )
                 .filter(contact::Column::Id.is_in(chunk.iter().map(|(c, _)| *c)))
+                .filter(contact::Column::OrganizationId.is_null())
                 .exec(txn)
                 .await?;
         }
@@ -494,6 +499,7 @@ impl CatalogIds {
             organization::Entity::update_many()
                 .col_expr(organization::Column::Name, Expr::val(name))
                 .filter(organization::Column::Id.eq(org_id))
+                .filter(organization::Column::Name.is_null())
                 .exec(txn)
                 .await?;
         }
