@@ -435,15 +435,39 @@ impl CatalogIds {
             })
             .await?;
 
-        // A contact seen with an organization joins it, unless it already has one.
+        // A contact seen with an organization joins it, unless it already has one;
+        // the first of the batch counts, identifications (Segment's `group`,
+        // `identify` with a company) before events. An identification also names an
+        // organization that has no name. Neither ever replaces what is there: write
+        // keys may be public (in a web page), so moving a contact or renaming an
+        // organization is left to ADMIN keys (`describeContact`,
+        // `updateOrganization`), and a library's late retry cannot undo a newer call.
         let mut joins: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         let mut joined = HashSet::new();
-        for e in events {
-            if let (Some(c), Some(o)) = (&e.contact_id, &e.organization_id)
-                && let (Some(&contact_id), Some(&org_id)) =
-                    (contact_ids.get(c), organizations.get(o))
-                && joined.insert(contact_id)
-            {
+        let mut organization_names: BTreeMap<i64, &str> = BTreeMap::new();
+        let claims =
+            identifications
+                .iter()
+                .map(|i| {
+                    (
+                        &i.contact_id,
+                        i.organization_id.as_ref(),
+                        i.organization_name.as_deref(),
+                    )
+                })
+                .chain(events.iter().filter_map(|e| {
+                    Some((e.contact_id.as_ref()?, e.organization_id.as_ref(), None))
+                }));
+        for (c, o, name) in claims {
+            let Some((&contact_id, &org_id)) =
+                contact_ids.get(c).zip(o.and_then(|o| organizations.get(o)))
+            else {
+                continue;
+            };
+            if let Some(name) = name {
+                organization_names.entry(org_id).or_insert(name);
+            }
+            if joined.insert(contact_id) {
                 joins.entry(org_id).or_default().push(contact_id);
             }
         }
@@ -452,39 +476,6 @@ impl CatalogIds {
             .flat_map(|(org, contacts)| contacts.into_iter().map(move |c| (c, org)))
             .collect();
         for chunk in joins.chunks(LOOKUP_CHUNK) {
-            contact::Entity::update_many()
-                .col_expr(
-                    contact::Column::OrganizationId,
-                    by_contact(chunk.iter().map(|(c, org)| (*c, Expr::val(*org)))),
-                )
-                .filter(contact::Column::Id.is_in(chunk.iter().map(|(c, _)| *c)))
-                .filter(contact::Column::OrganizationId.is_null())
-                .exec(txn)
-                .await?;
-        }
-        // An identification (Segment's `group`, `identify` with a company) fills in
-        // what is missing, like events do: the organization of a contact that has
-        // none, the name of an organization that has none. It never replaces what is
-        // there: write keys may be public (in a web page), so moving a contact or
-        // renaming an organization is left to ADMIN keys (`describeContact`,
-        // `updateOrganization`); and a library's late retry cannot undo a newer call.
-        let mut memberships: BTreeMap<i64, i64> = BTreeMap::new();
-        let mut organization_names: BTreeMap<i64, &str> = BTreeMap::new();
-        for i in identifications {
-            if let (Some(&contact_id), Some(&org_id)) = (
-                contact_ids.get(&i.contact_id),
-                i.organization_id
-                    .as_ref()
-                    .and_then(|o| organizations.get(o)),
-            ) {
-                memberships.entry(contact_id).or_insert(org_id);
-                if let Some(name) = &i.organization_name {
-                    organization_names.entry(org_id).or_insert(name);
-                }
-            }
-        }
-        let memberships: Vec<(i64, i64)> = memberships.into_iter().collect();
-        for chunk in memberships.chunks(LOOKUP_CHUNK) {
             contact::Entity::update_many()
                 .col_expr(
                     contact::Column::OrganizationId,
