@@ -268,7 +268,17 @@ impl TestApp {
 
     /// Posts a GraphQL operation and returns the JSON answer (whatever the status).
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        self.client
+        self.graphql_with(&self.client, query, variables).await
+    }
+
+    /// Like [`graphql`](Self::graphql), with another key than the app's own.
+    pub async fn graphql_as(&self, key: &str, query: &str, variables: Value) -> Value {
+        self.graphql_with(&client_with_key(key), query, variables)
+            .await
+    }
+
+    async fn graphql_with(&self, client: &reqwest::Client, query: &str, variables: Value) -> Value {
+        client
             .post(self.url("/graphql"))
             .json(&json!({ "query": query, "variables": variables }))
             .send()

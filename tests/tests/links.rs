@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use hourglass_tests::{Backend, TestApp, client_with_key, error_code, on_both_backends};
+use hourglass_tests::{Backend, TestApp, error_code, on_both_backends};
 use reqwest::header;
 use serde_json::{Value, json};
 
@@ -229,16 +229,14 @@ async fn links_are_checked_when_made(backend: Backend) {
             "{refused}"
         );
     }
-    let reader = client_with_key(&app.issue_key(Some("tl"), "READ").await);
-    let refused: Value = reader
-        .post(app.url("/graphql"))
-        .json(&json!({"query": CREATE, "variables": {"w": "tl", "input": {"destination": "https://example.com/"}}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reader = app.issue_key(Some("tl"), "READ").await;
+    let refused = app
+        .graphql_as(
+            &reader,
+            CREATE,
+            json!({"w": "tl", "input": {"destination": "https://example.com/"}}),
+        )
+        .await;
     assert_eq!(error_code(&refused), "FORBIDDEN");
 }
 

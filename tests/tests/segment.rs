@@ -301,16 +301,13 @@ async fn a_workspace_names_its_own_track_calls(backend: Backend) {
         json!([{"kind": "CUSTOM"}, {"kind": "INFO_REQUEST"}])
     );
     // Only an ADMIN key maps names.
-    let ingest_only = hourglass_tests::client_with_key(&key);
-    let refused: Value = ingest_only
-        .post(app.url("/graphql"))
-        .json(&json!({"query": "mutation { mapTrackName(workspace: \"seg\", name: \"x\", kind: CLICK) { name } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let refused = app
+        .graphql_as(
+            &key,
+            "mutation { mapTrackName(workspace: \"seg\", name: \"x\", kind: CLICK) { name } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&refused), "FORBIDDEN");
 }
 

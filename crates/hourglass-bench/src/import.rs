@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use hourglass_core::EventDraft;
 use hourglass_server::demo::b2b::B2bEvents;
-use serde_json::json;
+use hourglass_server::import_cli::FIELDS;
+use serde_json::{Value, json};
 
 use crate::api::{Api, WORKSPACE};
 use crate::server::run_cli;
@@ -21,58 +22,41 @@ const IMPORTED: &str = "bench-import";
 const COUNTS: &str = "query($w: ID!) { kpis(workspace: $w) { impressions pageViews clicks \
     registrations attendances questions uniqueVisitors registrants attendees } }";
 
-/// The CSV columns: the event's fields, then every property the demo's events carry.
-const COLUMNS: [&str; 18] = [
-    "messageId",
-    "kind",
-    "occurredAt",
-    "contactId",
-    "anonymousId",
-    "organizationId",
-    "campaignId",
-    "assetId",
-    "channel",
-    "value",
-    "properties.recipient",
-    "properties.to",
-    "properties.from",
-    "properties.text",
-    "properties.currency",
-    "properties.deal",
-    "properties.survey",
-    "properties.referred",
+/// The properties the demo's events carry, each a `properties.NAME` column after the
+/// fields a CSV import reads (`import_cli::FIELDS`).
+const PROPERTIES: [&str; 8] = [
+    "recipient",
+    "to",
+    "from",
+    "text",
+    "currency",
+    "deal",
+    "survey",
+    "referred",
 ];
 
-/// An event as a row of [`COLUMNS`]; an absent field is an empty cell.
-fn row(draft: &EventDraft) -> Vec<String> {
-    let text = |field: &Option<String>| field.clone().unwrap_or_default();
-    let property = |name: &str| {
-        draft
-            .properties
-            .as_ref()
-            .and_then(|p| p.get(name))
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
+fn header() -> Vec<String> {
+    FIELDS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .chain(PROPERTIES.iter().map(|p| format!("properties.{p}")))
+        .collect()
+}
+
+/// An event as a row of [`header`]: each field as the event's JSON spells it (the
+/// names the import reads back); an absent one is an empty cell.
+fn row(draft: &EventDraft) -> anyhow::Result<Vec<String>> {
+    let event = serde_json::to_value(draft)?;
+    let cell = |value: &Value| match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
     };
-    let mut cells = vec![
-        text(&draft.message_id),
-        text(&draft.kind),
-        text(&draft.occurred_at),
-        text(&draft.contact_id),
-        text(&draft.anonymous_id),
-        text(&draft.organization_id),
-        text(&draft.campaign_id),
-        text(&draft.asset_id),
-        text(&draft.channel),
-        draft.value.map(|v| v.to_string()).unwrap_or_default(),
-    ];
-    cells.extend(
-        COLUMNS[10..]
-            .iter()
-            .map(|c| property(&c["properties.".len()..])),
-    );
-    cells
+    Ok(FIELDS
+        .iter()
+        .map(|f| cell(&event[*f]))
+        .chain(PROPERTIES.iter().map(|p| cell(&event["properties"][*p])))
+        .collect())
 }
 
 /// Imports the seed's events from a file; the rate in events per second.
@@ -92,10 +76,10 @@ pub async fn from_file(
     let file = dir.path().join("events.csv");
     {
         let mut out = csv::Writer::from_path(&file)?;
-        out.write_record(COLUMNS)?;
+        out.write_record(header())?;
         for drafts in B2bEvents::new(seed, events, 10_000) {
             for draft in &drafts {
-                out.write_record(row(draft))?;
+                out.write_record(row(draft)?)?;
             }
         }
         out.flush()?;

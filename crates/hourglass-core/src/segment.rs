@@ -158,25 +158,23 @@ pub enum Translated {
 }
 
 /// Reads one message. `received_at` stands in for a message without a timestamp,
-/// as Segment itself does; `raw` is the message as sent, for a message id derived
-/// from its content when it has none (so a retry is still recognised).
+/// as Segment itself does; a message without a `messageId` gets one derived from its
+/// content as sent (so a retry is still recognised).
 pub fn translate(
-    raw: &Map<String, Value>,
+    raw: Map<String, Value>,
     names: &TrackNames,
     received_at: DateTime<Utc>,
 ) -> Result<Translated, Rejection> {
-    let message: SegmentMessage =
-        serde_json::from_value(Value::Object(raw.clone())).map_err(|e| {
-            invalid(
-                RejectionCode::MalformedEvent,
-                format!("not a Segment message: {e}"),
-            )
-        })?;
-    let message_id = message
-        .message_id
-        .clone()
-        .filter(|id| !id.trim().is_empty())
-        .unwrap_or_else(|| derived_message_id(raw));
+    let message_id = match raw.get("messageId").and_then(Value::as_str) {
+        Some(id) if !id.trim().is_empty() => id.to_owned(),
+        _ => derived_message_id(&raw),
+    };
+    let message: SegmentMessage = serde_json::from_value(Value::Object(raw)).map_err(|e| {
+        invalid(
+            RejectionCode::MalformedEvent,
+            format!("not a Segment message: {e}"),
+        )
+    })?;
     let kind = message.kind.as_deref().map(str::to_ascii_lowercase);
     match kind.as_deref() {
         Some("track") => {
@@ -452,7 +450,7 @@ mod tests {
     #[test]
     fn an_unknown_track_name_is_kept_as_custom_with_its_name() {
         let Ok(Translated::Event(draft)) = translate(
-            &message(serde_json::json!({
+            message(serde_json::json!({
                 "type": "track", "event": "Pricing Calculator Used", "userId": 42,
                 "messageId": "m-1", "timestamp": "2026-11-30T10:00:00.123456+00:00",
                 "properties": {"plan": "pro"},
@@ -477,8 +475,8 @@ mod tests {
     fn a_message_without_id_or_timestamp_gets_a_stable_id_and_the_receive_time() {
         let raw =
             message(serde_json::json!({"type": "page", "anonymousId": "v-1", "name": "Pricing"}));
-        let first = translate(&raw, &TrackNames::default(), at()).unwrap();
-        let again = translate(&raw, &TrackNames::default(), at()).unwrap();
+        let first = translate(raw.clone(), &TrackNames::default(), at()).unwrap();
+        let again = translate(raw.clone(), &TrackNames::default(), at()).unwrap();
         assert_eq!(first, again);
         let Translated::Event(draft) = first else {
             panic!("a page call is an event")
@@ -494,7 +492,7 @@ mod tests {
     #[test]
     fn revenue_and_scores_come_from_their_segment_properties() {
         let track = |event: &str, properties: Value| match translate(
-            &message(
+            message(
                 serde_json::json!({"type": "track", "event": event, "userId": "u", "properties": properties}),
             ),
             &TrackNames::default(),
@@ -520,7 +518,7 @@ mod tests {
     #[test]
     fn identify_links_the_anonymous_id_and_keeps_the_traits_hourglass_knows() {
         let Ok(Translated::Identity(identity)) = translate(
-            &message(serde_json::json!({
+            message(serde_json::json!({
                 "type": "identify", "userId": "u-7", "anonymousId": "v-9",
                 "traits": {"email": "Ada@Example.com", "firstName": "Ada", "lastName": "Lovelace",
                            "title": "CTO", "company": {"id": "acme", "name": "Acme Ltd"}}
@@ -542,7 +540,7 @@ mod tests {
     #[test]
     fn calls_hourglass_cannot_use_say_why() {
         let code = |json: Value| {
-            translate(&message(json), &TrackNames::default(), at())
+            translate(message(json), &TrackNames::default(), at())
                 .unwrap_err()
                 .code
         };

@@ -34,7 +34,7 @@ use crate::segment;
 use crate::settings::Settings;
 
 /// The fields a column can fill (NDJSON's names); `properties.NAME` fills a property.
-const FIELDS: &[&str] = &[
+pub const FIELDS: &[&str] = &[
     "messageId",
     "kind",
     "occurredAt",
@@ -366,13 +366,13 @@ fn segment_message(
     names: &TrackNames,
     max_event_bytes: usize,
 ) -> Result<Translated, Rejection> {
-    let message: Map<String, Value> = serde_json::from_slice(text).map_err(|e| {
+    let message: Value = serde_json::from_slice(text).map_err(|e| {
         Rejection::new(
             RejectionCode::MalformedEvent,
             format!("the line is not a Segment message in JSON: {e}"),
         )
     })?;
-    segment::read_message(&message, names, chrono::Utc::now(), max_event_bytes)
+    segment::read_message(message, names, chrono::Utc::now(), max_event_bytes)
 }
 
 /// One line of an NDJSON file.

@@ -43,7 +43,9 @@ pub const ROUTES: [(&str, Call); 14] = [
 #[derive(Debug)]
 pub struct Body {
     pub write_key: Option<String>,
-    pub messages: Vec<Map<String, Value>>,
+    /// As sent: a message that is not a JSON object keeps its place, to be refused
+    /// at its index.
+    pub messages: Vec<Value>,
 }
 
 /// Reads a body. A body that is not a JSON object (or whose `batch` is not a list)
@@ -62,7 +64,7 @@ pub fn read(bytes: &[u8], call: Call) -> ApiResult<Body> {
         Call::Single(kind) => {
             // The path says what the call is, whatever the body's own `type` says.
             body.insert("type".into(), kind.into());
-            vec![body]
+            vec![Value::Object(body)]
         }
         Call::Batch => {
             let Some(Value::Array(batch)) = body.remove("batch") else {
@@ -72,15 +74,11 @@ pub fn read(bytes: &[u8], call: Call) -> ApiResult<Body> {
             let context = body.remove("context");
             batch
                 .into_iter()
-                .map(|message| match message {
-                    Value::Object(mut message) => {
-                        if let Some(context) = &context {
-                            message.entry("context").or_insert_with(|| context.clone());
-                        }
-                        message
+                .map(|mut message| {
+                    if let (Value::Object(message), Some(context)) = (&mut message, &context) {
+                        message.entry("context").or_insert_with(|| context.clone());
                     }
-                    // Kept in place, so that its index is reported; refused below.
-                    other => Map::from_iter([("_not_an_object".to_owned(), other)]),
+                    message
                 })
                 .collect()
         }
@@ -94,7 +92,7 @@ pub fn read(bytes: &[u8], call: Call) -> ApiResult<Body> {
 /// Every message as an event draft (or why not) at its index, and the
 /// identifications, in order.
 pub fn translate_all(
-    messages: Vec<Map<String, Value>>,
+    messages: Vec<Value>,
     names: &TrackNames,
     received_at: DateTime<Utc>,
     max_event_bytes: usize,
@@ -102,7 +100,7 @@ pub fn translate_all(
     let mut items = Vec::with_capacity(messages.len());
     let mut identifications = Vec::new();
     for (index, message) in messages.into_iter().enumerate() {
-        match read_message(&message, names, received_at, max_event_bytes) {
+        match read_message(message, names, received_at, max_event_bytes) {
             Ok(Translated::Event(draft)) => items.push((index, Ok(draft))),
             Ok(Translated::Identity(identity)) => identifications.push(identity),
             Err(rejection) => items.push((index, Err(rejection))),
@@ -113,18 +111,18 @@ pub fn translate_all(
 
 /// One message as an event draft or an identification, or why it is neither.
 pub fn read_message(
-    message: &Map<String, Value>,
+    message: Value,
     names: &TrackNames,
     received_at: DateTime<Utc>,
     max_event_bytes: usize,
 ) -> Result<Translated, Rejection> {
-    if message.contains_key("_not_an_object") {
+    let Value::Object(message) = message else {
         return Err(Rejection::new(
             RejectionCode::MalformedEvent,
-            "a message of the batch is not a JSON object",
+            "a message is not a JSON object",
         ));
-    }
-    let size = serde_json::to_vec(message).map_or(usize::MAX, |bytes| bytes.len());
+    };
+    let size = serde_json::to_vec(&message).map_or(usize::MAX, |bytes| bytes.len());
     if size > max_event_bytes {
         return Err(Rejection::new(
             RejectionCode::EventTooLarge,

@@ -26,7 +26,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
 
 use crate::LOOKUP_CHUNK;
 use crate::error::Result;
-use crate::rollups::{AggregatedEvent, Delta, FactDelta, MonthBook, col};
+use crate::rollups::{AggregatedEvent, Delta, FactDelta, MonthBook, PersonNumbers, col};
 
 /// A contact as identities need it: its row id and its organization.
 pub(crate) type KnownContact = (i64, Option<i64>);
@@ -195,13 +195,6 @@ impl VisitorEvent {
     }
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Numbered {
-    number: i32,
-    contact_id: Option<i64>,
-    anonymous_id: Option<String>,
-}
-
 async fn stitch(
     txn: &DatabaseTransaction,
     workspace_id: i64,
@@ -244,74 +237,55 @@ async fn stitch(
         return Ok(0);
     }
 
-    // Person numbers: the visitors' own, and their contacts' — two queries, so that
-    // each reads its own index (one OR of both scanned the workspace's people).
-    let numbered = |condition: sea_orm::sea_query::SimpleExpr| {
-        Query::select()
-            .columns(["number", "contact_id", "anonymous_id"].map(col))
-            .from(col("people"))
-            .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
-            .and_where(condition)
-            .to_owned()
-    };
-    let visitors = numbered(
-        Expr::col(col("anonymous_id"))
-            .is_in(anonymous.iter().copied())
-            .and(Expr::col(col("contact_id")).is_null()),
-    );
-    let contacts = numbered(
-        Expr::col(col("contact_id")).is_in(links.iter().map(|(_, (contact, _))| *contact)),
-    );
-    let mut visitor_numbers: HashMap<String, i32> = HashMap::new();
-    let mut contact_numbers: HashMap<i64, i32> = HashMap::new();
-    for query in [visitors, contacts] {
-        for row in Numbered::find_by_statement(backend.build(&query))
-            .all(txn)
-            .await?
-        {
-            match (row.contact_id, row.anonymous_id) {
-                (Some(contact), _) => {
-                    contact_numbers.insert(contact, row.number);
-                }
-                (None, Some(anonymous)) => {
-                    visitor_numbers.insert(anonymous, row.number);
-                }
-                (None, None) => {}
-            }
-        }
-    }
+    // Person numbers: the visitors' own, and their contacts'.
+    let numbers = PersonNumbers::load(
+        txn,
+        workspace_id,
+        &links.iter().map(|(_, (contact, _))| *contact).collect(),
+        &anonymous.iter().copied().collect(),
+    )
+    .await?;
     // In link order, so that two visitors who are one contact share a number.
-    let mut adopted: Vec<(i32, i64)> = Vec::new();
+    let mut taken_over: HashMap<i64, u32> = HashMap::new();
+    let mut adopted: Vec<(u32, i64)> = Vec::new();
     let mut moves: BTreeMap<u32, u32> = BTreeMap::new();
-    let mut person_of: HashMap<&str, i32> = HashMap::new();
+    let mut person_of: HashMap<&str, u32> = HashMap::new();
     for (visitor, (contact, _)) in links {
-        let Some(&own) = visitor_numbers.get(visitor) else {
+        let Some(own) = numbers.of_visitor(visitor) else {
             continue;
         };
-        let number = match contact_numbers.get(contact) {
+        let theirs = numbers
+            .of_contact(*contact)
+            .or_else(|| taken_over.get(contact).copied());
+        let number = match theirs {
             None => {
-                contact_numbers.insert(*contact, own);
+                taken_over.insert(*contact, own);
                 adopted.push((own, *contact));
                 own
             }
-            Some(&theirs) => {
-                moves.insert(own.unsigned_abs(), theirs.unsigned_abs());
+            Some(theirs) => {
+                moves.insert(own, theirs);
                 theirs
             }
         };
         person_of.insert(visitor, number);
     }
+    // Person numbers are stored as INTEGER; `PersonNumbers` keeps them within i32.
+    let stored = |number: u32| i32::try_from(number).unwrap_or(i32::MAX);
 
     if !adopted.is_empty() {
         let mut case = CaseStatement::new();
         for (number, contact) in &adopted {
-            case = case.case(Expr::col(col("number")).eq(*number), Expr::val(*contact));
+            case = case.case(
+                Expr::col(col("number")).eq(stored(*number)),
+                Expr::val(*contact),
+            );
         }
         let update = Query::update()
             .table(col("people"))
             .value(col("contact_id"), case)
             .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
-            .and_where(Expr::col(col("number")).is_in(adopted.iter().map(|(n, _)| *n)))
+            .and_where(Expr::col(col("number")).is_in(adopted.iter().map(|(n, _)| stored(*n))))
             .to_owned();
         txn.execute_raw(backend.build(&update)).await?;
     }
@@ -319,10 +293,7 @@ async fn stitch(
         let delete = Query::delete()
             .from_table(col("people"))
             .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
-            .and_where(
-                Expr::col(col("number"))
-                    .is_in(moves.keys().map(|n| i32::try_from(*n).unwrap_or(i32::MAX))),
-            )
+            .and_where(Expr::col(col("number")).is_in(moves.keys().map(|n| stored(*n))))
             .to_owned();
         txn.execute_raw(backend.build(&delete)).await?;
     }
@@ -341,9 +312,9 @@ async fn stitch(
         let Some(&(contact, organization)) = contact_of.get(event.anonymous_id.as_str()) else {
             continue;
         };
-        if visitor_numbers
-            .get(&event.anonymous_id)
-            .is_some_and(|own| moves.contains_key(&own.unsigned_abs()))
+        if numbers
+            .of_visitor(&event.anonymous_id)
+            .is_some_and(|own| moves.contains_key(&own))
         {
             rows.add(&event.aggregated(kind, None, None));
         }
@@ -370,7 +341,7 @@ async fn stitch(
     };
     let contact = by_visitor(&|_, (contact, _)| Some(Expr::val(contact)));
     let organization = by_visitor(&|_, (_, organization)| Some(Expr::val(organization)));
-    let person = by_visitor(&|visitor, _| person_of.get(visitor).map(|n| Expr::val(*n)))
+    let person = by_visitor(&|visitor, _| person_of.get(visitor).map(|n| Expr::val(stored(*n))))
         .finally(Expr::col(col("person")));
     let update = Query::update()
         .table(col("events"))

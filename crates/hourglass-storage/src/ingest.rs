@@ -131,11 +131,9 @@ impl WorkspaceStore {
             None => links.contact_of(e.anonymous_id.as_ref()?.as_str()),
         };
         let mut numbers = {
-            let contacts: BTreeSet<i64> = ids
-                .contacts
-                .values()
-                .map(|(id, _)| *id)
-                .chain(fresh.iter().filter_map(|e| contact_of(e).map(|(id, _)| id)))
+            let contacts: BTreeSet<i64> = fresh
+                .iter()
+                .filter_map(|e| contact_of(e).map(|(id, _)| id))
                 .collect();
             let anonymous: BTreeSet<&str> = fresh
                 .iter()
@@ -221,14 +219,13 @@ impl WorkspaceStore {
         laps.mark("events");
 
         let mut stages = StageChanges::default();
-        let mut traits: BTreeMap<i64, ContactTraits> = BTreeMap::new();
+        let mut traits = TraitsGiven::default();
         for identification in identifications {
             if let (Some((contact_id, _)), Some(newer)) = (
                 ids.contacts.get(&identification.contact_id),
                 &identification.traits,
             ) {
-                let known = traits.remove(contact_id).unwrap_or_default();
-                traits.insert(*contact_id, known.updated_by(newer));
+                traits.give(*contact_id, newer);
             }
         }
         let mut delta = Delta::default();
@@ -240,8 +237,7 @@ impl WorkspaceStore {
                 stages.record(contact_id, stage, d.occurred_at);
             }
             if let (Some(contact_id), Some(newer)) = (d.contact, &d.traits) {
-                let known = traits.remove(&contact_id).unwrap_or_default();
-                traits.insert(contact_id, known.updated_by(newer));
+                traits.give(contact_id, newer);
             }
             let aggregated = d.aggregated();
             delta.add(&aggregated);
@@ -259,7 +255,7 @@ impl WorkspaceStore {
         laps.mark("facts");
         stages.apply(txn).await?;
         laps.mark("stages");
-        describe_contacts(txn, self.id(), &traits).await?;
+        describe_contacts(txn, self.id(), &traits.0).await?;
         laps.mark("traits");
         tracing::debug!(
             events = total,
@@ -277,6 +273,18 @@ impl WorkspaceStore {
             linked: links.made() as u64,
             stitched,
         })
+    }
+}
+
+/// The traits a batch gives each contact, in batch order: a later value of a trait
+/// replaces an earlier one, a trait left out keeps the earlier value.
+#[derive(Debug, Default)]
+struct TraitsGiven(BTreeMap<i64, ContactTraits>);
+
+impl TraitsGiven {
+    fn give(&mut self, contact: i64, newer: &ContactTraits) {
+        let known = self.0.remove(&contact).unwrap_or_default();
+        self.0.insert(contact, known.updated_by(newer));
     }
 }
 

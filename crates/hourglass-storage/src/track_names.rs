@@ -6,7 +6,7 @@ use chrono::Utc;
 use hourglass_core::EventKind;
 use hourglass_core::segment::{TrackNames, normalize_track_name};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
 
 use crate::error::{Result, StorageError};
 use crate::rollups::col;
@@ -25,24 +25,7 @@ struct Row {
 impl WorkspaceStore {
     /// The workspace's own track names, as mapped, by name.
     pub async fn own_track_names(&self) -> Result<Vec<(String, EventKind)>> {
-        let query = Query::select()
-            .columns(["name", "kind"].map(col))
-            .from(col("track_names"))
-            .and_where(Expr::col(col("workspace_id")).eq(self.id()))
-            .order_by(col("name"), sea_orm::Order::Asc)
-            .to_owned();
-        let db = &self.store.db;
-        let rows = Row::find_by_statement(db.get_database_backend().build(&query))
-            .all(db)
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                let kind = row.kind.parse().map_err(|_| {
-                    StorageError::Corrupt(format!("track name {} maps to {}", row.name, row.kind))
-                })?;
-                Ok((row.name, kind))
-            })
-            .collect()
+        stored_names(&self.store.db, self.id()).await
     }
 
     /// How this workspace reads track names now.
@@ -57,8 +40,6 @@ impl WorkspaceStore {
     /// replacing an earlier mapping of the same name. Returns the name as stored.
     pub async fn map_track_name(&self, name: &str, kind: EventKind) -> Result<String> {
         let name = checked(name)?;
-        let db = &self.store.db;
-        let backend = db.get_database_backend();
         let txn = self.store.begin_write().await?;
         self.forget(&txn, &name).await?;
         let insert = Query::insert()
@@ -71,7 +52,8 @@ impl WorkspaceStore {
                 to_millis(Utc::now()).into(),
             ])
             .to_owned();
-        txn.execute_raw(backend.build(&insert)).await?;
+        txn.execute_raw(txn.get_database_backend().build(&insert))
+            .await?;
         txn.commit().await?;
         Ok(name)
     }
@@ -85,12 +67,12 @@ impl WorkspaceStore {
     }
 
     /// Deletes every stored spelling of `name`.
-    async fn forget(&self, txn: &sea_orm::DatabaseTransaction, name: &str) -> Result<bool> {
+    async fn forget(&self, txn: &DatabaseTransaction, name: &str) -> Result<bool> {
         let wanted = normalize_track_name(name);
-        let spellings: Vec<String> = self
-            .own_track_names_in(txn)
+        let spellings: Vec<String> = stored_names(txn, self.id())
             .await?
             .into_iter()
+            .map(|(stored, _)| stored)
             .filter(|stored| normalize_track_name(stored) == wanted)
             .collect();
         if spellings.is_empty() {
@@ -105,20 +87,31 @@ impl WorkspaceStore {
             .await?;
         Ok(true)
     }
+}
 
-    async fn own_track_names_in(&self, txn: &sea_orm::DatabaseTransaction) -> Result<Vec<String>> {
-        let query = Query::select()
-            .column(col("name"))
-            .from(col("track_names"))
-            .and_where(Expr::col(col("workspace_id")).eq(self.id()))
-            .to_owned();
-        let rows = txn
-            .query_all_raw(txn.get_database_backend().build(&query))
-            .await?;
-        rows.iter()
-            .map(|row| row.try_get::<String>("", "name").map_err(Into::into))
-            .collect()
-    }
+/// A workspace's stored names and their kinds, by name, read through `db` (the
+/// pool, or a write's own transaction).
+async fn stored_names(
+    db: &impl ConnectionTrait,
+    workspace_id: i64,
+) -> Result<Vec<(String, EventKind)>> {
+    let query = Query::select()
+        .columns(["name", "kind"].map(col))
+        .from(col("track_names"))
+        .and_where(Expr::col(col("workspace_id")).eq(workspace_id))
+        .order_by(col("name"), sea_orm::Order::Asc)
+        .to_owned();
+    let rows = Row::find_by_statement(db.get_database_backend().build(&query))
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let kind = row.kind.parse().map_err(|_| {
+                StorageError::Corrupt(format!("track name {} maps to {}", row.name, row.kind))
+            })?;
+            Ok((row.name, kind))
+        })
+        .collect()
 }
 
 fn checked(raw: &str) -> Result<String> {

@@ -77,6 +77,16 @@ impl PersonNumbers {
         self.next
     }
 
+    /// A contact's number, when it has one.
+    pub fn of_contact(&self, contact: i64) -> Option<u32> {
+        self.contacts.get(&contact).copied()
+    }
+
+    /// The number of an anonymous visitor no contact has taken over, when it has one.
+    pub fn of_visitor(&self, anonymous: &str) -> Option<u32> {
+        self.anonymous.get(anonymous).copied()
+    }
+
     /// Numbers for a rebuild: nobody is numbered yet.
     pub fn starting_empty() -> Self {
         Self::default()
