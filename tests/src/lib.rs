@@ -187,6 +187,8 @@ pub struct TestApp {
     /// The ADMIN key of [`AGENCY`].
     pub key: String,
     pub db: TestDatabase,
+    /// Where `/metrics` answers (every app gets a free port of its own).
+    pub metrics_address: Option<SocketAddr>,
 }
 
 /// A client that sends `key` with every request.
@@ -224,6 +226,7 @@ impl TestApp {
             bind: "127.0.0.1:0".into(),
             database_url: db.url.clone(),
             shutdown_timeout_secs: 1,
+            metrics_bind: "127.0.0.1:0".into(),
             ..Settings::default()
         };
         settings.rate_limit.requests_per_second = 0;
@@ -231,6 +234,7 @@ impl TestApp {
         configure(&mut settings);
         let app = Application::build(settings).await.unwrap();
         let address = app.address();
+        let metrics_address = app.metrics_address();
         tokio::spawn(app.run_until_stopped());
         let store = db.store().await;
         let tenant = admin::agency_or_create(&store, AGENCY, "Test agency")
@@ -247,6 +251,7 @@ impl TestApp {
             client: client_with_key(&key),
             key,
             db,
+            metrics_address,
         }
     }
 

@@ -34,6 +34,8 @@ impl Server {
             .args(["serve", "--bind", &address, "--database-url", database_url])
             .env("HOURGLASS_RATE_LIMIT__REQUESTS_PER_SECOND", "0")
             .env("HOURGLASS_LOG_LEVEL", "warn")
+            // A free port: a second server (or an operator's) may hold the default.
+            .env("HOURGLASS_METRICS_BIND", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()

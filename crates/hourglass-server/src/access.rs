@@ -16,6 +16,7 @@ use hourglass_core::Permission;
 use hourglass_storage::{Principal, Store, Tenant, WorkspaceStore};
 
 use crate::error::{ApiError, ApiResult};
+use crate::observability::meters::{self, Refusal};
 use crate::settings::RateLimitSettings;
 
 /// An authenticated request's key: its tenant and role.
@@ -177,13 +178,14 @@ impl RateLimits {
         if limiter.len() > SWEEP_ABOVE {
             limiter.retain_recent();
         }
-        limiter
-            .check_key(&address)
-            .map_err(|not_until| ApiError::RateLimited {
+        limiter.check_key(&address).map_err(|not_until| {
+            meters::refused(Refusal::Rate);
+            ApiError::RateLimited {
                 retry_after_secs: whole_seconds(
                     not_until.wait_time_from(DefaultClock::default().now()),
                 ),
-            })
+            }
+        })
     }
 
     /// Counts one request for `caller`, or says how long it must wait.
@@ -194,6 +196,7 @@ impl RateLimits {
         limiter
             .check_key(&caller.principal().key.public_id)
             .map_err(|not_until| {
+                meters::refused(Refusal::Rate);
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 ApiError::RateLimited {
                     retry_after_secs: whole_seconds(wait),
@@ -213,9 +216,12 @@ impl RateLimits {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match refused.get(&address) {
-            Some(until) if *until > now => Err(ApiError::RateLimited {
-                retry_after_secs: whole_seconds(*until - now),
-            }),
+            Some(until) if *until > now => {
+                meters::refused(Refusal::Rate);
+                Err(ApiError::RateLimited {
+                    retry_after_secs: whole_seconds(*until - now),
+                })
+            }
             Some(_) => {
                 refused.remove(&address);
                 Ok(())

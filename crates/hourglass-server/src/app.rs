@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use hourglass_storage::{Store, StoreOptions};
 use tracing::Instrument as _;
 
 use crate::graphql::{AppState, ParsedDocuments, build_schema};
 use crate::http::{Shared, routes};
+use crate::observability::{meters, traces};
 use crate::request_id;
 use crate::settings::Settings;
 
@@ -21,7 +22,46 @@ use crate::settings::Settings;
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    /// `/metrics` on its own address, stopped with the main server.
+    metrics: Option<MetricsServer>,
     store: Store,
+}
+
+struct MetricsServer {
+    address: SocketAddr,
+    server: Server,
+}
+
+/// Binds `metrics_bind` (unless empty) and serves the Prometheus text there.
+fn start_metrics(settings: &Settings, store: Store) -> anyhow::Result<Option<MetricsServer>> {
+    let bind = settings.metrics_bind.trim();
+    if bind.is_empty() {
+        return Ok(None);
+    }
+    let handle = meters::install();
+    let listener = TcpListener::bind(bind)
+        .with_context(|| format!("cannot listen on {bind} for /metrics (metrics_bind)"))?;
+    let address = listener.local_addr()?;
+    let scrape = web::Data::new((handle, store));
+    let server = HttpServer::new(move || {
+        App::new().app_data(scrape.clone()).route(
+            "/metrics",
+            web::get().to(
+                |scrape: web::Data<(metrics_exporter_prometheus::PrometheusHandle, Store)>| async move {
+                    let (handle, store) = scrape.get_ref();
+                    HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(meters::render(handle, store))
+                },
+            ),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok(Some(MetricsServer { address, server }))
 }
 
 /// Connects to the database described by `settings`, migrating if asked to.
@@ -87,6 +127,7 @@ impl Application {
             documents,
             state,
         });
+        let metrics = start_metrics(&settings, store.clone())?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
@@ -98,12 +139,23 @@ impl Application {
                         .and_then(|v| v.to_str().ok())
                         .and_then(request_id::accept_incoming)
                         .unwrap_or_else(request_id::fresh);
+                    // The pattern, not the path: `/l/{code}`, one label for every link.
+                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let method = req.method().as_str().to_owned();
                     let span = tracing::info_span!(
                         "request",
+                        otel.name = format!("{method} {route}"),
+                        otel.kind = "server",
                         request_id = %id,
-                        method = %req.method(),
+                        method = %method,
                         path = req.path(),
+                        trace_id = tracing::field::Empty,
+                        http.response.status_code = tracing::field::Empty,
                     );
+                    if let Some(parent) = traces::TraceParent::from_headers(req.headers()) {
+                        span.record("trace_id", parent.trace_id);
+                    }
+                    traces::continue_trace(&span, req.headers());
                     let header_value = HeaderValue::from_str(&id).ok();
                     let fut = request_id::scope(id, srv.call(req).instrument(span.clone()));
                     async move {
@@ -112,12 +164,12 @@ impl Application {
                             res.headers_mut()
                                 .insert(HeaderName::from_static(request_id::HEADER), value);
                         }
+                        let status = res.status().as_u16();
+                        let took = started.elapsed();
+                        meters::http_request(&route, &method, status, took);
+                        span.record("http.response.status_code", status);
                         span.in_scope(|| {
-                            tracing::info!(
-                                status = res.status().as_u16(),
-                                ms = started.elapsed().as_millis() as u64,
-                                "request"
-                            );
+                            tracing::info!(status, ms = took.as_millis() as u64, "request");
                         });
                         Ok(res)
                     }
@@ -130,6 +182,7 @@ impl Application {
         Ok(Self {
             address,
             server,
+            metrics,
             store,
         })
     }
@@ -138,10 +191,28 @@ impl Application {
         self.address
     }
 
+    /// Where `/metrics` is served (`None` when `metrics_bind` is empty).
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.address)
+    }
+
     /// Serves until a shutdown signal, then lets in-flight requests finish and
     /// closes the database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let served = match self.metrics {
+            None => self.server.await,
+            // Both at once; the metrics listener stops when the main server has.
+            Some(metrics) => {
+                let stop = metrics.server.handle();
+                let main = async {
+                    let served = self.server.await;
+                    stop.stop(true).await;
+                    served
+                };
+                futures_util::future::join(main, metrics.server).await.0
+            }
+        };
+        served?;
         let close = tokio::time::timeout(Duration::from_secs(5), self.store.close());
         if let Ok(Err(e)) = close.await {
             tracing::warn!(error = %e, "closing the database");

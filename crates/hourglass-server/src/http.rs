@@ -9,11 +9,13 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse, guard};
 use async_graphql::{BatchRequest, BatchResponse, Response};
 use hourglass_core::Permission;
+use hourglass_storage::Readiness;
 
 use crate::access::{self, Caller};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::graphql::live::ConnectionSubscriptions;
 use crate::graphql::{AppState, BatchSeat, ConnectionKey, HourglassSchema, ParsedDocuments};
+use crate::observability::meters::{self, Refusal};
 use crate::{ingest, links, segment, ws};
 
 /// What every handler shares.
@@ -41,7 +43,10 @@ async fn authorize_key(
     let limits = &shared.state.rate_limits;
     limits.admit_address(address)?;
     match access::authenticate(&shared.state.store, key).await {
-        Err(e @ ApiError::Unauthenticated(_)) => Err(limits.failed(address, e)),
+        Err(e @ ApiError::Unauthenticated(_)) => {
+            meters::refused(Refusal::Auth);
+            Err(limits.failed(address, e))
+        }
         result => result,
     }
 }
@@ -58,6 +63,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/events", web::post().to(ingest_ndjson))
         .configure(segment_routes)
         .route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
         .route("/l/{code}", web::get().to(follow_link))
         .route("/l/{code}", web::head().to(follow_link))
         .route("/assets/graphiql/{file}", web::get().to(graphiql_asset));
@@ -99,7 +105,10 @@ async fn read_body(payload: web::Payload, limit: usize) -> ApiResult<Bytes> {
         Ok(Err(e)) => Err(ApiError::BadRequest(format!(
             "the request body could not be read: {e}"
         ))),
-        Err(_) => Err(ApiError::PayloadTooLarge { limit }),
+        Err(_) => {
+            meters::refused(Refusal::Size);
+            Err(ApiError::PayloadTooLarge { limit })
+        }
     }
 }
 
@@ -532,6 +541,38 @@ async fn health(shared: web::Data<Shared>) -> HttpResponse {
             }))
         }
     }
+}
+
+/// Readiness, where `/health` is liveness: 200 once the database answers and every
+/// migration this build knows is applied, else 503 with the reason, so that a
+/// deployment sends traffic only to a server that can answer it.
+async fn ready(shared: web::Data<Shared>) -> HttpResponse {
+    let (status, reason) = match shared.state.store.readiness().await {
+        Readiness::Ready => {
+            return HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }));
+        }
+        Readiness::Unreachable(error) => {
+            tracing::warn!(%error, "readiness: the database does not answer");
+            (
+                "database_unreachable",
+                "the database does not answer".to_owned(),
+            )
+        }
+        Readiness::MigrationsPending(pending) => (
+            "migrations_pending",
+            format!(
+                "{} migration(s) not applied ({}): run `hourglass migrate up` or start with \
+                 migrate_on_start = true",
+                pending.len(),
+                pending.join(", ")
+            ),
+        ),
+    };
+    HttpResponse::ServiceUnavailable().json(serde_json::json!({
+        "status": "not_ready",
+        "code": status,
+        "reason": reason,
+    }))
 }
 
 const GRAPHIQL_PAGE: &str = include_str!("../assets/graphiql/index.html");

@@ -1,6 +1,8 @@
 //! The one ingest path behind both GraphQL `ingestEvents` and NDJSON `POST /v1/events`:
 //! validate each event, store the valid ones in one transaction, report the rest.
 
+use std::time::Instant;
+
 use chrono::Utc;
 use hourglass_core::identity::Identification;
 use hourglass_core::{EventDraft, Rejection, RejectionCode};
@@ -10,6 +12,7 @@ use serde::Serialize;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::AppState;
 use crate::graphql::live::IngestNotice;
+use crate::observability::meters::{self, Refusal};
 
 /// One refused event: where it was in the request, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,6 +56,7 @@ pub type Item = (usize, Result<EventDraft, Rejection>);
 pub fn admit_batch(state: &AppState, events: usize) -> ApiResult<()> {
     let max = state.settings.ingest.max_batch_events;
     if events > max {
+        meters::refused(Refusal::Size);
         return Err(ApiError::BatchTooLarge { got: events, max });
     }
     Ok(())
@@ -78,6 +82,7 @@ pub async fn ingest_with_identities(
 ) -> ApiResult<IngestReport> {
     let limits = &state.settings.ingest.limits();
     admit_batch(state, items.len() + identifications.len())?;
+    let started = Instant::now();
     let received_at = Utc::now();
     let mut valid = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
@@ -103,6 +108,12 @@ pub async fn ingest_with_identities(
         stitched: outcome.stitched,
         rejected,
     };
+    meters::ingest_batch(
+        report.accepted,
+        report.duplicates,
+        report.rejected.iter().map(|r| r.rejection.code.as_str()),
+        started.elapsed(),
+    );
     // Stitching alone changes who is counted, so it is news too.
     if report.accepted > 0 || outcome.linked > 0 {
         state.ingest_feed.publish(

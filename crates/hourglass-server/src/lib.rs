@@ -16,6 +16,7 @@ pub mod import_cli;
 mod ingest;
 pub mod kpi_cli;
 mod links;
+pub mod observability;
 mod request_id;
 pub mod rollups_cli;
 pub mod scripts;

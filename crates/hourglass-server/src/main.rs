@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use hourglass_core::Role;
 use hourglass_server::cli::{Cli, Command, MigrateAction, ServeArgs};
-use hourglass_server::settings::LogFormat;
+use hourglass_server::observability::traces::{self, TraceGuard};
 use hourglass_server::{
     Application, Settings, admin, app, demo, graphql, import_cli, kpi_cli, rollups_cli,
 };
@@ -19,10 +19,13 @@ async fn main() -> anyhow::Result<ExitCode> {
             if let Some(bind) = args.bind {
                 settings.bind = bind;
             }
-            init_logging(&settings);
+            let _traces = init_logging(&settings)?;
             let application = Application::build(settings.clone()).await?;
             tracing::info!(
                 address = %application.address(),
+                metrics_address = application
+                    .metrics_address()
+                    .map_or_else(|| "off".to_owned(), |a| a.to_string()),
                 database = app::redact(&settings.database_url),
                 "hourglass is listening; GraphiQL at http://{}/graphql",
                 application.address()
@@ -33,7 +36,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Migrate { database, action } => {
             database.apply(&mut settings);
             settings.migrate_on_start = false;
-            init_logging(&settings);
+            let _traces = init_logging(&settings)?;
             let store = app::connect(&settings).await?;
             match action {
                 MigrateAction::Up => store.migrate_up().await?,
@@ -47,7 +50,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => {
             args.database.apply(&mut settings);
-            init_logging(&settings);
+            let _traces = init_logging(&settings)?;
             let store = app::connect(&settings).await?;
             let shape = args
                 .shape
@@ -82,13 +85,13 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Rollups { database, action } => {
             database.apply(&mut settings);
-            init_logging(&settings);
+            let _traces = init_logging(&settings)?;
             let store = app::connect(&settings).await?;
             rollups_cli::run(&store, action).await
         }
         Command::Admin { database, action } => {
             database.apply(&mut settings);
-            init_logging(&settings);
+            let _traces = init_logging(&settings)?;
             let store = app::connect(&settings).await?;
             admin::run(&store, action).await
         }
@@ -97,26 +100,19 @@ async fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Kpi(command) => {
-            init_logging(&settings);
+            let _traces = init_logging(&settings)?;
             kpi_cli::run(command, settings).await
         }
         Command::Import(args) => {
             args.database.apply(&mut settings);
-            init_logging(&settings);
+            let _traces = init_logging(&settings)?;
             import_cli::run(args, settings).await
         }
     }
 }
 
-fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Logs go to stderr so that command output (migrate status, schema) stays clean.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match settings.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+/// Logs (and, when configured, trace export) for this process; keep the guard
+/// alive until the command ends so that the last spans are flushed.
+fn init_logging(settings: &Settings) -> anyhow::Result<TraceGuard> {
+    Ok(traces::install(settings, &settings.log_level)?)
 }

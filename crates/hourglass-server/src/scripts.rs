@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::fair_slots::FairSlots;
+use crate::observability::meters;
 use crate::settings::ScriptSettings;
 
 /// One organization's outcome.
@@ -138,11 +139,13 @@ impl ScriptRunner {
             from: filter.range.from,
             to: filter.range.to,
         };
+        let queued = Instant::now();
         let slot = self
             .slots
             .acquire(ws.workspace().agency_id)
             .await
             .ok_or_else(|| ApiError::internal(&"the script slots are gone"))?;
+        let queued = queued.elapsed();
         let engine = self.engine.clone();
         let threads = self.threads;
         let started = Instant::now();
@@ -157,6 +160,14 @@ impl ScriptRunner {
         })
         .await
         .map_err(|e| ApiError::internal(&e))?;
+        meters::script_query(
+            queued,
+            started.elapsed(),
+            results.iter().map(|r| match r {
+                Ok(_) => "OK",
+                Err(e) => e.kind.code(),
+            }),
+        );
         let values: Vec<f64> = results
             .iter()
             .filter_map(|r| r.as_ref().ok().map(|o| o.value))

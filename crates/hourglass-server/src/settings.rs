@@ -24,6 +24,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Which log lines to keep, as a tracing filter (`info`, `hourglass=debug`, …).
     pub log_level: String,
+    /// Where `/metrics` (Prometheus text) is served: an address of its own, loopback
+    /// by default, so that it is never public by accident. Empty: no metrics.
+    pub metrics_bind: String,
+    pub telemetry: TelemetrySettings,
     pub graphql: GraphqlSettings,
     pub ingest: IngestSettings,
     pub scripts: ScriptSettings,
@@ -31,6 +35,26 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub kpis: KpiSettings,
     pub links: LinkSettings,
+}
+
+/// Trace export to an OpenTelemetry collector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// The collector's OTLP/HTTP address, e.g. `http://localhost:4318`; empty: no
+    /// export. Needs a build with the `otlp` feature.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: "hourglass".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -181,6 +205,8 @@ impl Default for Settings {
             database_max_connections: 8,
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            metrics_bind: "127.0.0.1:9464".into(),
+            telemetry: TelemetrySettings::default(),
             graphql: GraphqlSettings::default(),
             ingest: IngestSettings::default(),
             scripts: ScriptSettings::default(),

@@ -24,6 +24,8 @@ use async_graphql::{Data, Executor};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
+use crate::observability::meters::Open;
+
 /// How often the server pings, and how long a client may stay silent — or leave
 /// what is sent to it unread.
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -89,6 +91,7 @@ async fn run<E, OnInit, Init>(
     OnInit: FnOnce(serde_json::Value) -> Init + Send + Unpin + 'static,
     Init: Future<Output = async_graphql::Result<Data>> + Send + 'static,
 {
+    let _open = Open::websocket();
     let (to_graphql, received) = tokio::sync::mpsc::unbounded_channel::<String>();
     let received = futures_util::stream::unfold(received, |mut received| async move {
         received.recv().await.map(|text| (text, received))

@@ -257,6 +257,7 @@ impl WorkspaceStore {
         laps.mark("stages");
         describe_contacts(txn, self.id(), &traits.0).await?;
         laps.mark("traits");
+        crate::meters::kept_aggregates(laps.spent_on(&["rollups", "facts"]));
         tracing::debug!(
             events = total,
             accepted,
@@ -674,6 +675,17 @@ impl Laps {
             Some((_, total)) => *total += took,
             None => self.spent.push((phase, took)),
         }
+    }
+}
+
+impl Laps {
+    /// The time marked to these phases together.
+    fn spent_on(&self, phases: &[&str]) -> Duration {
+        self.spent
+            .iter()
+            .filter(|(phase, _)| phases.contains(phase))
+            .map(|(_, took)| *took)
+            .sum()
     }
 }
 

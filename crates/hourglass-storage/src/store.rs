@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hourglass_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -16,6 +16,7 @@ use crate::answer_cache::AnswerCache;
 use crate::entities::workspace;
 use crate::error::Result;
 use crate::key_cache::KeyCache;
+use crate::meters::{self, PoolStats};
 use crate::shared_reads::SharedReads;
 
 /// Which database a store talks to.
@@ -23,6 +24,16 @@ use crate::shared_reads::SharedReads;
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// Whether a store can take traffic; see [`Store::readiness`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// The database does not answer (the error, for the operator).
+    Unreachable(String),
+    /// The database answers, but these migrations are not applied yet.
+    MigrationsPending(Vec<String>),
 }
 
 /// A few megabytes: an answer is a few dozen counts.
@@ -95,6 +106,16 @@ pub struct Store {
     pub(crate) workspace_rows: SharedReads<(i64, String), Option<workspace::Model>>,
     /// See [`StoreOptions::short_list_part`] (at least 1).
     pub(crate) short_list_part: usize,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`, as metrics and logs name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
 }
 
 impl Store {
@@ -208,6 +229,49 @@ impl Store {
             .collect())
     }
 
+    /// Whether the database answers and every migration this build knows is
+    /// applied: what a load balancer or an orchestrator waits for before it sends
+    /// traffic (`/ready`).
+    pub async fn readiness(&self) -> Readiness {
+        if let Err(e) = self.ping().await {
+            return Readiness::Unreachable(e.to_string());
+        }
+        match Migrator::get_pending_migrations(&self.db).await {
+            Ok(pending) if pending.is_empty() => Readiness::Ready,
+            Ok(pending) => {
+                Readiness::MigrationsPending(pending.iter().map(|m| m.name().to_owned()).collect())
+            }
+            Err(e) => Readiness::Unreachable(e.to_string()),
+        }
+    }
+
+    /// The connection pool's current use.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (open, idle, max) = match self.backend() {
+            Backend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            Backend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        PoolStats {
+            open,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        }
+    }
+
     /// A cheap query that proves the database answers.
     pub async fn ping(&self) -> Result<()> {
         self.db.ping().await?;
@@ -223,7 +287,12 @@ impl Store {
     /// and unique indexes handle concurrent writers.
     pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend() {
-            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Sqlite => {
+                let asked = Instant::now();
+                let guard = self.write_lock.lock().await;
+                meters::waited_to_write(Backend::Sqlite, asked.elapsed());
+                Some(guard)
+            }
             Backend::Postgres => None,
         }
     }
@@ -245,7 +314,10 @@ impl Store {
                 Arc::clone(writers.entry(workspace).or_default())
             }
         };
-        queue.lock_owned().await
+        let asked = Instant::now();
+        let turn = queue.lock_owned().await;
+        meters::waited_to_write(self.backend(), asked.elapsed());
+        turn
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock at `BEGIN`

@@ -39,6 +39,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use super::AppState;
 use crate::access::Caller;
 use crate::error::ApiError;
+use crate::observability::meters::{self, Refusal};
 use crate::settings::GraphqlSettings;
 
 /// How often a subscription over a WebSocket checks that its key still stands. A
@@ -148,7 +149,10 @@ impl Extension for ForOperation {
             if let Some(key) = ctx.data_opt::<ConnectionKey>() {
                 match still_valid(&state.store, key).await {
                     Ok(true) => {}
-                    Ok(false) => return Err(refusal(revoked())),
+                    Ok(false) => {
+                        meters::refused(Refusal::Auth);
+                        return Err(refusal(revoked()));
+                    }
                     Err(e) => return Err(refusal(e)),
                 }
             }
@@ -198,6 +202,7 @@ impl Extension for ForOperation {
         };
         let validated = validated?;
         if cost > self.gate.max_cost {
+            meters::refused(Refusal::Cost);
             return Err(vec![refusal(ApiError::TooExpensive {
                 cost,
                 budget: self.gate.max_cost,
@@ -231,9 +236,12 @@ impl Extension for ForOperation {
         }
         match tokio::time::timeout(self.gate.timeout, run).await {
             Ok(response) => response,
-            Err(_) => Response::from_errors(vec![refusal(ApiError::Timeout {
-                limit_ms: self.gate.timeout.as_millis() as u64,
-            })]),
+            Err(_) => {
+                meters::refused(Refusal::Timeout);
+                Response::from_errors(vec![refusal(ApiError::Timeout {
+                    limit_ms: self.gate.timeout.as_millis() as u64,
+                })])
+            }
         }
     }
 
@@ -271,6 +279,7 @@ fn until_revoked<'s>(
                     }
                     _ = checks.tick() => {
                         if let Ok(false) = still_valid(&store, &key).await {
+                            meters::refused(Refusal::Auth);
                             return Some((Response::from_errors(vec![refusal(revoked())]), None));
                         }
                     }

@@ -19,6 +19,7 @@ mod limits;
 mod links;
 pub mod live;
 mod money;
+mod observe;
 mod page;
 mod parsed;
 pub use parsed::ParsedDocuments;
@@ -134,6 +135,8 @@ pub fn build_schema(
         Mutation::default(),
         live::LiveSubscription,
     )
+    // Outermost: it times everything below and sees the codes ErrorCodes gives.
+    .extension(observe::Observe)
     .extension(ErrorCodes)
     .extension(admission::Admission::new(&settings.graphql))
     .extension(limits::DocumentLimits {

@@ -37,6 +37,8 @@ impl Server {
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("HOURGLASS_DATABASE_URL", database_url)
             .env("HOURGLASS_LOG_FORMAT", "json")
+            // Tests run servers side by side: each scrapes on a free port.
+            .env("HOURGLASS_METRICS_BIND", "127.0.0.1:0")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
