@@ -11,6 +11,7 @@ use hourglass_storage::{ApiKeyRecord, IssuedKey, StorageError, Store, Tenant, fr
 use rand::Rng as _;
 
 use crate::cli::AdminCommand;
+use crate::invocation::Invocation;
 
 /// Random bytes for a new key, from the thread's CSPRNG (ChaCha, seeded by the OS).
 fn new_key_bytes() -> [u8; KEY_RANDOM_BYTES] {
@@ -42,7 +43,13 @@ pub async fn issue_key(
         .await
 }
 
-pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCode> {
+/// Runs an admin command; `again` is how the operator ran this one, for the next
+/// command it suggests.
+pub async fn run(
+    store: &Store,
+    command: AdminCommand,
+    again: &Invocation,
+) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::CreateAgency { slug, name } => {
             let slug = Slug::parse(&slug).context("an agency slug")?;
@@ -51,8 +58,15 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
                 .await?;
             println!("agency '{}' created ({})", agency.slug, agency.name);
             println!(
-                "next: hourglass admin create-key --agency {} --role ADMIN",
-                agency.slug
+                "next: {}",
+                again.command(&[
+                    "admin",
+                    "create-key",
+                    "--agency",
+                    agency.slug.as_str(),
+                    "--role",
+                    "ADMIN"
+                ])
             );
         }
         AdminCommand::CreateKey {

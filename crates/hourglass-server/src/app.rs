@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use hourglass_storage::{Store, StoreOptions};
 use tracing::Instrument as _;
 
+use crate::failure::WithHint as _;
 use crate::graphql::{AppState, ParsedDocuments, build_schema};
 use crate::http::{Shared, routes};
 use crate::observability::{meters, traces};
@@ -70,28 +71,63 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Store> {
     options.max_connections = settings.database_max_connections;
     options.key_cache_ttl = Duration::from_secs(settings.auth.key_cache_seconds);
     options.answer_cache_entries = settings.kpis.answer_cache_entries;
-    let store = Store::connect(&options).await.with_context(|| {
-        format!(
-            "cannot open the database at {}",
-            redact(&settings.database_url)
-        )
-    })?;
+    let store = Store::connect(&options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                redact(&settings.database_url)
+            )
+        })
+        .hint(if settings.database_url.starts_with("sqlite:") {
+            "check --database-url or HOURGLASS_DATABASE_URL, and that its directory exists"
+        } else {
+            "check that the database server is up and reachable, and --database-url or \
+             HOURGLASS_DATABASE_URL"
+        })?;
     if settings.migrate_on_start {
-        store.migrate_up().await.context("migrating the database")?;
+        store
+            .migrate_up()
+            .await
+            .context("updating the database's structure")
+            .hint("`hourglass migrate status` shows where it stands")?;
     }
     Ok(store)
 }
 
-/// The URL without its password, for messages and logs.
+/// The URL with its password masked (`postgres://app:****@db/hourglass`, and a
+/// `password=` query parameter likewise), for messages, logs and `hourglass config`.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+    const MASK: &str = "****";
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_len);
+    let authority = match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{user}:{MASK}@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                        format!("{name}={MASK}")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
         }
-        _ => url.to_owned(),
-    }
+        None => tail.to_owned(),
+    };
+    format!("{}{authority}{tail}", &url[..scheme_end])
 }
 
 impl std::fmt::Debug for Application {
@@ -113,7 +149,8 @@ impl Application {
             );
         }
         let listener = TcpListener::bind(&settings.bind)
-            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+            .with_context(|| format!("cannot listen on {}", settings.bind))
+            .hint("choose another address with --bind or HOURGLASS_BIND")?;
         let address = listener.local_addr()?;
         let mut settings = settings;
         if settings.links.public_url.trim().is_empty() {
@@ -229,7 +266,15 @@ mod tests {
     fn passwords_never_reach_messages() {
         assert_eq!(
             redact("postgres://app:s3cret@db:5432/hourglass"),
-            "postgres://app@db:5432/hourglass"
+            "postgres://app:****@db:5432/hourglass"
+        );
+        assert_eq!(
+            redact("postgres://app:p@ss@db/hourglass?sslmode=require&password=s3cret"),
+            "postgres://app:****@db/hourglass?sslmode=require&password=****"
+        );
+        assert_eq!(
+            redact("postgres://app@db/hourglass?application_name=a@b"),
+            "postgres://app@db/hourglass?application_name=a@b"
         );
         assert_eq!(
             redact("sqlite://hourglass.db?mode=rwc"),

@@ -4,22 +4,47 @@ use anyhow::Context as _;
 use clap::Parser;
 use hourglass_core::Role;
 use hourglass_server::cli::{Cli, Command, MigrateAction, ServeArgs};
-use hourglass_server::observability::traces::{self, TraceGuard};
+use hourglass_server::config_cli::Origin;
+use hourglass_server::failure::{self, WithHint as _};
+use hourglass_server::invocation::{Invocation, Process};
+use hourglass_server::logging::{self, Verbosity};
 use hourglass_server::{
-    Application, Settings, admin, app, demo, graphql, import_cli, kpi_cli, rollups_cli,
+    Application, Settings, admin, app, backup_cli, config_cli, demo, graphql, import_cli, kpi_cli,
+    rollups_cli,
 };
 
 #[actix_web::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
+    // Usage mistakes are answered by the parser itself (exit status 2).
     let cli = Cli::parse();
-    let mut settings = Settings::load(cli.config.as_deref()).context("reading settings")?;
-    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{}", failure::one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let figment = Settings::figment(cli.config.as_deref());
+    let mut settings: Settings = figment
+        .extract()
+        .context("reading settings")
+        .hint("check the --config file and the HOURGLASS_* variables; config/default.toml lists every setting")?;
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    // Kept to the end of the command: dropping it flushes exported traces.
+    let _traces = logging::init(
+        &settings,
+        Verbosity {
+            flags: cli.verbose,
+            level_configured: Origin::of(&figment, "log_level") != Origin::Default,
+            serving: matches!(command, Command::Serve(_)),
+        },
+    )?;
+    match command {
         Command::Serve(args) => {
-            args.database.apply(&mut settings);
-            if let Some(bind) = args.bind {
-                settings.bind = bind;
-            }
-            let _traces = init_logging(&settings)?;
+            args.apply(&mut settings);
             let application = Application::build(settings.clone()).await?;
             tracing::info!(
                 address = %application.address(),
@@ -36,7 +61,6 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Migrate { database, action } => {
             database.apply(&mut settings);
             settings.migrate_on_start = false;
-            let _traces = init_logging(&settings)?;
             let store = app::connect(&settings).await?;
             match action {
                 MigrateAction::Up => store.migrate_up().await?,
@@ -50,7 +74,6 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => {
             args.database.apply(&mut settings);
-            let _traces = init_logging(&settings)?;
             let store = app::connect(&settings).await?;
             let shape = args
                 .shape
@@ -75,9 +98,15 @@ async fn main() -> anyhow::Result<ExitCode> {
                 args.agency,
                 key.secret.reveal()
             );
+            let again = Invocation::new(
+                &Process::current(),
+                cli.config.as_deref(),
+                args.database.database_url.as_deref(),
+            );
             println!(
-                "next: `hourglass serve`, open http://{}/graphql and set the header \
+                "next: `{}`, open http://{}/graphql and set the header \
                  {{\"Authorization\": \"Bearer {}\"}}",
+                again.command(&["serve"]),
                 settings.bind,
                 key.secret.reveal()
             );
@@ -85,34 +114,32 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Rollups { database, action } => {
             database.apply(&mut settings);
-            let _traces = init_logging(&settings)?;
             let store = app::connect(&settings).await?;
             rollups_cli::run(&store, action).await
         }
         Command::Admin { database, action } => {
             database.apply(&mut settings);
-            let _traces = init_logging(&settings)?;
             let store = app::connect(&settings).await?;
-            admin::run(&store, action).await
+            let again = Invocation::new(
+                &Process::current(),
+                cli.config.as_deref(),
+                database.database_url.as_deref(),
+            );
+            admin::run(&store, action, &again).await
         }
         Command::Schema => {
             print!("{}", graphql::sdl());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Kpi(command) => {
-            let _traces = init_logging(&settings)?;
-            kpi_cli::run(command, settings).await
-        }
+        Command::Kpi(command) => kpi_cli::run(command, settings).await,
         Command::Import(args) => {
             args.database.apply(&mut settings);
-            let _traces = init_logging(&settings)?;
             import_cli::run(args, settings).await
         }
+        Command::Config(args) => {
+            args.serve.apply(&mut settings);
+            config_cli::run(&settings, &figment, &args.serve.flags(), args.json)
+        }
+        Command::Backup(args) => backup_cli::run(args, settings).await,
     }
-}
-
-/// Logs (and, when configured, trace export) for this process; keep the guard
-/// alive until the command ends so that the last spans are flushed.
-fn init_logging(settings: &Settings) -> anyhow::Result<TraceGuard> {
-    Ok(traces::install(settings, &settings.log_level)?)
 }

@@ -334,16 +334,29 @@ impl Settings {
     /// (`HOURGLASS_GRAPHQL__MAX_DEPTH` sets `graphql.max_depth`). CLI flags are
     /// applied by the caller on top.
     pub fn load(config_file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        Self::figment(config_file).extract().map_err(Box::new)
+    }
+
+    /// The layers [`Settings::load`] extracts, kept apart so that `hourglass config`
+    /// (and the choice of how much to log) can ask where each value came from.
+    pub fn figment(config_file: Option<&Path>) -> Figment {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = config_file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment
-            .merge(Env::prefixed("HOURGLASS_").split("__"))
-            .extract()
-            .map_err(Box::new)
+        figment.merge(Self::environment())
+    }
+
+    /// The `HOURGLASS_*` variables, a double underscore between nested keys.
+    pub fn environment() -> Env {
+        Env::prefixed(ENV_PREFIX).split(ENV_NESTING)
     }
 }
+
+/// What every setting's environment variable starts with.
+pub const ENV_PREFIX: &str = "HOURGLASS_";
+/// What separates nested keys in a variable's name (`HOURGLASS_GRAPHQL__MAX_DEPTH`).
+pub const ENV_NESTING: &str = "__";
 
 #[cfg(test)]
 // figment's Jail closures return its (large) error type; that is its API, not ours.

@@ -12,6 +12,7 @@ pub(crate) const LOOKUP_CHUNK: usize = 500;
 
 mod advice;
 mod answer_cache;
+mod backup;
 mod catalog;
 mod engagement;
 pub mod entities;
@@ -40,6 +41,7 @@ mod track_names;
 mod workspace_write;
 mod workspaces;
 
+pub use backup::{BackupError, BackupSummary};
 pub use catalog::{
     AssetChanges, AssetRecord, CampaignChanges, ContactDescription, ContactRecord, NewAsset,
     NewCampaign, NewOrganization, OrganizationChanges,

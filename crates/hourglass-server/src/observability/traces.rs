@@ -7,6 +7,8 @@
 //! trip (sea-orm's, target `sea_orm`), which show only at `debug` or when the
 //! filter names `sea_orm`: at `info` they would double the work of every trace.
 
+use std::io::IsTerminal as _;
+
 use actix_web::http::header::HeaderMap;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -54,16 +56,23 @@ pub enum TracingError {
     Otlp { endpoint: String, reason: String },
 }
 
-/// The filter of `level`, with database round trips left out unless asked for.
+/// sea-orm's spans, one per database round trip (they are at info level).
+const DATABASE_SPANS: &str = "sea_orm::database";
+
+/// The filter of `level`, with database round trips left out unless asked for:
+/// at `debug` or `trace`, or when a directive names them (`sea_orm=info`).
 pub fn filter(level: &str) -> Result<EnvFilter, TracingError> {
-    let wants_database = level.contains("sea_orm")
-        || level
-            .split(',')
-            .any(|directive| matches!(directive.trim(), "debug" | "trace"));
+    let wants_database = level.split(',').any(|directive| {
+        let directive = directive.trim();
+        let target = directive.split('=').next().unwrap_or_default();
+        matches!(directive, "debug" | "trace")
+            || target == "sea_orm"
+            || target.starts_with("sea_orm::")
+    });
     let directives = if wants_database {
         level.to_owned()
     } else {
-        format!("{level},sea_orm=warn")
+        format!("{level},{DATABASE_SPANS}=warn")
     };
     EnvFilter::try_new(&directives).map_err(|e| TracingError::Filter {
         filter: level.to_owned(),
@@ -79,7 +88,11 @@ pub fn install(settings: &Settings, level: &str) -> Result<TraceGuard, TracingEr
     // Logs go to stderr so that command output (migrate status, schema) stays clean.
     let (text, json) = match settings.log_format {
         LogFormat::Text => (
-            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            ),
             None,
         ),
         LogFormat::Json => (
@@ -257,9 +270,11 @@ mod tests {
     #[test]
     fn database_spans_come_with_debug_or_when_named() {
         let shown = |level: &str| filter(level).expect("valid").to_string();
-        assert!(shown("info").contains("sea_orm=warn"));
-        assert!(!shown("debug").contains("sea_orm=warn"));
-        assert!(!shown("info,sea_orm=info").contains("sea_orm=warn"));
+        let quiet = "sea_orm::database=warn";
+        assert!(shown("info").contains(quiet));
+        assert!(shown("info,sea_orm_migration=debug").contains(quiet));
+        assert!(!shown("debug").contains(quiet));
+        assert!(!shown("info,sea_orm=info").contains(quiet));
         assert!(filter("info,=[").is_err());
     }
 }
