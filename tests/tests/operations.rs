@@ -187,12 +187,12 @@ async fn metrics_move_with_traffic(backend: Backend) {
     let mut socket = authenticated(&app, &app.key).await;
     send(
         &mut socket,
-        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { eventsIngested(workspace: \"ops\") { accepted } }"}}),
+        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription Live { eventsIngested(workspace: \"ops\") { accepted } }"}}),
     )
     .await;
     send(
         &mut socket,
-        json!({"id": "q", "type": "subscribe", "payload": {"query": "{ viewer { role } }"}}),
+        json!({"id": "q", "type": "subscribe", "payload": {"query": "query FromSocket { viewer { role } }"}}),
     )
     .await;
     assert_eq!(next(&mut socket).await.unwrap().unwrap()["id"], "q");
@@ -205,10 +205,25 @@ async fn metrics_move_with_traffic(backend: Backend) {
         live.grew(&before, "hourglass_graphql_subscriptions", &[]),
         1.0
     );
+    // A query over the socket counts as an operation, not as a subscription.
+    let operations = "hourglass_graphql_operations_total";
+    let from_socket = [
+        ("operation", "FromSocket"),
+        ("type", "query"),
+        ("outcome", "OK"),
+    ];
+    assert_eq!(live.grew(&before, operations, &from_socket), 1.0);
+    let ended = [
+        ("operation", "Live"),
+        ("type", "subscription"),
+        ("outcome", "OK"),
+    ];
+    assert_eq!(live.grew(&before, operations, &ended), 0.0);
     drop(socket);
 
     // Wrong keys: three failures (the address may fail twice a minute, so the third
-    // is answered 429), then the address is refused before its key is looked at.
+    // is answered 429 and counted as `rate`), then the address is refused before its
+    // key is looked at.
     let stranger = client_with_key("hg_wrong_key");
     for expected in [401, 401, 429, 429] {
         let status = stranger
@@ -256,11 +271,10 @@ async fn metrics_move_with_traffic(backend: Backend) {
     let refusals = "hourglass_admission_refusals_total";
     assert_eq!(grew(refusals, &[("reason", "size")]), 1.0);
     assert_eq!(grew(refusals, &[("reason", "cost")]), 1.0);
-    assert_eq!(grew(refusals, &[("reason", "auth")]), 3.0);
-    assert_eq!(grew(refusals, &[("reason", "rate")]), 1.0);
+    assert_eq!(grew(refusals, &[("reason", "auth")]), 2.0);
+    assert_eq!(grew(refusals, &[("reason", "rate")]), 2.0);
     assert_eq!(grew(refusals, &[("reason", "timeout")]), 0.0);
 
-    let operations = "hourglass_graphql_operations_total";
     let dashboard = [("operation", "Dashboard"), ("type", "query")];
     assert_eq!(
         grew(operations, &[dashboard[0], dashboard[1], ("outcome", "OK")]),
@@ -344,7 +358,7 @@ async fn metrics_move_with_traffic(backend: Backend) {
     );
 
     let pool = "hourglass_db_pool_connections";
-    assert_eq!(after.get(pool, &[("state", "max")]), 8.0);
+    assert_eq!(after.get("hourglass_db_pool_max_connections", &[]), 8.0);
     assert!(after.get(pool, &[("state", "in_use")]) + after.get(pool, &[("state", "idle")]) >= 1.0);
 
     // The socket is gone: so are its connection and subscription, soon.
@@ -366,6 +380,8 @@ async fn metrics_move_with_traffic(backend: Backend) {
         closed.grew(&before, "hourglass_graphql_subscriptions", &[]),
         0.0
     );
+    // The subscription, ended by the socket closing, is counted as it ended.
+    assert_eq!(closed.grew(&before, operations, &ended), 1.0);
 
     // Metrics are not served where clients connect.
     let main_port = reqwest::get(app.url("/metrics")).await.unwrap();
@@ -438,6 +454,11 @@ async fn ready_waits_for_migrations_and_the_database(backend: Backend) {
         let (status, body) = ready(address).await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["code"], "database_unreachable", "{body}");
+        // Liveness is the process's: the database going away restarts nothing.
+        let health = reqwest::get(format!("http://{address}/health"))
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
         assert!(
             !body.to_string().contains(&name),
             "no database detail reaches the client: {body}"

@@ -78,7 +78,7 @@ async fn spans_reach_the_collector_and_continue_the_callers_trace() {
     settings.telemetry.otlp_endpoint = endpoint;
     settings.telemetry.service_name = "hourglass-under-test".into();
     // Database round trips are asked for by naming sea_orm.
-    let guard = traces::install(&settings, "info,sea_orm=info").unwrap();
+    let guard = traces::install(&settings, "info,sea_orm=info", true).unwrap();
 
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -58,7 +58,7 @@ pub async fn run(
                 .await?;
             println!("agency '{}' created ({})", agency.slug, agency.name);
             println!(
-                "next: {}",
+                "next: {}{}",
                 again.command(&[
                     "admin",
                     "create-key",
@@ -66,7 +66,8 @@ pub async fn run(
                     agency.slug.as_str(),
                     "--role",
                     "ADMIN"
-                ])
+                ]),
+                again.note()
             );
         }
         AdminCommand::CreateKey {

@@ -15,6 +15,7 @@ use tracing::Instrument as _;
 use crate::failure::WithHint as _;
 use crate::graphql::{AppState, ParsedDocuments, build_schema};
 use crate::http::{Shared, routes};
+use crate::invocation::{Invocation, Process};
 use crate::observability::{meters, traces};
 use crate::request_id;
 use crate::settings::Settings;
@@ -40,8 +41,13 @@ fn start_metrics(settings: &Settings, store: Store) -> anyhow::Result<Option<Met
         return Ok(None);
     }
     let handle = meters::install();
-    let listener = TcpListener::bind(bind)
-        .with_context(|| format!("cannot listen on {bind} for /metrics (metrics_bind)"))?;
+    let listener = TcpListener::bind(bind).with_context(|| {
+        format!(
+            "cannot listen on {bind} for /metrics (metrics_bind; is another hourglass \
+                 running? HOURGLASS_METRICS_BIND=127.0.0.1:0 picks a free port, \"\" turns \
+                 metrics off)"
+        )
+    })?;
     let address = listener.local_addr()?;
     let scrape = web::Data::new((handle, store));
     let server = HttpServer::new(move || {
@@ -76,7 +82,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Store> {
         .with_context(|| {
             format!(
                 "cannot open the database at {}",
-                redact(&settings.database_url)
+                crate::settings::redact(&settings.database_url)
             )
         })
         .hint(if settings.database_url.starts_with("sqlite:") {
@@ -95,41 +101,6 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// The URL with its password masked (`postgres://app:****@db/hourglass`, and a
-/// `password=` query parameter likewise), for messages, logs and `hourglass config`.
-pub fn redact(url: &str) -> String {
-    const MASK: &str = "****";
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_len);
-    let authority = match authority.rsplit_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _password)) => format!("{user}:{MASK}@{host}"),
-            None => authority.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
-                        format!("{name}={MASK}")
-                    }
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => tail.to_owned(),
-    };
-    format!("{}{authority}{tail}", &url[..scheme_end])
-}
-
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
@@ -142,10 +113,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = connect(&settings).await?;
         if settings.migrate_on_start && !store.has_agencies().await? {
+            // In the form this process was started: `cargo run -- …` or `hourglass …`.
+            let again = Invocation::new(&Process::current(), None, None);
             tracing::warn!(
-                "no agency yet, so no key can authenticate: run `hourglass admin create-agency \
-                 NAME` and `hourglass admin create-key --agency NAME --role ADMIN` (or \
-                 `hourglass demo`)"
+                "no agency yet, so no key can authenticate: run `{}` and `{}` (or `{}`)",
+                again.command(&["admin", "create-agency", "NAME"]),
+                again.command(&["admin", "create-key", "--agency", "NAME", "--role", "ADMIN"]),
+                again.command(&["demo"]),
             );
         }
         let listener = TcpListener::bind(&settings.bind)
@@ -178,7 +152,7 @@ impl Application {
                         .unwrap_or_else(request_id::fresh);
                     // The pattern, not the path: `/l/{code}`, one label for every link.
                     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-                    let method = req.method().as_str().to_owned();
+                    let method = meters::method_label(req.method());
                     let span = tracing::info_span!(
                         "request",
                         otel.name = format!("{method} {route}"),
@@ -203,7 +177,7 @@ impl Application {
                         }
                         let status = res.status().as_u16();
                         let took = started.elapsed();
-                        meters::http_request(&route, &method, status, took);
+                        meters::http_request(&route, method, status, took);
                         span.record("http.response.status_code", status);
                         span.in_scope(|| {
                             tracing::info!(status, ms = took.as_millis() as u64, "request");
@@ -255,30 +229,5 @@ impl Application {
             tracing::warn!(error = %e, "closing the database");
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/hourglass"),
-            "postgres://app:****@db:5432/hourglass"
-        );
-        assert_eq!(
-            redact("postgres://app:p@ss@db/hourglass?sslmode=require&password=s3cret"),
-            "postgres://app:****@db/hourglass?sslmode=require&password=****"
-        );
-        assert_eq!(
-            redact("postgres://app@db/hourglass?application_name=a@b"),
-            "postgres://app@db/hourglass?application_name=a@b"
-        );
-        assert_eq!(
-            redact("sqlite://hourglass.db?mode=rwc"),
-            "sqlite://hourglass.db?mode=rwc"
-        );
     }
 }

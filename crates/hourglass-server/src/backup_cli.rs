@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use hourglass_storage::BackupError;
 
-use crate::app::redact;
 use crate::cli::BackupArgs;
 use crate::failure::WithHint as _;
 use crate::settings::Settings;
+use crate::settings::redact;
 
 pub async fn run(args: BackupArgs, mut settings: Settings) -> anyhow::Result<ExitCode> {
     args.database.apply(&mut settings);
@@ -49,6 +49,9 @@ pub async fn run(args: BackupArgs, mut settings: Settings) -> anyhow::Result<Exi
         }
         Err(e @ BackupError::TargetIsDatabase(_)) => {
             return Err(e).hint("write the copy anywhere but over the database");
+        }
+        Err(e @ BackupError::InMemory) => {
+            return Err(e).hint("point --database-url at the database file the server uses");
         }
         Err(e) => return Err(e.into()),
     };

@@ -150,7 +150,7 @@ fn mask(key: &str, value: Value) -> Value {
 fn mask_value(secret: bool, value: Value) -> Value {
     match value {
         Value::String(s) if secret && !s.is_empty() => Value::String("****".into()),
-        Value::String(s) => Value::String(crate::app::redact(&s)),
+        Value::String(s) => Value::String(crate::settings::redact(&s)),
         Value::Array(items) => Value::Array(
             items
                 .into_iter()

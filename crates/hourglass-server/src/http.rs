@@ -12,7 +12,7 @@ use hourglass_core::Permission;
 use hourglass_storage::Readiness;
 
 use crate::access::{self, Caller};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::graphql::live::ConnectionSubscriptions;
 use crate::graphql::{AppState, BatchSeat, ConnectionKey, HourglassSchema, ParsedDocuments};
 use crate::observability::meters::{self, Refusal};
@@ -44,8 +44,13 @@ async fn authorize_key(
     limits.admit_address(address)?;
     match access::authenticate(&shared.state.store, key).await {
         Err(e @ ApiError::Unauthenticated(_)) => {
-            meters::refused(Refusal::Auth);
-            Err(limits.failed(address, e))
+            // Counted as what the caller is answered: a failure too many is RATE_LIMITED.
+            let answered = limits.failed(address, e);
+            meters::refused(match answered {
+                ApiError::RateLimited { .. } => Refusal::Rate,
+                _ => Refusal::Auth,
+            });
+            Err(answered)
         }
         result => result,
     }
@@ -530,17 +535,10 @@ async fn follow_link(
     links::follow(&req, &code, &shared.state).await
 }
 
-async fn health(shared: web::Data<Shared>) -> HttpResponse {
-    match shared.state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: database unreachable");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({
-                "status": "unavailable",
-                "code": ErrorCode::Internal.as_str(),
-            }))
-        }
-    }
+/// Liveness: the process is up and serving. It asks nothing of the database (that
+/// is `/ready`), so a database blip does not get every replica restarted at once.
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Readiness, where `/health` is liveness: 200 once the database answers and every
@@ -550,6 +548,14 @@ async fn ready(shared: web::Data<Shared>) -> HttpResponse {
     let (status, reason) = match shared.state.store.readiness().await {
         Readiness::Ready => {
             return HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }));
+        }
+        Readiness::SchemaAhead(detail) => {
+            tracing::warn!(%detail, "readiness: a newer release has migrated the database");
+            return HttpResponse::Ok().json(serde_json::json!({
+                "status": "ready",
+                "warning": "the database has migrations this build does not know: a newer \
+                            release migrated it; upgrade this server",
+            }));
         }
         Readiness::Unreachable(error) => {
             tracing::warn!(%error, "readiness: the database does not answer");

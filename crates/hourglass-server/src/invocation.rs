@@ -73,7 +73,7 @@ impl Invocation {
         }
         let mut masked = false;
         if let Some(url) = database_url {
-            let shown = crate::app::redact(url);
+            let shown = crate::settings::redact(url);
             masked = shown != url;
             options.push("--database-url".into());
             options.push(shown);
@@ -93,11 +93,16 @@ impl Invocation {
             .map(String::as_str)
             .chain(args.iter().copied())
             .chain(self.options.iter().map(String::as_str));
-        let line = words.map(quote).collect::<Vec<_>>().join(" ");
+        words.map(quote).collect::<Vec<_>>().join(" ")
+    }
+
+    /// What to say after a [`command`](Self::command) shown with a masked password
+    /// (outside the command, so that the command itself can be pasted).
+    pub fn note(&self) -> &'static str {
         if self.masked {
-            format!("{line} (with your password in place of ****)")
+            " (with your password in place of ****)"
         } else {
-            line
+            ""
         }
     }
 }
@@ -189,15 +194,12 @@ mod tests {
             "/src/target/debug/hourglass",
             true,
         );
+        let masked = Invocation::new(&cargo, None, Some("postgres://app:pw@db/hg"));
         assert_eq!(
-            Invocation::new(&cargo, None, Some("postgres://app:pw@db/hg")).command(&[
-                "admin",
-                "create-key",
-                "--agency",
-                "it's"
-            ]),
+            masked.command(&["admin", "create-key", "--agency", "it's"]),
             "cargo run -- admin create-key --agency 'it'\\''s' --database-url \
-             'postgres://app:****@db/hg' (with your password in place of ****)"
+             'postgres://app:****@db/hg'"
         );
+        assert_eq!(masked.note(), " (with your password in place of ****)");
     }
 }

@@ -37,7 +37,12 @@ impl Verbosity {
 /// Starts logging to stderr, so that a command's output on stdout stays clean, and
 /// trace export when configured; keep the guard until the command ends.
 pub fn init(settings: &Settings, verbosity: Verbosity) -> Result<TraceGuard, TracingError> {
-    traces::install(settings, verbosity.filter(&settings.log_level))
+    // Trace export is the server's: a one-off command exports nothing.
+    traces::install(
+        settings,
+        verbosity.filter(&settings.log_level),
+        verbosity.serving,
+    )
 }
 
 #[cfg(test)]

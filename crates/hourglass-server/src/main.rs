@@ -51,7 +51,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 metrics_address = application
                     .metrics_address()
                     .map_or_else(|| "off".to_owned(), |a| a.to_string()),
-                database = app::redact(&settings.database_url),
+                database = hourglass_server::settings::redact(&settings.database_url),
                 "hourglass is listening; GraphiQL at http://{}/graphql",
                 application.address()
             );
@@ -104,9 +104,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 args.database.database_url.as_deref(),
             );
             println!(
-                "next: `{}`, open http://{}/graphql and set the header \
+                "next: `{}`{}, open http://{}/graphql and set the header \
                  {{\"Authorization\": \"Bearer {}\"}}",
                 again.command(&["serve"]),
+                again.note(),
                 settings.bind,
                 key.secret.reveal()
             );

@@ -358,6 +358,46 @@ pub const ENV_PREFIX: &str = "HOURGLASS_";
 /// What separates nested keys in a variable's name (`HOURGLASS_GRAPHQL__MAX_DEPTH`).
 pub const ENV_NESTING: &str = "__";
 
+/// The URL with its password masked (`postgres://app:****@db/hourglass`, and a
+/// `password=` query parameter likewise), for messages, logs and `hourglass config`.
+pub fn redact(url: &str) -> String {
+    const MASK: &str = "****";
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    // The credentials end at the last `@` before the query: a password may hold `/`
+    // or `@` itself (generated ones often do), a query value may hold `@` too.
+    let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (credentials, after) = match rest[..before_query].rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at..]),
+        None => (None, rest),
+    };
+    let authority_len = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (host, tail) = after.split_at(authority_len);
+    let authority = match credentials.map(|c| c.split_once(':')) {
+        Some(Some((user, _password))) => format!("{user}:{MASK}{host}"),
+        Some(None) => format!("{}{host}", credentials.unwrap_or_default()),
+        None => host.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                        format!("{name}={MASK}")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{}{authority}{tail}", &url[..scheme_end])
+}
+
 #[cfg(test)]
 // figment's Jail closures return its (large) error type; that is its API, not ours.
 #[allow(clippy::result_large_err)]
@@ -401,5 +441,29 @@ mod tests {
             .extract()
             .expect("config/default.toml parses");
         assert_eq!(from_file, Settings::default());
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/hourglass"),
+            "postgres://app:****@db:5432/hourglass"
+        );
+        assert_eq!(
+            redact("postgres://app:p@ss@db/hourglass?sslmode=require&password=s3cret"),
+            "postgres://app:****@db/hourglass?sslmode=require&password=****"
+        );
+        assert_eq!(
+            redact("postgres://app:pa/ss+w=rd@db:5432/h"),
+            "postgres://app:****@db:5432/h"
+        );
+        assert_eq!(
+            redact("postgres://app@db/hourglass?application_name=a@b"),
+            "postgres://app@db/hourglass?application_name=a@b"
+        );
+        assert_eq!(
+            redact("sqlite://hourglass.db?mode=rwc"),
+            "sqlite://hourglass.db?mode=rwc"
+        );
     }
 }

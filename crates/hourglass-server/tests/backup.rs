@@ -10,13 +10,11 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use support::{Server, hourglass};
+use support::{HTTP, Server, graphql_data, hourglass, run_ok as run};
 
 const EVENTS_PER_BATCH: usize = 40;
 /// Batches acknowledged before the backup starts, so it falls mid-stream.
@@ -26,37 +24,13 @@ const WORKSPACE: &str = "bk";
 /// The client sends as fast as it can; the rate limit is not under test.
 const NO_RATE_LIMIT: &[(&str, &str)] = &[("HOURGLASS_RATE_LIMIT__REQUESTS_PER_SECOND", "0")];
 
-static HTTP: LazyLock<Client> = LazyLock::new(Client::new);
-
 fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
-fn run(args: &[&str], database_url: &str) -> String {
-    let output = hourglass()
-        .args(args)
-        .args(["--database-url", database_url])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "hourglass {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// A GraphQL answer's `data`, failing on any error.
+/// A GraphQL answer's `data` with `$ws` set to the workspace.
 fn graphql(address: &str, key: &str, query: &str) -> Value {
-    let response = HTTP
-        .post(format!("http://{address}/graphql"))
-        .bearer_auth(key)
-        .json(&json!({ "query": query, "variables": { "ws": WORKSPACE } }))
-        .send()
-        .unwrap();
-    let answer: Value = response.json().unwrap();
-    assert!(answer.get("errors").is_none(), "{query}\n{answer:#}");
-    answer["data"].clone()
+    graphql_data(address, key, query, json!({ "ws": WORKSPACE }))
 }
 
 /// An agency, an ADMIN key and the workspace, on a running server; the key.

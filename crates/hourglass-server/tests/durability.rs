@@ -13,13 +13,12 @@
 mod support;
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use support::{Server, hourglass};
+use support::{HTTP, Server, graphql_data as graphql, run_ok};
 
 const BATCHES: usize = 100;
 const EVENTS_PER_BATCH: usize = 50;
@@ -31,38 +30,6 @@ const AGENCY: &str = "durability";
 const WORKSPACE: &str = "dur";
 /// The client sends as fast as it can; the rate limit is not under test.
 const NO_RATE_LIMIT: &[(&str, &str)] = &[("HOURGLASS_RATE_LIMIT__REQUESTS_PER_SECOND", "0")];
-
-static HTTP: LazyLock<Client> = LazyLock::new(Client::new);
-
-fn admin(database_url: &str, args: &[&str]) -> String {
-    let output = hourglass()
-        .arg("admin")
-        .args(args)
-        .args(["--database-url", database_url])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "hourglass admin {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// A GraphQL answer's `data`, failing on any error.
-fn graphql(address: &str, key: &str, query: &str, variables: Value) -> Value {
-    let response = HTTP
-        .post(format!("http://{address}/graphql"))
-        .bearer_auth(key)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .unwrap();
-    let status = response.status();
-    let answer: Value = response.json().unwrap();
-    assert_eq!(status, 200, "{answer:#}");
-    assert!(answer.get("errors").is_none(), "{query}\n{answer:#}");
-    answer["data"].clone()
-}
 
 fn message_id(batch: usize, event: usize) -> String {
     format!("dur-{batch:03}-{event:02}")
@@ -146,10 +113,10 @@ fn stored_message_ids(address: &str, key: &str) -> Vec<String> {
 fn acknowledged_events_survive_a_kill(database_url: &str) {
     let started = Instant::now();
     let mut server = Server::start(database_url, NO_RATE_LIMIT);
-    admin(database_url, &["create-agency", AGENCY]);
-    let key = admin(
+    run_ok(&["admin", "create-agency", AGENCY], database_url);
+    let key = run_ok(
+        &["admin", "create-key", "--agency", AGENCY, "--role", "ADMIN"],
         database_url,
-        &["create-key", "--agency", AGENCY, "--role", "ADMIN"],
     );
     let key = key.trim();
     assert!(

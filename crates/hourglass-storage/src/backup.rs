@@ -31,6 +31,9 @@ pub enum BackupError {
     /// PostgreSQL has its own tools (`pg_dump`), which know its snapshots.
     #[error("only an embedded SQLite database can be copied this way; this one is PostgreSQL")]
     NotSqlite,
+    /// An in-memory database lives in this process only: there is nothing to copy.
+    #[error("an in-memory database holds nothing another process could back up")]
+    InMemory,
     /// The target exists and replacing it was not asked for.
     #[error("{} exists already", .0.display())]
     TargetExists(PathBuf),
@@ -79,9 +82,10 @@ impl Store {
         if !replace && target.exists() {
             return Err(BackupError::TargetExists(target.to_owned()));
         }
-        if let Some(live) = self.sqlite_file().await?
-            && same_file(&live, target)
-        {
+        let Some(live) = self.sqlite_file().await? else {
+            return Err(BackupError::InMemory);
+        };
+        if same_file(&live, target) {
             return Err(BackupError::TargetIsDatabase(target.to_owned()));
         }
         let file_name = target.file_name().ok_or_else(|| BackupError::Io {

@@ -14,8 +14,11 @@ pub const WRITE_WAIT_SECONDS: &str = "hourglass_db_write_wait_seconds";
 /// per-contact facts) inside its transaction.
 pub const AGGREGATE_UPKEEP_SECONDS: &str = "hourglass_aggregate_upkeep_seconds";
 
-/// Connections of the database pool, by `state`: `in_use`, `idle`, `max`.
+/// Connections of the database pool, by `state`: `in_use`, `idle`.
 pub const POOL_CONNECTIONS: &str = "hourglass_db_pool_connections";
+
+/// The most connections the pool opens (`database_max_connections`).
+pub const POOL_MAX_CONNECTIONS: &str = "hourglass_db_pool_max_connections";
 
 pub(crate) fn waited_to_write(backend: Backend, waited: Duration) {
     metrics::histogram!(WRITE_WAIT_SECONDS, "backend" => backend.name()).record(waited);
@@ -42,12 +45,9 @@ impl PoolStats {
 
     /// Sets the pool gauges; called when `/metrics` is scraped.
     pub fn record(&self) {
-        for (state, value) in [
-            ("in_use", self.in_use()),
-            ("idle", self.idle),
-            ("max", self.max),
-        ] {
+        for (state, value) in [("in_use", self.in_use()), ("idle", self.idle)] {
             metrics::gauge!(POOL_CONNECTIONS, "state" => state).set(value);
         }
+        metrics::gauge!(POOL_MAX_CONNECTIONS).set(self.max);
     }
 }

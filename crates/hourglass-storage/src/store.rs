@@ -34,6 +34,9 @@ pub enum Readiness {
     Unreachable(String),
     /// The database answers, but these migrations are not applied yet.
     MigrationsPending(Vec<String>),
+    /// The database has migrations this build does not know: a newer release
+    /// migrated it. Migrations are additive, so this build can still serve.
+    SchemaAhead(String),
 }
 
 /// A few megabytes: an answer is a few dozen counts.
@@ -236,11 +239,16 @@ impl Store {
         if let Err(e) = self.ping().await {
             return Readiness::Unreachable(e.to_string());
         }
-        match Migrator::get_pending_migrations(&self.db).await {
+        // Read-only: a probe must not create the migrations table (the server's role
+        // may not be allowed to, where another role migrates).
+        match Migrator::get_pending_migrations_read_only(&self.db).await {
             Ok(pending) if pending.is_empty() => Readiness::Ready,
             Ok(pending) => {
                 Readiness::MigrationsPending(pending.iter().map(|m| m.name().to_owned()).collect())
             }
+            // The migrator's own complaint: applied migrations this build has no file
+            // for, because a newer release migrated the database (a rolling deploy).
+            Err(sea_orm::DbErr::Custom(newer)) => Readiness::SchemaAhead(newer),
             Err(e) => Readiness::Unreachable(e.to_string()),
         }
     }

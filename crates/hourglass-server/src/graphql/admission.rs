@@ -37,6 +37,7 @@ use hourglass_storage::Store;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::AppState;
+use super::parsed::operation_to_run;
 use crate::access::Caller;
 use crate::error::ApiError;
 use crate::observability::meters::{self, Refusal};
@@ -120,12 +121,8 @@ fn request_data<T: Any>(data: &Data) -> Option<&T> {
 /// Whether the operation a request runs is a mutation: the one `operation_name`
 /// names, or the document's only one (anything else runs nothing and fails).
 fn selects_mutation(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
-    let mut operations = document.operations.iter();
-    let runs = match operation_name {
-        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-        None => operations.next().filter(|_| operations.next().is_none()),
-    };
-    runs.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation)
+    operation_to_run(document, operation_name)
+        .is_some_and(|(_, kind)| kind == OperationType::Mutation)
 }
 
 /// Whether a presented key still authenticates (read through the key cache).

@@ -1,11 +1,14 @@
 //! What every GraphQL operation leaves behind, whichever transport brought it: the
-//! operation metrics (count by outcome, duration, cost) and, for an operation that
-//! runs, a `graphql` span (operation name, type, cost) that its database round trips
-//! nest in. Registered first, so that it sees the final error codes and times
-//! admission too.
+//! operation metrics (count by outcome, duration, cost; over HTTP when its response
+//! is made, over WebSocket as its stream answers or ends), the running
+//! subscriptions gauge, and, for an operation that runs, a `graphql` span
+//! (operation name, type, cost) that its database round trips nest in. Registered
+//! first, so that it sees the final error codes and times admission too.
 
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
@@ -15,9 +18,11 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{
     Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
+use futures_util::Stream;
 use futures_util::stream::{BoxStream, StreamExt as _};
 use tracing::Instrument as _;
 
+use super::parsed::operation_to_run;
 use crate::observability::meters::{self, Open, OperationRecord};
 
 /// The schema extension.
@@ -30,25 +35,57 @@ impl ExtensionFactory for Observe {
     }
 }
 
-/// What is learnt of one operation as it goes.
+/// What is learnt of one operation as it goes, shared with the stream a WebSocket
+/// operation answers through.
 #[derive(Default)]
 struct ForOperation {
-    seen: Mutex<Seen>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 #[derive(Default)]
 struct Seen {
     /// The `operationName` the request asked for.
     asked: Option<String>,
-    /// The operation that runs, once the document is parsed.
+    /// The operation that runs, once the document is parsed: its name and type.
     name: Option<String>,
     kind: Option<&'static str>,
+    /// What admission priced it at, once it passed validation.
     cost: Option<usize>,
+    recorded: bool,
+}
+
+impl Seen {
+    /// The operation's label: its name in the document, `anonymous` without one,
+    /// `unknown` when no operation was found (the request failed before).
+    fn label(&self) -> String {
+        match self.kind {
+            Some(_) => meters::operation_label(self.name.as_deref()),
+            None => "unknown".into(),
+        }
+    }
+
+    /// Counts the operation, once.
+    fn record(&mut self, outcome: &str, took: Duration) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        meters::graphql_operation(&OperationRecord {
+            name: &self.label(),
+            kind: self.kind.unwrap_or("unknown"),
+            outcome,
+            took,
+            cost: self.cost,
+        });
+    }
+}
+
+fn lock(seen: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
+    seen.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl ForOperation {
-    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
-        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    fn seen(&self) -> MutexGuard<'_, Seen> {
+        lock(&self.seen)
     }
 }
 
@@ -74,19 +111,11 @@ fn outcome(response: &Response) -> String {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for ForOperation {
+    /// HTTP: the operation ends with its response.
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let started = Instant::now();
         let response = next.run(ctx).await;
-        let outcome = outcome(&response);
-        let seen = std::mem::take(&mut *self.seen());
-        let name = meters::operation_label(seen.name.as_deref().or(seen.asked.as_deref()));
-        meters::graphql_operation(&OperationRecord {
-            name: &name,
-            kind: seen.kind.unwrap_or("unknown"),
-            outcome: &outcome,
-            took: started.elapsed(),
-            cost: seen.cost,
-        });
+        self.seen().record(&outcome(&response), started.elapsed());
         response
     }
 
@@ -101,9 +130,7 @@ impl Extension for ForOperation {
     ) -> Response {
         let (label, kind, cost) = {
             let seen = self.seen();
-            let name = seen.name.clone().or_else(|| seen.asked.clone());
-            let label = name.unwrap_or_else(|| "anonymous".into());
-            (label, seen.kind.unwrap_or("unknown"), seen.cost)
+            (seen.label(), seen.kind.unwrap_or("unknown"), seen.cost)
         };
         let span = tracing::info_span!(
             "graphql",
@@ -137,15 +164,9 @@ impl Extension for ForOperation {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         let mut seen = self.seen();
-        let asked = seen.asked.clone();
-        let mut operations = document.operations.iter();
-        let runs = match asked.as_deref() {
-            Some(asked) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == asked)),
-            None => operations.next().filter(|_| operations.next().is_none()),
-        };
-        if let Some((name, operation)) = runs {
-            seen.name = name.map(|n| n.to_string());
-            seen.kind = Some(kind_name(operation.node.ty));
+        if let Some((name, kind)) = operation_to_run(&document, seen.asked.as_deref()) {
+            seen.name = name.map(str::to_owned);
+            seen.kind = Some(kind_name(kind));
         }
         Ok(document)
     }
@@ -162,19 +183,76 @@ impl Extension for ForOperation {
         validated
     }
 
-    /// A subscription counts as running for as long as its stream lives.
+    /// WebSocket operations answer through a stream: a query or mutation ends with
+    /// its one response, a subscription when its stream ends (or is dropped), and
+    /// counts as running from its admission until then.
     fn subscribe<'s>(
         &self,
         ctx: &ExtensionContext<'_>,
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
-        let open = Open::subscription();
-        next.run(ctx, stream)
-            .map(move |response| {
-                let _running = &open;
-                response
-            })
-            .boxed()
+        Box::pin(Watched {
+            answers: next.run(ctx, stream),
+            seen: Arc::clone(&self.seen),
+            started: Instant::now(),
+            first_error: None,
+            running: None,
+        })
+    }
+}
+
+/// A WebSocket operation's answers, watched.
+struct Watched<'s> {
+    answers: BoxStream<'s, Response>,
+    seen: Arc<Mutex<Seen>>,
+    started: Instant,
+    /// A subscription's outcome: `OK` unless an answer carried an error.
+    first_error: Option<String>,
+    /// Held while an admitted subscription runs.
+    running: Option<Open>,
+}
+
+impl Stream for Watched<'_> {
+    type Item = Response;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Response>> {
+        let this = self.get_mut();
+        let answer = this.answers.poll_next_unpin(cx);
+        let mut seen = lock(&this.seen);
+        let subscription = seen.kind == Some("subscription");
+        // Parsed and priced while the stream was polled: admitted.
+        if subscription && seen.cost.is_some() && this.running.is_none() && !seen.recorded {
+            this.running = Some(Open::subscription());
+        }
+        match &answer {
+            Poll::Ready(Some(response)) if !subscription => {
+                seen.record(&outcome(response), this.started.elapsed());
+            }
+            Poll::Ready(Some(response)) if !response.errors.is_empty() => {
+                this.first_error.get_or_insert_with(|| outcome(response));
+            }
+            Poll::Ready(None) => {
+                let outcome = this.first_error.take().unwrap_or_else(|| "OK".into());
+                seen.record(&outcome, this.started.elapsed());
+                this.running = None;
+            }
+            _ => {}
+        }
+        answer
+    }
+}
+
+impl Drop for Watched<'_> {
+    /// Ended by the client (`complete`, or the connection closed): a subscription
+    /// ends as it went, anything else was cancelled before its answer.
+    fn drop(&mut self) {
+        let mut seen = lock(&self.seen);
+        let outcome = match self.first_error.take() {
+            Some(error) => error,
+            None if seen.kind == Some("subscription") => "OK".into(),
+            None => "CANCELLED".into(),
+        };
+        seen.record(&outcome, self.started.elapsed());
     }
 }

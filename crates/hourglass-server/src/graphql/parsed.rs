@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
 use lru::LruCache;
 
@@ -117,6 +117,20 @@ impl ExtensionFactory for ParsedDocuments {
 
 /// The extension for one request: what it parsed, until validation says whether to
 /// keep it.
+/// The operation a request runs: the one `operation_name` names, or the document's
+/// only one (anything else runs nothing and fails); its name and type.
+pub(super) fn operation_to_run<'d>(
+    document: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<(Option<&'d str>, OperationType)> {
+    let mut operations = document.operations.iter();
+    let runs = match operation_name {
+        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        None => operations.next().filter(|_| operations.next().is_none()),
+    };
+    runs.map(|(name, operation)| (name.map(|n| n.as_str()), operation.node.ty))
+}
+
 struct ForRequest {
     documents: ParsedDocuments,
     parsed: Mutex<Option<(String, Arc<ExecutableDocument>)>>,

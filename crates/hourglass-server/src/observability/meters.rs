@@ -108,7 +108,7 @@ fn describe() {
     );
     describe_counter!(
         REFUSALS,
-        "Requests or operations refused before running, by reason: auth, rate, cost, timeout, size."
+        "Refusals before anything ran, by reason (auth, rate, cost, timeout, size): one per request, or per operation of a GraphQL batch."
     );
     describe_counter!(
         EVENTS,
@@ -182,9 +182,25 @@ pub fn refused(reason: Refusal) {
     metrics::counter!(REFUSALS, "reason" => reason.label()).increment(1);
 }
 
-pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
-    let (route, method) = (route.to_owned(), method.to_owned());
-    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
+/// The label of an HTTP method: the standard ones by name, any other `other` (a
+/// client may send any token as a method; each would be a new series).
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+pub fn http_request(route: &str, method: &'static str, status: u16, took: Duration) {
+    let route = route.to_owned();
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status.to_string())
         .increment(1);
     metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method).record(took);
 }
@@ -213,13 +229,22 @@ pub fn graphql_operation(op: &OperationRecord<'_>) {
     }
 }
 
-/// The label value of an operation name: itself while fewer than
-/// [`MAX_OPERATION_NAMES`] have been seen, `anonymous` without one, else `other`.
+/// Longest operation name kept as a label value; longer ones are cut.
+const MAX_OPERATION_NAME: usize = 64;
+
+/// The label value of the name of an operation that ran: itself (cut at
+/// [`MAX_OPERATION_NAME`] characters) while fewer than [`MAX_OPERATION_NAMES`] have been
+/// seen, `anonymous` without one, else `other`. Only names found in a parsed
+/// document come here, never the request's `operationName` as sent.
 pub fn operation_label(name: Option<&str>) -> String {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let Some(name) = name.filter(|n| !n.is_empty()) else {
         return "anonymous".into();
     };
+    let name = name
+        .char_indices()
+        .nth(MAX_OPERATION_NAME)
+        .map_or(name, |(cut, _)| &name[..cut]);
     let mut seen = SEEN
         .get_or_init(Mutex::default)
         .lock()
@@ -296,6 +321,10 @@ mod tests {
         assert_eq!(operation_label(None), "anonymous");
         assert_eq!(operation_label(Some("")), "anonymous");
         assert_eq!(operation_label(Some("Dashboard")), "Dashboard");
+        assert_eq!(
+            operation_label(Some(&"Long".repeat(40))).len(),
+            MAX_OPERATION_NAME
+        );
         for i in 0..MAX_OPERATION_NAMES {
             operation_label(Some(&format!("Generated{i}")));
         }

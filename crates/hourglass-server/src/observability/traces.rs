@@ -11,6 +11,7 @@ use std::io::IsTerminal as _;
 
 use actix_web::http::header::HeaderMap;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -59,17 +60,21 @@ pub enum TracingError {
 /// sea-orm's spans, one per database round trip (they are at info level).
 const DATABASE_SPANS: &str = "sea_orm::database";
 
-/// The filter of `level`, with database round trips left out unless asked for:
-/// at `debug` or `trace`, or when a directive names them (`sea_orm=info`).
-pub fn filter(level: &str) -> Result<EnvFilter, TracingError> {
-    let wants_database = level.split(',').any(|directive| {
+/// Whether `level` asks for database round trips: `debug` or `trace`, or a
+/// directive that names them (`sea_orm=info`).
+fn wants_database(level: &str) -> bool {
+    level.split(',').any(|directive| {
         let directive = directive.trim();
         let target = directive.split('=').next().unwrap_or_default();
         matches!(directive, "debug" | "trace")
             || target == "sea_orm"
             || target.starts_with("sea_orm::")
-    });
-    let directives = if wants_database {
+    })
+}
+
+/// The filter of `level`, with database round trips left out unless asked for.
+pub fn filter(level: &str) -> Result<EnvFilter, TracingError> {
+    let directives = if wants_database(level) {
         level.to_owned()
     } else {
         format!("{level},{DATABASE_SPANS}=warn")
@@ -80,34 +85,30 @@ pub fn filter(level: &str) -> Result<EnvFilter, TracingError> {
     })
 }
 
-/// Installs the process's subscriber: `filter` (a tracing filter such as `info`)
-/// decides what is kept, `settings` the format and trace export.
-pub fn install(settings: &Settings, level: &str) -> Result<TraceGuard, TracingError> {
-    let filter = filter(level)?;
-    let endpoint = settings.telemetry.otlp_endpoint.trim();
-    // Logs go to stderr so that command output (migrate status, schema) stays clean.
-    let (text, json) = match settings.log_format {
-        LogFormat::Text => (
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(std::io::stderr().is_terminal())
-                    .with_writer(std::io::stderr),
-            ),
-            None,
-        ),
-        LogFormat::Json => (
-            None,
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr),
-            ),
-        ),
+/// Installs the process's subscriber: `level` (a tracing filter such as `info`)
+/// decides which log lines are written, `settings` their format; with `export`
+/// (the server, not one-off commands) and `telemetry.otlp_endpoint` set, spans go to
+/// the collector too. Exported spans have their own filter, `info` (and database
+/// round trips when `level` asks for them): quieter logs do not empty the traces.
+pub fn install(settings: &Settings, level: &str, export: bool) -> Result<TraceGuard, TracingError> {
+    let logs = filter(level)?;
+    let endpoint = if export {
+        settings.telemetry.otlp_endpoint.trim()
+    } else {
+        ""
     };
-    let registry = tracing_subscriber::registry()
-        .with(filter)
-        .with(text)
-        .with(json);
+    // Logs go to stderr so that command output (migrate status, schema) stays clean.
+    let lines = match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(lines.with_filter(logs));
     if endpoint.is_empty() {
         // A second install (tests build several servers in one process) keeps the first.
         let _ = registry.try_init();
@@ -118,10 +119,19 @@ pub fn install(settings: &Settings, level: &str) -> Result<TraceGuard, TracingEr
     }
     #[cfg(feature = "otlp")]
     {
+        let exported = filter(if wants_database(level) {
+            "info,sea_orm::database=info"
+        } else {
+            "info"
+        })?;
         let provider = otlp::provider(endpoint, &settings.telemetry.service_name)?;
         let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "hourglass");
         let _ = registry
-            .with(tracing_opentelemetry::layer().with_tracer(tracer))
+            .with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_filter(exported),
+            )
             .try_init();
         opentelemetry::global::set_text_map_propagator(
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
@@ -148,8 +158,9 @@ pub struct TraceParent<'a> {
 }
 
 impl<'a> TraceParent<'a> {
-    /// Reads `00-<trace id>-<parent id>-<flags>`; anything else is ignored, as the
-    /// W3C Trace Context spec asks (a new trace starts).
+    /// Reads `<version>-<trace id>-<parent id>-<flags>` (version 00 exactly, a later
+    /// one with whatever it adds after); anything else is ignored, as the W3C Trace
+    /// Context spec asks (a new trace starts).
     pub fn parse(header: &'a str) -> Option<Self> {
         let mut parts = header.trim().split('-');
         let (version, trace_id, parent_id, flags) =
@@ -163,12 +174,16 @@ impl<'a> TraceParent<'a> {
         let flags = u8::from_str_radix(flags, 16)
             .ok()
             .filter(|_| flags.len() == 2)?;
-        (version == "00" && parts.next().is_none() && hex(trace_id, 32) && hex(parent_id, 16))
-            .then_some(Self {
-                trace_id,
-                parent_id,
-                sampled: flags & 1 == 1,
-            })
+        // A later version may add fields after these four; version ff is invalid.
+        let known_shape = match version {
+            "00" => parts.next().is_none(),
+            _ => hex(version, 2) && version != "ff",
+        };
+        (known_shape && hex(trace_id, 32) && hex(parent_id, 16)).then_some(Self {
+            trace_id,
+            parent_id,
+            sampled: flags & 1 == 1,
+        })
     }
 
     pub fn from_headers(headers: &'a HeaderMap) -> Option<Self> {
@@ -256,7 +271,7 @@ mod tests {
         assert!(parent.sampled);
         for invalid in [
             "",
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
@@ -265,6 +280,11 @@ mod tests {
         ] {
             assert_eq!(TraceParent::parse(invalid), None, "{invalid}");
         }
+        // A later version is read by its first four fields.
+        let later =
+            TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-more")
+                .expect("a later version");
+        assert!(!later.sampled);
     }
 
     #[test]

@@ -5,11 +5,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, LazyLock, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The binary, with only what each test sets: no HOURGLASS_* from the developer's shell.
 pub fn hourglass() -> Command {
@@ -20,6 +20,41 @@ pub fn hourglass() -> Command {
         }
     }
     command
+}
+
+/// One HTTP client for a test binary's calls.
+pub static HTTP: LazyLock<reqwest::blocking::Client> =
+    LazyLock::new(reqwest::blocking::Client::new);
+
+/// Runs `hourglass ARGS --database-url URL`, failing the test unless it succeeds;
+/// its stdout.
+pub fn run_ok(args: &[&str], database_url: &str) -> String {
+    let output = hourglass()
+        .args(args)
+        .args(["--database-url", database_url])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "hourglass {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A GraphQL answer's `data`, failing the test on any status but 200 or any error.
+pub fn graphql_data(address: &str, key: &str, query: &str, variables: Value) -> Value {
+    let response = HTTP
+        .post(format!("http://{address}/graphql"))
+        .bearer_auth(key)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().unwrap();
+    assert_eq!(status, 200, "{answer:#}");
+    assert!(answer.get("errors").is_none(), "{query}\n{answer:#}");
+    answer["data"].clone()
 }
 
 /// A running `hourglass serve`, its address read from its JSON log; killed (SIGKILL)
