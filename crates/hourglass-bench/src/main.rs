@@ -246,7 +246,7 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     let hourglass = args.hourglass_binary()?;
     let key = setup::prepare_database(&hourglass, url)?;
     // First without the answer cache: every figure is the aggregate layer's own.
-    let server = server::Server::start(&hourglass, url, false).await?;
+    let server = server::Server::start(&hourglass, url, false, true).await?;
     let api = Api::new(&server.address, &key);
     setup::describe_workspace(&api, args.seed).await?;
     let mut rows = Vec::new();
@@ -348,10 +348,11 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     drop(server);
 
     // Then as it is deployed: the same questions, now also answered from the cache.
-    let server = server::Server::start(&hourglass, url, true).await?;
+    let server = server::Server::start(&hourglass, url, true, true).await?;
     let api = Api::new(&server.address, &key);
     rows.extend(dashboard_and_load(args, &api, &sql, "answer cache on").await?);
     rows.extend(bottom::depth(&api, CAMPAIGN, args.repeat.min(10), "answer cache on").await?);
+    rows.push(metrics_overhead(args, &api, &hourglass, url, &key, server).await?);
 
     rows.push(
         Row::new("server memory (VmRSS) after the load", rss_loaded, "MB")
@@ -368,11 +369,50 @@ async fn measure(args: &Args, url: &str) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// What recording metrics costs the cheapest request, where it weighs most: the
+/// viewer query under load on `with_metrics` (running, metrics on), then on the
+/// same database with metrics off.
+async fn metrics_overhead(
+    args: &Args,
+    api: &Api,
+    hourglass: &std::path::Path,
+    url: &str,
+    key: &str,
+    with_metrics: server::Server,
+) -> anyhow::Result<Row> {
+    eprintln!("metrics overhead…");
+    let limit = Duration::from_secs(args.load_seconds);
+    let viewer = |api: Api| async move {
+        load::run(
+            &api,
+            "{ viewer { role } }".into(),
+            json!({}),
+            args.load_requests,
+            limit,
+        )
+        .await
+    };
+    let on = viewer(api.clone()).await?;
+    drop(with_metrics);
+    let without = server::Server::start(hourglass, url, true, false).await?;
+    let off = viewer(Api::new(&without.address, key)).await?;
+    Ok(Row::new(
+        format!(
+            "load, {} connections: viewer with metrics recorded (p50 {:.2} ms) vs not (p50 {:.2} ms)",
+            load::CONNECTIONS, on.p50_ms, off.p50_ms
+        ),
+        on.per_second,
+        "req/s",
+    )
+    .baseline(off.per_second)
+    .goal(Goal::RatioAtLeast(0.9)))
+}
+
 /// The memory soak in a fresh database, against the server as deployed.
 async fn soak(args: &Args, url: &str, minutes: u64) -> anyhow::Result<Vec<Row>> {
     let hourglass = args.hourglass_binary()?;
     let key = setup::prepare_database(&hourglass, url)?;
-    let server = server::Server::start(&hourglass, url, true).await?;
+    let server = server::Server::start(&hourglass, url, true, true).await?;
     let api = Api::new(&server.address, &key);
     setup::describe_workspace(&api, args.seed).await?;
     eprintln!(

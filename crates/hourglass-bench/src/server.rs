@@ -18,11 +18,13 @@ pub struct Server {
 impl Server {
     /// Starts the release `hourglass` binary on a free 127.0.0.1 port and waits
     /// until `/health` answers. Rate limits are off: the bench measures queries.
-    /// `answer_cache` turns the KPI answer cache on or off.
+    /// `answer_cache` turns the KPI answer cache on or off, `metrics` the recording
+    /// of metrics (served on a free port of its own).
     pub async fn start(
         hourglass: &Path,
         database_url: &str,
         answer_cache: bool,
+        metrics: bool,
     ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let address = format!("127.0.0.1:{port}");
@@ -35,7 +37,10 @@ impl Server {
             .env("HOURGLASS_RATE_LIMIT__REQUESTS_PER_SECOND", "0")
             .env("HOURGLASS_LOG_LEVEL", "warn")
             // A free port: a second server (or an operator's) may hold the default.
-            .env("HOURGLASS_METRICS_BIND", "127.0.0.1:0")
+            .env(
+                "HOURGLASS_METRICS_BIND",
+                if metrics { "127.0.0.1:0" } else { "" },
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{HTTP, Server, graphql_data, hourglass, run_ok as run};
+use support::{HTTP, Server, graphql_data, hourglass, run_ok as run, stored_message_ids};
 
 const EVENTS_PER_BATCH: usize = 40;
 /// Batches acknowledged before the backup starts, so it falls mid-stream.
@@ -102,27 +102,6 @@ fn send(address: &str, key: &str, batch: usize) {
         (&json!(EVENTS_PER_BATCH), &json!([])),
         "batch {batch}: {report}"
     );
-}
-
-/// Every stored messageId, through the events connection.
-fn stored_message_ids(address: &str, key: &str) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let query = format!(
-            "query($ws: ID!) {{ events(workspace: $ws, first: 100, after: {after}) {{
-               pageInfo {{ hasNextPage endCursor }} nodes {{ messageId }} }} }}"
-        );
-        let data = graphql(address, key, &query);
-        let events = &data["events"];
-        for node in events["nodes"].as_array().unwrap() {
-            ids.push(node["messageId"].as_str().unwrap().to_owned());
-        }
-        if events["pageInfo"]["hasNextPage"] != json!(true) {
-            return ids;
-        }
-        after = events["pageInfo"]["endCursor"].clone();
-    }
 }
 
 /// Counts, distinct people and rates, overall and for one channel and one campaign.
@@ -218,7 +197,7 @@ fn a_backup_taken_during_ingest_restores_a_whole_prefix_of_batches() {
         "the copy does not know the key made before the backup, so writes acknowledged \
          before it began are missing: {viewer}"
     );
-    let stored = stored_message_ids(&restored.address, &key);
+    let stored = stored_message_ids(&restored.address, &key, WORKSPACE);
     assert_eq!(
         stored.len() % EVENTS_PER_BATCH,
         0,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{HTTP, Server, graphql_data as graphql, run_ok};
+use support::{HTTP, Server, graphql_data as graphql, run_ok, stored_message_ids};
 
 const BATCHES: usize = 100;
 const EVENTS_PER_BATCH: usize = 50;
@@ -82,32 +82,6 @@ fn send(address: &str, key: &str, batch: usize) -> Option<Ack> {
     assert_eq!(report["rejected"], json!([]), "batch {batch}: {report}");
     let count = |name: &str| report[name].as_u64().unwrap();
     Some((count("accepted"), count("duplicates")))
-}
-
-/// Every stored messageId of the workspace, read through the events connection
-/// (duplicates kept, so a double store would show).
-fn stored_message_ids(address: &str, key: &str) -> Vec<String> {
-    let query = "query($ws: ID!, $after: String) {
-      events(workspace: $ws, first: 100, after: $after) {
-        pageInfo { hasNextPage endCursor }
-        nodes { messageId }
-      }
-    }";
-    let mut ids = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let variables = json!({ "ws": WORKSPACE, "after": after });
-        let data = graphql(address, key, query, variables);
-        let events = &data["events"];
-        for node in events["nodes"].as_array().unwrap() {
-            ids.push(node["messageId"].as_str().unwrap().to_owned());
-        }
-        if events["pageInfo"]["hasNextPage"] != json!(true) {
-            return ids;
-        }
-        after = events["pageInfo"]["endCursor"].clone();
-        assert!(after.is_string(), "{data:#}");
-    }
 }
 
 fn acknowledged_events_survive_a_kill(database_url: &str) {
@@ -225,7 +199,7 @@ fn acknowledged_events_survive_a_kill(database_url: &str) {
     }
 
     // Every acknowledged event present exactly once; nothing else and nothing missing.
-    let stored = stored_message_ids(&server.address, key);
+    let stored = stored_message_ids(&server.address, key, WORKSPACE);
     let distinct: HashSet<String> = stored.iter().cloned().collect();
     assert_eq!(
         distinct.len(),

@@ -57,6 +57,32 @@ pub fn graphql_data(address: &str, key: &str, query: &str, variables: Value) -> 
     answer["data"].clone()
 }
 
+/// Every stored messageId of the workspace, read through the events connection
+/// (duplicates kept, so a double store would show).
+pub fn stored_message_ids(address: &str, key: &str, workspace: &str) -> Vec<String> {
+    let query = "query($ws: ID!, $after: String) {
+      events(workspace: $ws, first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { messageId }
+      }
+    }";
+    let mut ids = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let variables = json!({ "ws": workspace, "after": after });
+        let data = graphql_data(address, key, query, variables);
+        let events = &data["events"];
+        for node in events["nodes"].as_array().unwrap() {
+            ids.push(node["messageId"].as_str().unwrap().to_owned());
+        }
+        if events["pageInfo"]["hasNextPage"] != json!(true) {
+            return ids;
+        }
+        after = events["pageInfo"]["endCursor"].clone();
+        assert!(after.is_string(), "{data:#}");
+    }
+}
+
 /// A running `hourglass serve`, its address read from its JSON log; killed (SIGKILL)
 /// when dropped.
 pub struct Server {
