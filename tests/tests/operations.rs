@@ -388,6 +388,47 @@ async fn metrics_move_with_traffic(backend: Backend) {
     assert_eq!(main_port.status(), 404);
 }
 
+async fn a_query_stopped_at_its_time_limit_counts_as_a_timeout(backend: Backend) {
+    let _one_at_a_time = SERIAL.lock().await;
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.graphql.timeout_ms = 100;
+        // The script would run for seconds: the query's time limit stops it first.
+        s.scripts.per_org_timeout_ms = 5_000;
+        s.scripts.max_operations = 1_000_000_000_000;
+    })
+    .await
+    else {
+        return;
+    };
+    app.create_workspace("slow").await;
+    let body = events(&[("s1", "PAGE_VIEW", "acme")]);
+    assert_eq!(app.post_ndjson("slow", body).await.status(), 200);
+    let before = Scrape::of(&app).await;
+    let stopped = app
+        .graphql(
+            "query Slow($s: String!) { previewKpiScript(workspace: \"slow\", source: $s) { errors { code } } }",
+            json!({"s": "loop { }"}),
+        )
+        .await;
+    assert_eq!(
+        hourglass_tests::error_code(&stopped),
+        "TIMEOUT",
+        "{stopped}"
+    );
+    let after = Scrape::of(&app).await;
+    let refusals = "hourglass_admission_refusals_total";
+    assert_eq!(after.grew(&before, refusals, &[("reason", "timeout")]), 1.0);
+    let slow = [
+        ("operation", "Slow"),
+        ("type", "query"),
+        ("outcome", "TIMEOUT"),
+    ];
+    assert_eq!(
+        after.grew(&before, "hourglass_graphql_operations_total", &slow),
+        1.0
+    );
+}
+
 async fn ready(address: std::net::SocketAddr) -> (u16, Value) {
     let response = reqwest::get(format!("http://{address}/ready"))
         .await
@@ -468,7 +509,8 @@ async fn ready_waits_for_migrations_and_the_database(backend: Backend) {
 
 on_both_backends!(
     metrics_move_with_traffic,
-    ready_waits_for_migrations_and_the_database
+    a_query_stopped_at_its_time_limit_counts_as_a_timeout,
+    ready_waits_for_migrations_and_the_database,
 );
 
 #[test]
