@@ -163,9 +163,6 @@ impl Application {
                         trace_id = tracing::field::Empty,
                         http.response.status_code = tracing::field::Empty,
                     );
-                    if let Some(parent) = traces::TraceParent::from_headers(req.headers()) {
-                        span.record("trace_id", parent.trace_id);
-                    }
                     traces::continue_trace(&span, req.headers());
                     let header_value = HeaderValue::from_str(&id).ok();
                     let fut = request_id::scope(id, srv.call(req).instrument(span.clone()));

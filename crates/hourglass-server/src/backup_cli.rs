@@ -11,7 +11,7 @@ use hourglass_storage::BackupError;
 use crate::cli::BackupArgs;
 use crate::failure::WithHint as _;
 use crate::settings::Settings;
-use crate::settings::redact;
+use crate::settings::{redact, without_password};
 
 pub async fn run(args: BackupArgs, mut settings: Settings) -> anyhow::Result<ExitCode> {
     args.database.apply(&mut settings);
@@ -19,7 +19,7 @@ pub async fn run(args: BackupArgs, mut settings: Settings) -> anyhow::Result<Exi
     let Some(database) = sqlite_file(&url) else {
         let dump = args.file.with_extension("dump");
         // Without the password: pg_dump reads it from PGPASSWORD or ~/.pgpass, or asks.
-        let url = redact(&url).replacen(":****@", "@", 1);
+        let url = without_password(&url);
         return Err(anyhow::anyhow!(
             "hourglass backup copies the embedded SQLite database; {url} is not one"
         ))

@@ -358,10 +358,25 @@ pub const ENV_PREFIX: &str = "HOURGLASS_";
 /// What separates nested keys in a variable's name (`HOURGLASS_GRAPHQL__MAX_DEPTH`).
 pub const ENV_NESTING: &str = "__";
 
+/// What stands for a secret in messages.
+const MASK: &str = "****";
+
 /// The URL with its password masked (`postgres://app:****@db/hourglass`, and a
 /// `password=` query parameter likewise), for messages, logs and `hourglass config`.
 pub fn redact(url: &str) -> String {
-    const MASK: &str = "****";
+    rewrite_secrets(url, Some(MASK))
+}
+
+/// The URL without the password of its user (`postgres://app@db/hourglass`), for a
+/// command to paste that reads the password from its own place (`pg_dump` from
+/// `~/.pgpass`); a `password=` query parameter stays masked.
+pub fn without_password(url: &str) -> String {
+    rewrite_secrets(url, None)
+}
+
+/// The URL with the user's password replaced by `user_password` (left out when
+/// `None`) and `password=` query parameters masked.
+fn rewrite_secrets(url: &str, user_password: Option<&str>) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };
@@ -376,7 +391,10 @@ pub fn redact(url: &str) -> String {
     let authority_len = after.find(['/', '?', '#']).unwrap_or(after.len());
     let (host, tail) = after.split_at(authority_len);
     let authority = match credentials.map(|c| c.split_once(':')) {
-        Some(Some((user, _password))) => format!("{user}:{MASK}{host}"),
+        Some(Some((user, _password))) => match user_password {
+            Some(shown) => format!("{user}:{shown}{host}"),
+            None => format!("{user}{host}"),
+        },
         Some(None) => format!("{}{host}", credentials.unwrap_or_default()),
         None => host.to_owned(),
     };
@@ -464,6 +482,10 @@ mod tests {
         assert_eq!(
             redact("sqlite://hourglass.db?mode=rwc"),
             "sqlite://hourglass.db?mode=rwc"
+        );
+        assert_eq!(
+            without_password("postgres://app:s3cret@db/hourglass?password=s3cret"),
+            "postgres://app@db/hourglass?password=****"
         );
     }
 }

@@ -46,9 +46,9 @@ struct ForOperation {
 struct Seen {
     /// The `operationName` the request asked for.
     asked: Option<String>,
-    /// The operation that runs, once the document is parsed: its name and type.
-    name: Option<String>,
-    kind: Option<&'static str>,
+    /// The operation that runs, once the document is parsed: its metrics label
+    /// (see `meters::operation_label`) and its type.
+    runs: Option<(String, OperationType)>,
     /// What admission priced it at, once it passed validation.
     cost: Option<usize>,
     recorded: bool,
@@ -57,11 +57,18 @@ struct Seen {
 impl Seen {
     /// The operation's label: its name in the document, `anonymous` without one,
     /// `unknown` when no operation was found (the request failed before).
-    fn label(&self) -> String {
-        match self.kind {
-            Some(_) => meters::operation_label(self.name.as_deref()),
-            None => "unknown".into(),
-        }
+    fn label(&self) -> &str {
+        self.runs.as_ref().map_or("unknown", |(label, _)| label)
+    }
+
+    fn kind(&self) -> &'static str {
+        self.runs
+            .as_ref()
+            .map_or("unknown", |(_, kind)| kind_name(*kind))
+    }
+
+    fn is_subscription(&self) -> bool {
+        matches!(self.runs, Some((_, OperationType::Subscription)))
     }
 
     /// Counts the operation, once.
@@ -70,8 +77,8 @@ impl Seen {
             return;
         }
         meters::graphql_operation(&OperationRecord {
-            name: &self.label(),
-            kind: self.kind.unwrap_or("unknown"),
+            name: self.label(),
+            kind: self.kind(),
             outcome,
             took,
             cost: self.cost,
@@ -130,7 +137,7 @@ impl Extension for ForOperation {
     ) -> Response {
         let (label, kind, cost) = {
             let seen = self.seen();
-            (seen.label(), seen.kind.unwrap_or("unknown"), seen.cost)
+            (seen.label().to_owned(), seen.kind(), seen.cost)
         };
         let span = tracing::info_span!(
             "graphql",
@@ -165,8 +172,7 @@ impl Extension for ForOperation {
         let document = next.run(ctx, query, variables).await?;
         let mut seen = self.seen();
         if let Some((name, kind)) = operation_to_run(&document, seen.asked.as_deref()) {
-            seen.name = name.map(str::to_owned);
-            seen.kind = Some(kind_name(kind));
+            seen.runs = Some((meters::operation_label(name), kind));
         }
         Ok(document)
     }
@@ -219,8 +225,9 @@ impl Stream for Watched<'_> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Response>> {
         let this = self.get_mut();
         let answer = this.answers.poll_next_unpin(cx);
-        let mut seen = lock(&this.seen);
-        let subscription = seen.kind == Some("subscription");
+        let shared = Arc::clone(&this.seen);
+        let mut seen = lock(&shared);
+        let subscription = seen.is_subscription();
         // Parsed and priced while the stream was polled: admitted.
         if subscription && seen.cost.is_some() && this.running.is_none() && !seen.recorded {
             this.running = Some(Open::subscription());
@@ -233,8 +240,7 @@ impl Stream for Watched<'_> {
                 this.first_error.get_or_insert_with(|| outcome(response));
             }
             Poll::Ready(None) => {
-                let outcome = this.first_error.take().unwrap_or_else(|| "OK".into());
-                seen.record(&outcome, this.started.elapsed());
+                this.end(&mut seen);
                 this.running = None;
             }
             _ => {}
@@ -243,16 +249,23 @@ impl Stream for Watched<'_> {
     }
 }
 
-impl Drop for Watched<'_> {
-    /// Ended by the client (`complete`, or the connection closed): a subscription
-    /// ends as it went, anything else was cancelled before its answer.
-    fn drop(&mut self) {
-        let mut seen = lock(&self.seen);
+impl Watched<'_> {
+    /// Counts the operation as it ended, unless its answer already did: a
+    /// subscription as it went, anything else cancelled before its answer.
+    fn end(&mut self, seen: &mut Seen) {
         let outcome = match self.first_error.take() {
             Some(error) => error,
-            None if seen.kind == Some("subscription") => "OK".into(),
+            None if seen.is_subscription() => "OK".into(),
             None => "CANCELLED".into(),
         };
         seen.record(&outcome, self.started.elapsed());
+    }
+}
+
+impl Drop for Watched<'_> {
+    /// Ended by the stream or by the client (`complete`, the connection closed).
+    fn drop(&mut self) {
+        let seen = Arc::clone(&self.seen);
+        self.end(&mut lock(&seen));
     }
 }

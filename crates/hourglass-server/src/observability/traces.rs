@@ -191,9 +191,13 @@ impl<'a> TraceParent<'a> {
     }
 }
 
-/// Makes `span` a child of the incoming `traceparent`, when trace export is on;
-/// without it the trace id is still recorded on the request span for logs.
+/// Continues the caller's trace on `span` (which declares an empty `trace_id`
+/// field): the incoming `traceparent`'s trace id is recorded for the logs, and with
+/// trace export on, `span` becomes a child of the caller's span.
 pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
+    if let Some(parent) = TraceParent::from_headers(headers) {
+        span.record("trace_id", parent.trace_id);
+    }
     #[cfg(feature = "otlp")]
     {
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -203,8 +207,6 @@ pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
         // Only fails when no OpenTelemetry layer is installed: nothing to continue.
         let _ = span.set_parent(parent);
     }
-    #[cfg(not(feature = "otlp"))]
-    let _ = (span, headers);
 }
 
 #[cfg(feature = "otlp")]
